@@ -1,0 +1,342 @@
+//! The organization actor: owns the in-flight session-family operations of one organization.
+//!
+//! Within one process it serializes the rotations of each family and coalesces identical concurrent
+//! ones (N tabs presenting the same refresh token cost one store round trip and all get the same
+//! successor), while different families of the same organization proceed concurrently. It must not do
+//! anything slow on its own thread: store calls run as spawned futures, and signing and hashing happen
+//! in the callers. Correctness across replicas rests on the store's compare-and-set, not on the actor.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+
+use actix::prelude::*;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::family::{Decision, FamilyRecord, RefreshPointer, RevokeReason, Subject, decide};
+use crate::store::{Denylist, FamilyStore, Origin, StoreError};
+
+/// The stores an actor works through, shared by every actor of the process.
+#[derive(Clone)]
+pub struct Backend {
+    /// Durable family records.
+    pub families: Arc<dyn FamilyStore>,
+    /// The access-token denylist.
+    pub denylist: Arc<dyn Denylist>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").finish_non_exhaustive()
+    }
+}
+
+/// The rules the actors apply, from configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// How long a spent refresh token may be replayed for its successor.
+    pub grace: Duration,
+    /// Access-token lifetime: a revoked family's tokens stay denylisted this long.
+    pub access_ttl: Duration,
+    /// An actor with nothing in flight for this long stops; the next request starts a new one.
+    pub idle_after: std::time::Duration,
+    /// How long a caller waits for its actor before answering `service_unavailable`.
+    pub answer_within: std::time::Duration,
+}
+
+/// Why a session-family operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FamilyError {
+    /// No family with that id (the token named a family the store does not know).
+    #[error("no such session family")]
+    NotFound,
+    /// A spent refresh token came back after the grace window; the family is now revoked.
+    #[error("refresh token reused after the grace window")]
+    Reused,
+    /// The family was ended before.
+    #[error("session family revoked")]
+    Revoked,
+    /// The family outlived its absolute lifetime.
+    #[error("session family expired")]
+    Expired,
+    /// The user or the organization is disabled.
+    #[error("account or organization disabled")]
+    Disabled,
+    /// A backing store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The actor did not answer in time.
+    #[error("organization actor did not answer in time")]
+    Unavailable,
+}
+
+/// Whether a refresh rotated the family or replayed its successor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotationKind {
+    /// The presented token was live; it is now spent and `family.current` is its successor.
+    Rotated,
+    /// The presented token was spent within the grace window; `family.current` is the same successor.
+    Replayed,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// What happened.
+    pub kind: RotationKind,
+    /// The family afterwards: `current` is the refresh token to hand out.
+    pub family: FamilyRecord,
+    /// The subject's current account state.
+    pub subject: Subject,
+}
+
+type RotateResult = Result<Rotation, FamilyError>;
+
+/// Start a new family (a sign-in).
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Result<(), FamilyError>")]
+pub struct CreateFamily {
+    /// The family's first state.
+    pub family: FamilyRecord,
+    /// Where the sign-in came from.
+    pub origin: Origin,
+    /// The request's time.
+    pub now: OffsetDateTime,
+}
+
+/// Present a refresh token of family `sid`.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Result<Rotation, FamilyError>")]
+pub struct RotateRefreshToken {
+    /// The family.
+    pub sid: Uuid,
+    /// `jti` of the presented refresh token.
+    pub presented: Uuid,
+    /// The request's time.
+    pub now: OffsetDateTime,
+}
+
+/// End these families and denylist their access tokens.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Result<(), FamilyError>")]
+pub struct RevokeFamilies {
+    /// The families, all of this organization.
+    pub sids: Vec<Uuid>,
+    /// Why.
+    pub reason: RevokeReason,
+    /// The request's time.
+    pub now: OffsetDateTime,
+}
+
+/// Rotations of one family waiting for the same presented token; they share one outcome.
+struct Pending {
+    presented: Uuid,
+    now: OffsetDateTime,
+    waiters: Vec<oneshot::Sender<RotateResult>>,
+}
+
+/// One family's rotations: the one in flight and those queued behind it.
+struct Lane {
+    running: Pending,
+    queued: VecDeque<Pending>,
+}
+
+/// Live actors by organization; shared by the registry and the actors, which remove themselves.
+pub(crate) type Directory = Arc<Mutex<HashMap<Uuid, Addr<OrgActor>>>>;
+
+/// The actor of one organization.
+pub struct OrgActor {
+    org_id: Uuid,
+    backend: Backend,
+    policy: Policy,
+    /// Families with rotations in flight.
+    lanes: HashMap<Uuid, Lane>,
+    /// Creations and revocations in flight: the actor must not stop under them.
+    in_flight: usize,
+    /// Idle checks passed in a row with nothing in flight and no message received.
+    idle_ticks: u32,
+    directory: Weak<Mutex<HashMap<Uuid, Addr<OrgActor>>>>,
+}
+
+impl std::fmt::Debug for OrgActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgActor")
+            .field("org_id", &self.org_id)
+            .field("lanes", &self.lanes.len())
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrgActor {
+    pub(crate) fn new(org_id: Uuid, backend: Backend, policy: Policy, directory: &Directory) -> Self {
+        Self {
+            org_id,
+            backend,
+            policy,
+            lanes: HashMap::new(),
+            in_flight: 0,
+            idle_ticks: 0,
+            directory: Arc::downgrade(directory),
+        }
+    }
+
+    /// Runs `work` beside the mailbox and answers through the returned future.
+    fn spawn_op<T, F>(&mut self, work: F, ctx: &mut Context<Self>) -> ResponseFuture<Result<T, FamilyError>>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, FamilyError>> + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.in_flight += 1;
+        ctx.spawn(work.into_actor(self).map(move |result, act, _| {
+            act.in_flight -= 1;
+            // The caller may have timed out and gone; nothing to tell then.
+            let _ = tx.send(result);
+        }));
+        Box::pin(async move { rx.await.unwrap_or(Err(FamilyError::Unavailable)) })
+    }
+
+    fn run_lane(&mut self, sid: Uuid, ctx: &mut Context<Self>) {
+        let Some(lane) = self.lanes.get(&sid) else { return };
+        let work = rotate(self.backend.clone(), self.policy, sid, lane.running.presented, lane.running.now);
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.finish_lane(sid, &result, ctx)));
+    }
+
+    fn finish_lane(&mut self, sid: Uuid, result: &RotateResult, ctx: &mut Context<Self>) {
+        let Entry::Occupied(mut entry) = self.lanes.entry(sid) else { return };
+        let lane = entry.get_mut();
+        let next = lane.queued.pop_front();
+        let done = match next {
+            Some(next) => std::mem::replace(&mut lane.running, next),
+            None => entry.remove().running,
+        };
+        for waiter in done.waiters {
+            let _ = waiter.send(result.clone());
+        }
+        self.run_lane(sid, ctx);
+    }
+}
+
+impl Actor for OrgActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        ctx.run_interval(self.policy.idle_after / 2, |act, ctx| {
+            if act.lanes.is_empty() && act.in_flight == 0 {
+                act.idle_ticks += 1;
+                if act.idle_ticks >= 2 {
+                    ctx.stop();
+                }
+            } else {
+                act.idle_ticks = 0;
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        let Some(directory) = self.directory.upgrade() else { return };
+        let me = ctx.address();
+        if let Ok(mut actors) = directory.lock()
+            && actors.get(&self.org_id).is_some_and(|addr| *addr == me)
+        {
+            actors.remove(&self.org_id);
+        }
+    }
+}
+
+impl Handler<CreateFamily> for OrgActor {
+    type Result = ResponseFuture<Result<(), FamilyError>>;
+
+    fn handle(&mut self, msg: CreateFamily, ctx: &mut Self::Context) -> Self::Result {
+        self.idle_ticks = 0;
+        let families = Arc::clone(&self.backend.families);
+        self.spawn_op(async move { Ok(families.insert(&msg.family, &msg.origin, msg.now).await?) }, ctx)
+    }
+}
+
+impl Handler<RevokeFamilies> for OrgActor {
+    type Result = ResponseFuture<Result<(), FamilyError>>;
+
+    fn handle(&mut self, msg: RevokeFamilies, ctx: &mut Self::Context) -> Self::Result {
+        self.idle_ticks = 0;
+        let backend = self.backend.clone();
+        let access_ttl = self.policy.access_ttl;
+        self.spawn_op(async move { revoke(&backend, &msg.sids, msg.reason, msg.now, access_ttl).await }, ctx)
+    }
+}
+
+impl Handler<RotateRefreshToken> for OrgActor {
+    type Result = ResponseFuture<RotateResult>;
+
+    fn handle(&mut self, msg: RotateRefreshToken, ctx: &mut Self::Context) -> Self::Result {
+        self.idle_ticks = 0;
+        let (tx, rx) = oneshot::channel();
+        match self.lanes.entry(msg.sid) {
+            Entry::Vacant(slot) => {
+                slot.insert(Lane {
+                    running: Pending { presented: msg.presented, now: msg.now, waiters: vec![tx] },
+                    queued: VecDeque::new(),
+                });
+                self.run_lane(msg.sid, ctx);
+            }
+            Entry::Occupied(mut slot) => {
+                let lane = slot.get_mut();
+                let same = std::iter::once(&mut lane.running)
+                    .chain(lane.queued.iter_mut())
+                    .find(|pending| pending.presented == msg.presented);
+                match same {
+                    Some(pending) => pending.waiters.push(tx),
+                    None => {
+                        lane.queued.push_back(Pending { presented: msg.presented, now: msg.now, waiters: vec![tx] })
+                    }
+                }
+            }
+        }
+        Box::pin(async move { rx.await.unwrap_or(Err(FamilyError::Unavailable)) })
+    }
+}
+
+/// Ends `sids` durably, then denylists their access tokens for as long as any of them can live.
+async fn revoke(
+    backend: &Backend,
+    sids: &[Uuid],
+    reason: RevokeReason,
+    now: OffsetDateTime,
+    access_ttl: Duration,
+) -> Result<(), FamilyError> {
+    backend.families.revoke(sids, reason, now).await?;
+    backend.denylist.deny_families(sids, now + access_ttl).await?;
+    Ok(())
+}
+
+/// Presents `presented` to family `sid`: an optimistic compare-and-set first (the live token is the
+/// common case: one round trip), and only when that misses, a read and the state machine's decision.
+async fn rotate(backend: Backend, policy: Policy, sid: Uuid, presented: Uuid, now: OffsetDateTime) -> RotateResult {
+    let next = RefreshPointer { jti: Uuid::new_v4(), issued_at: now };
+    // Each miss means the row changed under us; a third one means something is badly wrong.
+    for _ in 0..3 {
+        if let Some((family, subject)) = backend.families.rotate(sid, presented, next, now).await? {
+            return Ok(Rotation { kind: RotationKind::Rotated, family, subject });
+        }
+        let Some((family, subject)) = backend.families.load(sid).await? else {
+            return Err(FamilyError::NotFound);
+        };
+        return match decide(&family, subject.disabled, presented, now, policy.grace) {
+            Decision::Rotate => continue,
+            Decision::Replay => Ok(Rotation { kind: RotationKind::Replayed, family, subject }),
+            Decision::Reused => {
+                tracing::warn!(%sid, org_id = %family.org_id, "refresh token reused after the grace window; revoking the family");
+                revoke(&backend, &[sid], RevokeReason::RefreshTokenReused, now, policy.access_ttl).await?;
+                Err(FamilyError::Reused)
+            }
+            Decision::Revoked => Err(FamilyError::Revoked),
+            Decision::Expired => Err(FamilyError::Expired),
+            Decision::Disabled => Err(FamilyError::Disabled),
+        };
+    }
+    Err(StoreError::Internal(format!("rotation of family {sid} did not settle")).into())
+}

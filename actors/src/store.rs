@@ -1,0 +1,95 @@
+//! The storage seams the actors need: the durable family record and the access-token denylist.
+//!
+//! Backends (Postgres + Redis, or the embedded store) implement these traits; the actors never know which
+//! one they talk to. Implementations hold no business rules: they apply what `family::decide` decided,
+//! atomically, and report what they saw.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::family::{FamilyRecord, RefreshPointer, RevokeReason, Subject};
+
+/// A failure of a backing store, small enough to clone to every waiter of a coalesced request.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached (connection refused, pool exhausted, timed out): retry later.
+    #[error("backing store unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness constraint refused the write; the constraint's name is kept.
+    #[error("unique constraint violated: {0}")]
+    Conflict(String),
+    /// Anything else: a bug or a schema mismatch, never the client's doing.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// Where and how a family started, kept with the durable record for the user's session list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The `User-Agent` the sign-in came with, truncated.
+    pub user_agent: Option<String>,
+    /// The client address the sign-in came from.
+    pub ip: Option<String>,
+}
+
+/// A family as read from the store, with its subject's current account state.
+pub type LoadedFamily = (FamilyRecord, Subject);
+
+/// The durable record of session families.
+#[async_trait]
+pub trait FamilyStore: Send + Sync + 'static {
+    /// Records a new family.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn insert(&self, family: &FamilyRecord, origin: &Origin, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Reads one family and its subject; `None` if there is no such family.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn load(&self, sid: Uuid) -> Result<Option<LoadedFamily>, StoreError>;
+
+    /// Compare and set: spends `expected` and makes `next` live, only while `expected` is the live token,
+    /// the family is neither revoked nor expired at `now`, and its subject is enabled. Returns the new
+    /// state, or `None` when the condition did not hold (the caller then loads and decides).
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn rotate(
+        &self,
+        sid: Uuid,
+        expected: Uuid,
+        next: RefreshPointer,
+        now: OffsetDateTime,
+    ) -> Result<Option<LoadedFamily>, StoreError>;
+
+    /// Ends the families among `sids` that are still live; ended ones keep their first reason.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn revoke(&self, sids: &[Uuid], reason: RevokeReason, now: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// The access-token denylist: checked wherever IdentSphere accepts an access token.
+#[async_trait]
+pub trait Denylist: Send + Sync + 'static {
+    /// Denies every access token of these families until `until` (when the last of them expires).
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn deny_families(&self, sids: &[Uuid], until: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Denies one access token until `until` (its own expiry).
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Whether the token `jti` of family `sid` is denied.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn is_denied(&self, jti: Uuid, sid: Uuid) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,5 @@
+//! Credentials and tokens: password hashing, the server's keys, minting and verifying JWTs.
+
+pub mod keys;
+pub mod password;
+pub mod tokens;

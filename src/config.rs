@@ -1,0 +1,340 @@
+//! Configuration from the environment (`API.md` "Configuration", plus the operator settings in the README).
+//!
+//! Parsing is a pure function of a variable lookup, so tests configure servers without touching the
+//! process environment. A bad value fails start-up with one line naming the variable.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+
+use actix_web::http::Uri;
+use base64::Engine as _;
+use time::Duration;
+
+/// A configuration value that cannot be used; its `Display` is the one line start-up prints.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it (never its value when it is a secret).
+    pub problem: String,
+}
+
+/// The public base URL: issuer, cookie origin and CSRF reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// The URL without a trailing slash; the `iss` claim.
+    pub base: String,
+    /// `scheme://host[:port]`, compared with request `Origin` headers.
+    pub origin: String,
+    /// Cookies get `Secure` unless this is plain `http://` on localhost or 127.0.0.1.
+    pub secure_cookies: bool,
+}
+
+impl PublicUrl {
+    fn parse(var: &'static str, raw: &str) -> Result<Self, ConfigError> {
+        let bad = |problem: &str| ConfigError { var, problem: problem.to_owned() };
+        let base = raw.trim().trim_end_matches('/').to_owned();
+        let uri: Uri = base.parse().map_err(|_| bad("not a URL"))?;
+        let scheme = uri.scheme_str().ok_or_else(|| bad("needs a scheme, http:// or https://"))?;
+        if scheme != "http" && scheme != "https" {
+            return Err(bad("the scheme must be http or https"));
+        }
+        let authority = uri.authority().ok_or_else(|| bad("needs a host"))?;
+        if uri.query().is_some() || authority.as_str().contains('@') {
+            return Err(bad("must not carry a query or credentials"));
+        }
+        let host = authority.host();
+        let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+        Ok(Self {
+            origin: format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()),
+            secure_cookies: !(scheme == "http" && local),
+            base,
+        })
+    }
+}
+
+/// Argon2id cost parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    /// Passes (OWASP: 2).
+    pub iterations: u32,
+    /// Lanes (OWASP: 1).
+    pub parallelism: u32,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for collectors.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// Everything the server needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Issuer and cookie origin.
+    pub public_url: PublicUrl,
+    /// Postgres connection string.
+    pub database_url: String,
+    /// Connections kept by the Postgres pool.
+    pub database_pool_size: usize,
+    /// Redis connection string.
+    pub redis_url: String,
+    /// Prefix of every Redis key, so deployments (and tests) can share one Redis.
+    pub redis_key_prefix: String,
+    /// Access-token lifetime.
+    pub access_token_ttl: Duration,
+    /// Refresh-token lifetime: the session family's absolute lifetime.
+    pub refresh_token_ttl: Duration,
+    /// How long a spent refresh token may be replayed for its successor.
+    pub refresh_reuse_grace: Duration,
+    /// Extra origins allowed to make cookie-authenticated unsafe requests.
+    pub allowed_origins: Vec<String>,
+    /// Encrypts signing keys at rest; every replica has the same one.
+    pub key_encryption_key: KeyEncryptionKey,
+    /// Password hashing cost.
+    pub argon2: Argon2Params,
+    /// Password hashes computed at once; further ones queue.
+    pub hash_concurrency: NonZeroUsize,
+    /// HTTP worker threads.
+    pub workers: NonZeroUsize,
+    /// Threads the organization actors are spread over.
+    pub actor_arbiters: NonZeroUsize,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Log filter (`tracing_subscriber::EnvFilter` syntax).
+    pub log_filter: String,
+}
+
+/// The 32-byte key-encryption key. Its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyEncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey(..)")
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(var: &'static str, raw: &str, what: &str) -> Result<T, ConfigError> {
+    raw.trim().parse().map_err(|_| ConfigError { var, problem: format!("must be {what}, got {raw:?}") })
+}
+
+impl Config {
+    /// Reads the configuration through `lookup` (the process environment in production).
+    ///
+    /// # Errors
+    /// The first variable that is missing where required or cannot be used.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+        let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        let count = |var: &'static str, default: NonZeroUsize| -> Result<NonZeroUsize, ConfigError> {
+            get(var).map_or(Ok(default), |raw| parse_num(var, &raw, "a whole number above 0"))
+        };
+        let seconds = |var: &'static str, default: i64, min: i64| -> Result<Duration, ConfigError> {
+            let secs = get(var).map_or(Ok(default), |raw| parse_num::<i64>(var, &raw, "a whole number of seconds"))?;
+            if secs < min {
+                return Err(ConfigError { var, problem: format!("must be at least {min} seconds") });
+            }
+            Ok(Duration::seconds(secs))
+        };
+        let u32_var = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
+            get(var).map_or(Ok(default), |raw| parse_num(var, &raw, "a whole number"))
+        };
+
+        let bind_raw = get("IDENTSPHERE_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind: SocketAddr = parse_num("IDENTSPHERE_BIND", &bind_raw, "an address like 127.0.0.1:8080")?;
+        let public_url = PublicUrl::parse(
+            "IDENTSPHERE_PUBLIC_BASE_URL",
+            &get("IDENTSPHERE_PUBLIC_BASE_URL").unwrap_or_else(|| format!("http://{bind}")),
+        )?;
+
+        let database_url = get("IDENTSPHERE_DATABASE_URL");
+        let redis_url = get("IDENTSPHERE_REDIS_URL");
+        let (database_url, redis_url) = match (database_url, redis_url) {
+            (Some(db), Some(redis)) => (db, redis),
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    var: "IDENTSPHERE_REDIS_URL",
+                    problem: "must be set together with IDENTSPHERE_DATABASE_URL".to_owned(),
+                });
+            }
+            (None, _) => {
+                return Err(ConfigError {
+                    var: "IDENTSPHERE_DATABASE_URL",
+                    problem: "not set: this build needs Postgres and Redis (set IDENTSPHERE_DATABASE_URL and \
+                              IDENTSPHERE_REDIS_URL; see the README)"
+                        .to_owned(),
+                });
+            }
+        };
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                var: "IDENTSPHERE_DATABASE_URL",
+                problem: "must be a postgres:// URL".to_owned(),
+            });
+        }
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(ConfigError { var: "IDENTSPHERE_REDIS_URL", problem: "must be a redis:// URL".to_owned() });
+        }
+
+        let kek_var = "IDENTSPHERE_KEY_ENCRYPTION_KEY";
+        let kek_raw = get(kek_var).ok_or_else(|| ConfigError {
+            var: kek_var,
+            problem: "required with Postgres: 32 random bytes in base64 (`openssl rand -base64 32`)".to_owned(),
+        })?;
+        let kek_bytes = base64::engine::general_purpose::STANDARD
+            .decode(kek_raw.trim())
+            .map_err(|_| ConfigError { var: kek_var, problem: "is not valid base64".to_owned() })?;
+        let key_encryption_key = KeyEncryptionKey(
+            kek_bytes
+                .try_into()
+                .map_err(|_| ConfigError { var: kek_var, problem: "must decode to exactly 32 bytes".to_owned() })?,
+        );
+
+        let allowed_origins = get("IDENTSPHERE_ALLOWED_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| PublicUrl::parse("IDENTSPHERE_ALLOWED_ORIGINS", o).map(|u| u.origin))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let log_format = match get("IDENTSPHERE_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("auto") => {
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
+            }
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "IDENTSPHERE_LOG_FORMAT",
+                    problem: format!("must be auto, json or pretty, got {other:?}"),
+                });
+            }
+        };
+
+        let argon2 = Argon2Params {
+            memory_kib: u32_var("IDENTSPHERE_ARGON2_MEMORY_KIB", 19_456)?,
+            iterations: u32_var("IDENTSPHERE_ARGON2_ITERATIONS", 2)?,
+            parallelism: u32_var("IDENTSPHERE_ARGON2_PARALLELISM", 1)?,
+        };
+        argon2::Params::new(argon2.memory_kib, argon2.iterations, argon2.parallelism, None).map_err(|e| {
+            ConfigError { var: "IDENTSPHERE_ARGON2_MEMORY_KIB", problem: format!("argon2 parameters rejected: {e}") }
+        })?;
+
+        Ok(Self {
+            bind,
+            public_url,
+            database_url,
+            database_pool_size: count("IDENTSPHERE_DATABASE_POOL_SIZE", NonZeroUsize::new(16).unwrap_or(cores))?.get(),
+            redis_url,
+            redis_key_prefix: get("IDENTSPHERE_REDIS_KEY_PREFIX").unwrap_or_else(|| "identsphere:".to_owned()),
+            access_token_ttl: seconds("IDENTSPHERE_ACCESS_TOKEN_TTL", 900, 1)?,
+            refresh_token_ttl: seconds("IDENTSPHERE_REFRESH_TOKEN_TTL", 2_592_000, 1)?,
+            refresh_reuse_grace: seconds("IDENTSPHERE_REFRESH_REUSE_GRACE", 10, 0)?,
+            allowed_origins,
+            key_encryption_key,
+            argon2,
+            hash_concurrency: count("IDENTSPHERE_PASSWORD_HASH_CONCURRENCY", cores)?,
+            workers: count("IDENTSPHERE_WORKERS", cores)?,
+            actor_arbiters: count("IDENTSPHERE_ACTOR_ARBITERS", cores)?,
+            log_format,
+            log_filter: get("IDENTSPHERE_LOG").unwrap_or_else(|| "info".to_owned()),
+        })
+    }
+
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// See [`Config::from_lookup`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = [
+            ("IDENTSPHERE_DATABASE_URL", "postgres://postgres@127.0.0.1/identsphere"),
+            ("IDENTSPHERE_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("IDENTSPHERE_KEY_ENCRYPTION_KEY", KEK),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in vars {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_lookup(|var| env.get(var).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url.base, "http://127.0.0.1:8080");
+        assert!(!c.public_url.secure_cookies);
+        assert_eq!(c.access_token_ttl, Duration::seconds(900));
+        assert_eq!(c.refresh_token_ttl, Duration::seconds(2_592_000));
+        assert_eq!(c.refresh_reuse_grace, Duration::seconds(10));
+        assert_eq!(c.argon2, Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+    }
+
+    #[test]
+    fn public_url_decides_origin_and_secure_cookies() {
+        let c = config(&[("IDENTSPHERE_PUBLIC_BASE_URL", "https://Auth.Example.com/")]).unwrap();
+        assert_eq!(c.public_url.base, "https://Auth.Example.com");
+        assert_eq!(c.public_url.origin, "https://auth.example.com");
+        assert!(c.public_url.secure_cookies);
+        let c = config(&[("IDENTSPHERE_PUBLIC_BASE_URL", "http://localhost:3000")]).unwrap();
+        assert!(!c.public_url.secure_cookies);
+        let c = config(&[("IDENTSPHERE_PUBLIC_BASE_URL", "http://10.0.0.5:8080")]).unwrap();
+        assert!(c.public_url.secure_cookies);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable_and_never_echo_a_secret() {
+        let cases = [
+            ("IDENTSPHERE_BIND", "nowhere"),
+            ("IDENTSPHERE_PUBLIC_BASE_URL", "ftp://x"),
+            ("IDENTSPHERE_ACCESS_TOKEN_TTL", "-5"),
+            ("IDENTSPHERE_REFRESH_REUSE_GRACE", "ten"),
+            ("IDENTSPHERE_ALLOWED_ORIGINS", "https://ok.example, nope"),
+            ("IDENTSPHERE_LOG_FORMAT", "xml"),
+            ("IDENTSPHERE_WORKERS", "0"),
+            ("IDENTSPHERE_ARGON2_MEMORY_KIB", "1"),
+        ];
+        for (var, value) in cases {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
+        let err = config(&[("IDENTSPHERE_KEY_ENCRYPTION_KEY", "c2VjcmV0LXRvby1zaG9ydA==")]).unwrap_err();
+        assert_eq!(err.var, "IDENTSPHERE_KEY_ENCRYPTION_KEY");
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
+    }
+
+    #[test]
+    fn postgres_without_redis_is_refused() {
+        let env: HashMap<&str, &str> = [("IDENTSPHERE_DATABASE_URL", "postgres://x/y")].into_iter().collect();
+        let err = Config::from_lookup(|v| env.get(v).map(|s| (*s).to_owned())).unwrap_err();
+        assert_eq!(err.var, "IDENTSPHERE_REDIS_URL");
+    }
+}

@@ -1,0 +1,241 @@
+//! The API's errors: one enum, one row of `API.md`'s catalog per variant, mapped to HTTP exactly once.
+//!
+//! Lower layers have their own small errors and convert with `From`. An `Internal` error is opaque to
+//! the client; its cause is logged under the request id by the response middleware.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use identsphere_actors::{FamilyError, StoreError};
+use serde::Serialize;
+
+/// Seconds a client should wait before retrying after `service_unavailable`.
+const RETRY_UNAVAILABLE_SECS: u64 = 5;
+
+/// Every error the API can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed JSON, wrong type, missing or unknown field.
+    #[error("{message}")]
+    InvalidRequest {
+        /// What is wrong, for a human.
+        message: String,
+        /// The offending field, when there is one.
+        param: Option<String>,
+    },
+    /// The email fails validation.
+    #[error("{0}")]
+    InvalidEmail(&'static str),
+    /// The password fails the policy.
+    #[error("{0}")]
+    WeakPassword(&'static str),
+    /// Register with an email that already has an account.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Wrong password or unknown email: one message for both.
+    #[error("wrong password or unknown email")]
+    InvalidCredentials,
+    /// No bearer token and no cookie where one is needed.
+    #[error("no token was sent")]
+    TokenMissing,
+    /// Malformed, bad signature, unknown `kid`, wrong `alg`, `typ` or `iss`.
+    #[error("the token is not valid")]
+    TokenInvalid,
+    /// `exp` has passed.
+    #[error("the token has expired")]
+    TokenExpired,
+    /// The token's `jti` is denylisted or its session family was ended.
+    #[error("the token has been revoked")]
+    TokenRevoked,
+    /// A rotated refresh token came back after the grace window; the family is revoked.
+    #[error("this refresh token was already used; the session has been revoked")]
+    RefreshTokenReused,
+    /// The user is not a member of the organization asked for.
+    #[error("you are not a member of this organization")]
+    NotAMember,
+    /// The user or organization is disabled.
+    #[error("this account or organization is disabled")]
+    AccountDisabled,
+    /// The organization does not take sign-ups of this email.
+    #[error("this organization does not accept sign-ups")]
+    SignupNotAllowed,
+    /// A cookie-authenticated unsafe request from an origin that is not allowed.
+    #[error("cross-site request refused")]
+    CsrfRejected,
+    /// No such organization.
+    #[error("no such organization")]
+    OrganizationNotFound,
+    /// No such route.
+    #[error("no such route")]
+    NotFound,
+    /// The route exists; the method does not.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed {
+        /// The methods the route takes, for the `Allow` header.
+        allow: &'static str,
+    },
+    /// Body over the limit.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A body that is not `application/json`.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// A backing store is unreachable.
+    #[error("a backing service is unavailable, retry shortly")]
+    ServiceUnavailable(#[source] anyhow::Error),
+    /// A bug. Details only in the server log.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The `error` object of the envelope.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    param: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Envelope<'a> {
+    error: ErrorBody<'a>,
+}
+
+impl ApiError {
+    /// An `invalid_request` naming the offending field.
+    pub fn invalid_field(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidRequest { message: message.into(), param: Some(param.into()) }
+    }
+
+    /// The catalog row: stable code, HTTP status and type.
+    #[must_use]
+    pub fn catalog(&self) -> (&'static str, StatusCode, &'static str) {
+        use StatusCode as S;
+        const REQ: &str = "invalid_request_error";
+        const AUTHN: &str = "authentication_error";
+        const PERM: &str = "permission_error";
+        match self {
+            Self::InvalidRequest { .. } => ("invalid_request", S::BAD_REQUEST, REQ),
+            Self::InvalidEmail(_) => ("invalid_email", S::UNPROCESSABLE_ENTITY, REQ),
+            Self::WeakPassword(_) => ("weak_password", S::UNPROCESSABLE_ENTITY, REQ),
+            Self::EmailTaken => ("email_taken", S::CONFLICT, "conflict_error"),
+            Self::InvalidCredentials => ("invalid_credentials", S::UNAUTHORIZED, AUTHN),
+            Self::TokenMissing => ("token_missing", S::UNAUTHORIZED, AUTHN),
+            Self::TokenInvalid => ("token_invalid", S::UNAUTHORIZED, AUTHN),
+            Self::TokenExpired => ("token_expired", S::UNAUTHORIZED, AUTHN),
+            Self::TokenRevoked => ("token_revoked", S::UNAUTHORIZED, AUTHN),
+            Self::RefreshTokenReused => ("refresh_token_reused", S::UNAUTHORIZED, AUTHN),
+            Self::NotAMember => ("not_a_member", S::FORBIDDEN, PERM),
+            Self::AccountDisabled => ("account_disabled", S::FORBIDDEN, PERM),
+            Self::SignupNotAllowed => ("signup_not_allowed", S::FORBIDDEN, PERM),
+            Self::CsrfRejected => ("csrf_rejected", S::FORBIDDEN, PERM),
+            Self::OrganizationNotFound => ("organization_not_found", S::NOT_FOUND, REQ),
+            Self::NotFound => ("not_found", S::NOT_FOUND, REQ),
+            Self::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED, REQ),
+            Self::PayloadTooLarge { .. } => ("payload_too_large", S::PAYLOAD_TOO_LARGE, REQ),
+            Self::UnsupportedMediaType => ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE, REQ),
+            Self::ServiceUnavailable(_) => ("service_unavailable", S::SERVICE_UNAVAILABLE, "api_error"),
+            Self::Internal(_) => ("internal_error", S::INTERNAL_SERVER_ERROR, "api_error"),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.catalog().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, status, kind) = self.catalog();
+        let param = match self {
+            Self::InvalidRequest { param, .. } => param.as_deref(),
+            Self::InvalidEmail(_) => Some("email"),
+            Self::WeakPassword(_) => Some("password"),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(status);
+        if matches!(self, Self::ServiceUnavailable(_)) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_UNAVAILABLE_SECS)));
+        }
+        if let Self::MethodNotAllowed { allow } = self
+            && !allow.is_empty()
+        {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        response.json(Envelope { error: ErrorBody { code, message: self.to_string(), kind, param } })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => Self::ServiceUnavailable(err.into()),
+            StoreError::Conflict(_) | StoreError::Internal(_) => Self::Internal(err.into()),
+        }
+    }
+}
+
+impl From<FamilyError> for ApiError {
+    fn from(err: FamilyError) -> Self {
+        match err {
+            FamilyError::NotFound => Self::TokenInvalid,
+            FamilyError::Reused => Self::RefreshTokenReused,
+            FamilyError::Revoked => Self::TokenRevoked,
+            FamilyError::Expired => Self::TokenExpired,
+            FamilyError::Disabled => Self::AccountDisabled,
+            FamilyError::Store(store) => store.into(),
+            FamilyError::Unavailable => Self::ServiceUnavailable(err.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalog of `API.md`, row by row: code, status, type. A change here is a breaking change.
+    #[test]
+    fn every_variant_maps_to_its_catalog_row() {
+        let cases: Vec<(ApiError, &str, u16, &str)> = vec![
+            (ApiError::invalid_field("x", "bad"), "invalid_request", 400, "invalid_request_error"),
+            (ApiError::InvalidEmail("bad"), "invalid_email", 422, "invalid_request_error"),
+            (ApiError::WeakPassword("bad"), "weak_password", 422, "invalid_request_error"),
+            (ApiError::EmailTaken, "email_taken", 409, "conflict_error"),
+            (ApiError::InvalidCredentials, "invalid_credentials", 401, "authentication_error"),
+            (ApiError::TokenMissing, "token_missing", 401, "authentication_error"),
+            (ApiError::TokenInvalid, "token_invalid", 401, "authentication_error"),
+            (ApiError::TokenExpired, "token_expired", 401, "authentication_error"),
+            (ApiError::TokenRevoked, "token_revoked", 401, "authentication_error"),
+            (ApiError::RefreshTokenReused, "refresh_token_reused", 401, "authentication_error"),
+            (ApiError::NotAMember, "not_a_member", 403, "permission_error"),
+            (ApiError::AccountDisabled, "account_disabled", 403, "permission_error"),
+            (ApiError::SignupNotAllowed, "signup_not_allowed", 403, "permission_error"),
+            (ApiError::CsrfRejected, "csrf_rejected", 403, "permission_error"),
+            (ApiError::OrganizationNotFound, "organization_not_found", 404, "invalid_request_error"),
+            (ApiError::NotFound, "not_found", 404, "invalid_request_error"),
+            (ApiError::MethodNotAllowed { allow: "GET" }, "method_not_allowed", 405, "invalid_request_error"),
+            (ApiError::PayloadTooLarge { limit: 1 }, "payload_too_large", 413, "invalid_request_error"),
+            (ApiError::UnsupportedMediaType, "unsupported_media_type", 415, "invalid_request_error"),
+            (ApiError::ServiceUnavailable(anyhow::anyhow!("down")), "service_unavailable", 503, "api_error"),
+            (ApiError::Internal(anyhow::anyhow!("bug")), "internal_error", 500, "api_error"),
+        ];
+        for (err, code, status, kind) in cases {
+            let (c, s, k) = err.catalog();
+            assert_eq!((c, s.as_u16(), k), (code, status, kind), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn internal_errors_never_show_their_cause() {
+        let err = ApiError::Internal(anyhow::anyhow!("relation users does not exist; password=hunter2"));
+        assert_eq!(err.to_string(), "internal error");
+        let err = ApiError::ServiceUnavailable(anyhow::anyhow!("redis://:secret@host refused"));
+        assert_eq!(err.to_string(), "a backing service is unavailable, retry shortly");
+    }
+}

@@ -1,0 +1,5 @@
+//! The HTTP edge: body extraction, credentials and cookies, and the outermost middleware.
+
+pub mod credentials;
+pub mod json;
+pub mod middleware;

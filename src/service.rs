@@ -1,0 +1,398 @@
+//! The sign-in flows: register, login, refresh, logout and the session read.
+//!
+//! Each flow takes validated domain values and `now` from the clock, talks to the stores through their
+//! traits and to session families only through the organization actors, and mints tokens outside the
+//! actors. No HTTP here: handlers map the results.
+
+use std::collections::BTreeMap;
+
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use futures_util::future::try_join_all;
+use identsphere_actors::{
+    Aal, AuthMethod, FamilyRecord, Origin, RefreshPointer, Registry, RevokeReason, StoreError, UserProfile,
+};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::auth::password::{PasswordHasher, Verified};
+use crate::auth::tokens::{AccessToken, Claims, Tokens};
+use crate::clock::Clock;
+use crate::domain::{Email, OrgRef, Password, Role};
+use crate::error::ApiError;
+use crate::store::{Joining, NewAccount, Organization, SessionContext, SignupMode, Stores};
+
+/// A completed sign-in or refresh: what the token response shows.
+#[derive(Clone, Debug)]
+pub struct SignIn {
+    /// The new access token.
+    pub access: AccessToken,
+    /// The family's live refresh token.
+    pub refresh_token: String,
+    /// The user.
+    pub user: UserProfile,
+    /// The family after the operation.
+    pub family: FamilyRecord,
+    /// When it happened.
+    pub now: OffsetDateTime,
+}
+
+/// What a logout ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// This session family.
+    Local,
+    /// Every other family of the user.
+    Others,
+    /// Every family of the user.
+    Global,
+}
+
+/// What authenticates a logout.
+#[derive(Clone, Copy, Debug)]
+pub struct LogoutCredentials<'a> {
+    /// The access token, if one was sent.
+    pub access: Option<&'a str>,
+    /// The refresh token, if one was sent.
+    pub refresh: Option<&'a str>,
+}
+
+/// A verified, non-revoked access token.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// Its claims.
+    pub claims: Claims,
+}
+
+/// Registration input, validated.
+#[derive(Debug)]
+pub struct Registration {
+    /// The email.
+    pub email: Email,
+    /// The password, policy-checked.
+    pub password: Password,
+    /// Optional display name, trimmed.
+    pub display_name: Option<String>,
+    /// The organization to join; `None` creates a personal one.
+    pub organization: Option<OrgRef>,
+}
+
+/// The sign-in flows over one server's stores, keys and actors.
+#[derive(Clone)]
+pub struct AuthService {
+    stores: Stores,
+    hasher: PasswordHasher,
+    tokens: Tokens,
+    registry: Registry,
+    clock: Clock,
+    refresh_ttl: Duration,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").field("tokens", &self.tokens).finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    /// Puts the pieces together.
+    #[must_use]
+    pub fn new(
+        stores: Stores,
+        hasher: PasswordHasher,
+        tokens: Tokens,
+        registry: Registry,
+        clock: Clock,
+        refresh_ttl: Duration,
+    ) -> Self {
+        Self { stores, hasher, tokens, registry, clock, refresh_ttl }
+    }
+
+    /// The token minting and verification in use.
+    #[must_use]
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The stores in use.
+    #[must_use]
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// Creates an account and signs it in.
+    ///
+    /// # Errors
+    /// `OrganizationNotFound`, `AccountDisabled` or `SignupNotAllowed` for the organization asked for;
+    /// `EmailTaken`; store failures.
+    pub async fn register(&self, registration: Registration, origin: Origin) -> Result<SignIn, ApiError> {
+        let Registration { email, password, display_name, organization } = registration;
+        let joined = match organization {
+            Some(org) => Some(self.signup_target(&org, &email).await?),
+            None => None,
+        };
+        let password_hash = self.hasher.hash(password).await?;
+        let now = self.clock.now();
+        let user_id = Uuid::new_v4();
+        // A personal slug collides only by chance: draw another suffix.
+        for _ in 0..3 {
+            let joining = match &joined {
+                Some(org) => Joining::Existing(org.id),
+                None => Joining::Personal {
+                    id: Uuid::new_v4(),
+                    slug: personal_slug(&email)?,
+                    name: display_name.clone().unwrap_or_else(|| email.local_part().to_owned()),
+                },
+            };
+            let org_id = match &joining {
+                Joining::Personal { id, .. } => *id,
+                Joining::Existing(id) => *id,
+            };
+            let account = NewAccount {
+                user_id,
+                email: email.clone(),
+                display_name: display_name.clone(),
+                password_hash: password_hash.clone(),
+                joining,
+                now,
+            };
+            match self.stores.accounts.create_account(&account).await {
+                Ok(user) => return self.start_family(user, org_id, AuthMethod::Password, origin, now).await,
+                Err(StoreError::Conflict(constraint)) if constraint == "users_email_normalized_key" => {
+                    return Err(ApiError::EmailTaken);
+                }
+                Err(StoreError::Conflict(constraint)) if constraint == "organizations_slug_key" => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ApiError::Internal(anyhow::anyhow!("no free personal organization slug after 3 draws")))
+    }
+
+    async fn signup_target(&self, org: &OrgRef, email: &Email) -> Result<Organization, ApiError> {
+        let org = self.stores.accounts.find_org(org).await?.ok_or(ApiError::OrganizationNotFound)?;
+        if org.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        let domain = email.normalized().rsplit('@').next().unwrap_or_default();
+        match &org.signup {
+            SignupMode::Open => Ok(org),
+            SignupMode::Domains(domains) if domains.iter().any(|d| d == domain) => Ok(org),
+            SignupMode::Domains(_) | SignupMode::Closed | SignupMode::InviteOnly => Err(ApiError::SignupNotAllowed),
+        }
+    }
+
+    /// Signs in with email and password.
+    ///
+    /// # Errors
+    /// `InvalidCredentials` for a wrong password or an unknown email alike (same cost);
+    /// `AccountDisabled`, `OrganizationNotFound`, `NotAMember` after the password is proven.
+    pub async fn login(
+        &self,
+        email: &Email,
+        password: String,
+        organization: Option<OrgRef>,
+        origin: Origin,
+    ) -> Result<SignIn, ApiError> {
+        let credentials = self.stores.accounts.credentials(email.normalized()).await?;
+        let stored = credentials.as_ref().map(|c| c.password_hash.clone());
+        let (Verified::Yes { rehash }, Some(credentials)) = (self.hasher.verify(password, stored).await?, credentials)
+        else {
+            return Err(ApiError::InvalidCredentials);
+        };
+        let now = self.clock.now();
+        let user_id = credentials.user.id;
+        if let Some(hash) = rehash
+            && let Err(err) = self.stores.accounts.set_password_hash(user_id, &hash, now).await
+        {
+            // The sign-in is valid either way; the next one retries the upgrade.
+            tracing::warn!(error = %err, "could not store the re-hashed password");
+        }
+        if credentials.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        let org = match organization {
+            Some(org) => {
+                let org = self.stores.accounts.find_org(&org).await?.ok_or(ApiError::OrganizationNotFound)?;
+                self.stores.accounts.role(user_id, org.id).await?.ok_or(ApiError::NotAMember)?;
+                org
+            }
+            None => self.stores.accounts.most_recent_org(user_id).await?.ok_or(ApiError::NotAMember)?,
+        };
+        if org.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        self.stores.accounts.touch_membership(user_id, org.id, now).await?;
+        self.start_family(credentials.user, org.id, AuthMethod::Password, origin, now).await
+    }
+
+    async fn start_family(
+        &self,
+        user: UserProfile,
+        org_id: Uuid,
+        auth_method: AuthMethod,
+        origin: Origin,
+        now: OffsetDateTime,
+    ) -> Result<SignIn, ApiError> {
+        let family = FamilyRecord {
+            sid: Uuid::new_v4(),
+            org_id,
+            user_id: user.id,
+            aal: Aal::Aal1,
+            auth_method,
+            auth_time: now,
+            expires_at: now + self.refresh_ttl,
+            current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
+            previous: None,
+            revoked: None,
+        };
+        self.registry.org(org_id).create(family.clone(), origin, now).await?;
+        self.sign_in(family, user, now)
+    }
+
+    fn sign_in(&self, family: FamilyRecord, user: UserProfile, now: OffsetDateTime) -> Result<SignIn, ApiError> {
+        Ok(SignIn {
+            access: self.tokens.issue_access(&family, &user, now)?,
+            refresh_token: self.tokens.issue_refresh(&family, &user)?,
+            user,
+            family,
+            now,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair (or, within the grace window, the same successor).
+    ///
+    /// # Errors
+    /// `TokenInvalid`, `TokenExpired`, `TokenRevoked`, `RefreshTokenReused`, `AccountDisabled`, store or
+    /// actor failures.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<SignIn, ApiError> {
+        let now = self.clock.now();
+        let claims = self.tokens.verify_refresh(refresh_token, now)?;
+        let rotation = self.registry.org(claims.org).rotate(claims.sid, claims.jti, now).await?;
+        self.sign_in(rotation.family, rotation.subject.user, now)
+    }
+
+    /// Verifies an access token and checks the denylist.
+    ///
+    /// # Errors
+    /// `TokenInvalid`, `TokenExpired`, `TokenRevoked`, or the denylist's failure.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ApiError> {
+        let claims = self.tokens.verify_access(access_token, self.clock.now())?;
+        if self.stores.denylist.is_denied(claims.jti, claims.sid).await? {
+            return Err(ApiError::TokenRevoked);
+        }
+        Ok(Principal { claims })
+    }
+
+    /// The session behind a principal, checked against the durable record too.
+    ///
+    /// # Errors
+    /// `TokenRevoked` if the family was ended, `NotAMember` if the user left the organization,
+    /// `AccountDisabled` if the organization is disabled.
+    pub async fn session(&self, principal: &Principal) -> Result<(SessionContext, Role), ApiError> {
+        let context =
+            self.stores.accounts.session_context(principal.claims.sid).await?.ok_or(ApiError::TokenInvalid)?;
+        if context.family.user_id != principal.claims.sub || context.family.org_id != principal.claims.org {
+            return Err(ApiError::TokenInvalid);
+        }
+        if context.family.revoked.is_some() {
+            return Err(ApiError::TokenRevoked);
+        }
+        if context.organization.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        let role = context.role.ok_or(ApiError::NotAMember)?;
+        Ok((context, role))
+    }
+
+    /// Ends session families: this one, the user's others, or all of the user's.
+    ///
+    /// Authenticated by the access token, or by the refresh token when there is no access token or it
+    /// has expired.
+    ///
+    /// # Errors
+    /// `TokenMissing` without credentials; the verification errors of the credential used.
+    pub async fn logout(&self, credentials: LogoutCredentials<'_>, scope: LogoutScope) -> Result<(), ApiError> {
+        let now = self.clock.now();
+        let (claims, access_jti) = match (credentials.access, credentials.refresh) {
+            (Some(access), refresh) => match self.authenticate(access).await {
+                Ok(principal) => (principal.claims, true),
+                Err(ApiError::TokenExpired) if refresh.is_some() => {
+                    (self.live_refresh_claims(refresh, now).await?, false)
+                }
+                Err(err) => return Err(err),
+            },
+            (None, refresh) => (self.live_refresh_claims(refresh, now).await?, false),
+        };
+        let (sids, reason) = match scope {
+            LogoutScope::Local => (vec![(claims.sid, claims.org)], RevokeReason::Logout),
+            LogoutScope::Others | LogoutScope::Global => {
+                let mut live = self.stores.accounts.live_families(claims.sub, now).await?;
+                if scope == LogoutScope::Others {
+                    live.retain(|(sid, _)| *sid != claims.sid);
+                    (live, RevokeReason::LogoutOthers)
+                } else {
+                    (live, RevokeReason::LogoutGlobal)
+                }
+            }
+        };
+        let mut by_org: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+        for (sid, org) in sids {
+            by_org.entry(org).or_default().push(sid);
+        }
+        try_join_all(by_org.into_iter().map(|(org, sids)| {
+            let handle = self.registry.org(org);
+            async move { handle.revoke(sids, reason, now).await }
+        }))
+        .await?;
+        if access_jti && scope != LogoutScope::Others {
+            let exp = OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| ApiError::Internal(e.into()))?;
+            self.stores.denylist.deny_token(claims.jti, exp).await?;
+        }
+        Ok(())
+    }
+
+    async fn live_refresh_claims(&self, refresh: Option<&str>, now: OffsetDateTime) -> Result<Claims, ApiError> {
+        let claims = self.tokens.verify_refresh(refresh.ok_or(ApiError::TokenMissing)?, now)?;
+        let (family, _) = self.stores.families.load(claims.sid).await?.ok_or(ApiError::TokenInvalid)?;
+        if family.revoked.is_some() {
+            return Err(ApiError::TokenRevoked);
+        }
+        Ok(claims)
+    }
+}
+
+/// `<local part, sanitized>-<8 random base32 characters>`: readable and unguessable enough to be unique.
+fn personal_slug(email: &Email) -> Result<String, ApiError> {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut base: String = email
+        .local_part()
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(32)
+        .collect();
+    base = base.trim_matches('-').to_owned();
+    if base.is_empty() {
+        base.push_str("org");
+    }
+    let mut random = [0u8; 8];
+    SystemRandom::new().fill(&mut random).map_err(|_| ApiError::Internal(anyhow::anyhow!("no randomness")))?;
+    let suffix: String = random.iter().map(|b| char::from(ALPHABET[usize::from(b % 32)])).collect();
+    Ok(format!("{base}-{suffix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_slugs_are_url_safe_and_distinct() {
+        let email = Email::parse("Jean-Luc.Picard+ent@example.com").unwrap();
+        let a = personal_slug(&email).unwrap();
+        let b = personal_slug(&email).unwrap();
+        assert!(a.starts_with("jean-luc-picard-ent-"), "{a}");
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        let odd = personal_slug(&Email::parse("+++@example.com").unwrap()).unwrap();
+        assert!(odd.starts_with("org-"), "{odd}");
+    }
+}

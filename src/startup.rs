@@ -1,0 +1,150 @@
+//! Builds a running `Application` from a `Config`: stores, keys, actors, service and the HTTP server.
+//!
+//! Tests call the same `Application::build` with their own database, key prefix, clock and port 0, so
+//! what they exercise is what production runs.
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context as _;
+use identsphere_actors::{Backend, Policy, Registry};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::auth::keys::KeyRing;
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::Tokens;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::middleware::outermost;
+use crate::routes;
+use crate::service::AuthService;
+use crate::store::Stores;
+use crate::store::postgres::{PgStore, migrate};
+use crate::store::redis::RedisStore;
+
+/// How long an actor with nothing in flight lives on.
+const ACTOR_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long a request waits for its organization's actor.
+const ACTOR_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct AppState {
+    /// The sign-in flows.
+    pub service: AuthService,
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// The process-wide Prometheus recorder (the `metrics` facade is global by design).
+fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".to_owned()),
+            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+        )?
+        .build_recorder();
+    let handle = HANDLE.get_or_init(|| {
+        let handle = recorder.handle();
+        // Loses only to a concurrent first start in the same process, whose recorder is then in use.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    });
+    Ok(handle.clone())
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Migrates the database, opens the stores and keys, starts the actors and binds the listener.
+    ///
+    /// Must be called inside a running actix system.
+    ///
+    /// # Errors
+    /// When a store is unreachable, a migration fails, the keys cannot be opened or the address
+    /// cannot be bound.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        migrate(&config.database_url).await.context("applying migrations to IDENTSPHERE_DATABASE_URL")?;
+        let pg =
+            PgStore::connect(&config.database_url, config.database_pool_size).context("IDENTSPHERE_DATABASE_URL")?;
+        let redis = RedisStore::connect(&config.redis_url, config.redis_key_prefix.clone())
+            .await
+            .context("connecting to IDENTSPHERE_REDIS_URL")?;
+        let stores = Stores {
+            accounts: Arc::new(pg.clone()),
+            families: Arc::new(pg.clone()),
+            keys: Arc::new(pg.clone()),
+            denylist: Arc::new(redis.clone()),
+            probes: vec![Arc::new(pg), Arc::new(redis)],
+        };
+        tracing::info!(store = "postgres+redis", "storage ready");
+
+        let keys = KeyRing::load_or_create(stores.keys.as_ref(), &config.key_encryption_key, clock.now())
+            .await
+            .context("loading the signing keys")?;
+        let tokens = Tokens::new(Arc::new(keys), config.public_url.base.clone(), config.access_token_ttl)?;
+        let hasher = PasswordHasher::new(config.argon2, config.hash_concurrency.get())?;
+        let registry = Registry::new(
+            Backend { families: Arc::clone(&stores.families), denylist: Arc::clone(&stores.denylist) },
+            Policy {
+                grace: config.refresh_reuse_grace,
+                access_ttl: config.access_token_ttl,
+                idle_after: ACTOR_IDLE,
+                answer_within: ACTOR_ANSWER_WITHIN,
+            },
+            config.actor_arbiters.get(),
+        );
+        let service = AuthService::new(stores, hasher, tokens, registry, clock, config.refresh_token_ttl);
+        let state = web::Data::new(AppState { service, metrics: metrics_handle()?, config: Arc::new(config.clone()) });
+
+        let listener =
+            TcpListener::bind(config.bind).with_context(|| format!("binding IDENTSPHERE_BIND {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).wrap(middleware::from_fn(outermost)).configure(routes::configure)
+        })
+        .workers(config.workers.get())
+        .listen(listener)?
+        .run();
+        tracing::info!(port, issuer = %config.public_url.base, "listening");
+        Ok(Self { port, server })
+    }
+
+    /// The port bound (useful with port 0).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (a signal, or `handle().stop()`).
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,480 @@
+//! The Postgres backend: organizations, users, memberships, credentials, session families and keys.
+//!
+//! All SQL lives here. Statements are prepared once per connection (`prepare_cached`); a rotation is a
+//! single conditional `UPDATE`, which is what makes it atomic across replicas.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
+use identsphere_actors::{
+    Aal, AuthMethod, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer, RevokeReason, Spent, StoreError,
+    Subject, UserProfile,
+};
+use time::OffsetDateTime;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::{
+    AccountStore, Credentials, Joining, KeyAlgorithm, KeyStore, NewAccount, Organization, Probe, SessionContext,
+    SignupMode, StoredKey,
+};
+use crate::domain::{OrgRef, Role};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
+/// Any fixed number: serializes migrations of replicas starting together.
+const MIGRATION_LOCK: i64 = 0x1d3e_5f4e_7e00_0001;
+
+/// The Postgres backend. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+/// Applies the pending migrations (`identsphere migrate`, and every start).
+///
+/// # Errors
+/// When Postgres is unreachable or a migration fails.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
+    let driver = tokio::spawn(connection);
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+    let report = embedded::migrations::runner().run_async(&mut client).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
+    drop(client);
+    driver.abort();
+    for applied in report?.applied_migrations() {
+        tracing::info!(migration = %applied, "applied migration");
+    }
+    Ok(())
+}
+
+impl PgStore {
+    /// A pool of at most `size` connections to `database_url`.
+    ///
+    /// # Errors
+    /// When the URL cannot be parsed.
+    pub fn connect(database_url: &str, size: usize) -> anyhow::Result<Self> {
+        let config = deadpool_postgres::Config {
+            url: Some(database_url.to_owned()),
+            manager: Some(ManagerConfig { recycling_method: RecyclingMethod::Fast }),
+            pool: Some(PoolConfig {
+                max_size: size,
+                timeouts: Timeouts {
+                    wait: Some(Duration::from_secs(5)),
+                    create: Some(Duration::from_secs(5)),
+                    recycle: Some(Duration::from_secs(5)),
+                },
+                ..PoolConfig::default()
+            }),
+            ..deadpool_postgres::Config::default()
+        };
+        Ok(Self { pool: config.create_pool(Some(Runtime::Tokio1), NoTls)? })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|err| match err {
+            deadpool_postgres::PoolError::Backend(e) => pg_error(&e),
+            other => StoreError::Unavailable(other.to_string()),
+        })
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
+        client.query_opt(&statement, params).await.map_err(|e| pg_error(&e))
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
+        client.query(&statement, params).await.map_err(|e| pg_error(&e))
+    }
+
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
+        client.execute(&statement, params).await.map_err(|e| pg_error(&e))
+    }
+}
+
+fn pg_error(err: &tokio_postgres::Error) -> StoreError {
+    if let Some(db) = err.as_db_error() {
+        if *db.code() == SqlState::UNIQUE_VIOLATION {
+            return StoreError::Conflict(db.constraint().unwrap_or("unknown").to_owned());
+        }
+        let code = db.code().code();
+        // Connection exceptions, operator intervention (shutdown), too many connections.
+        if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
+            return StoreError::Unavailable(db.message().to_owned());
+        }
+        return StoreError::Internal(format!("{code}: {}", db.message()));
+    }
+    let io = std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>());
+    if err.is_closed() || io { StoreError::Unavailable(err.to_string()) } else { StoreError::Internal(err.to_string()) }
+}
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, column: &str) -> Result<T, StoreError> {
+    row.try_get(column).map_err(|e| StoreError::Internal(format!("column {column}: {e}")))
+}
+
+fn parsed<T>(value: Option<T>, column: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| StoreError::Internal(format!("column {column}: unknown value")))
+}
+
+/// Columns of a family, aliased so they can be read next to user and organization columns.
+macro_rules! family_columns {
+    () => {
+        "f.id AS f_id, f.org_id AS f_org_id, f.user_id AS f_user_id, f.aal AS f_aal, \
+         f.auth_method AS f_auth_method, f.auth_time AS f_auth_time, f.expires_at AS f_expires_at, \
+         f.refresh_jti AS f_refresh_jti, f.refresh_issued_at AS f_refresh_issued_at, \
+         f.previous_jti AS f_previous_jti, f.previous_spent_at AS f_previous_spent_at, \
+         f.revoked_reason AS f_revoked_reason"
+    };
+}
+
+macro_rules! user_columns {
+    () => {
+        "u.id AS u_id, u.email AS u_email, u.email_verified AS u_email_verified, \
+         u.display_name AS u_display_name, u.created_at AS u_created_at"
+    };
+}
+
+macro_rules! org_columns {
+    () => {
+        "o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.signup_mode AS o_signup_mode, \
+         o.signup_domains AS o_signup_domains, (o.disabled_at IS NOT NULL) AS o_disabled"
+    };
+}
+
+fn family_from(row: &Row) -> Result<FamilyRecord, StoreError> {
+    let previous = match (get::<Option<Uuid>>(row, "f_previous_jti")?, get(row, "f_previous_spent_at")?) {
+        (Some(jti), Some(at)) => Some(Spent { jti, at }),
+        _ => None,
+    };
+    let revoked = get::<Option<&str>>(row, "f_revoked_reason")?
+        .map(|r| parsed(RevokeReason::parse(r), "revoked_reason"))
+        .transpose()?;
+    Ok(FamilyRecord {
+        sid: get(row, "f_id")?,
+        org_id: get(row, "f_org_id")?,
+        user_id: get(row, "f_user_id")?,
+        aal: parsed(Aal::parse(get(row, "f_aal")?), "aal")?,
+        auth_method: parsed(AuthMethod::parse(get(row, "f_auth_method")?), "auth_method")?,
+        auth_time: get(row, "f_auth_time")?,
+        expires_at: get(row, "f_expires_at")?,
+        current: RefreshPointer { jti: get(row, "f_refresh_jti")?, issued_at: get(row, "f_refresh_issued_at")? },
+        previous,
+        revoked,
+    })
+}
+
+fn user_from(row: &Row) -> Result<UserProfile, StoreError> {
+    Ok(UserProfile {
+        id: get(row, "u_id")?,
+        email: get(row, "u_email")?,
+        email_verified: get(row, "u_email_verified")?,
+        display_name: get(row, "u_display_name")?,
+        created_at: get(row, "u_created_at")?,
+    })
+}
+
+fn org_from(row: &Row) -> Result<Organization, StoreError> {
+    let signup = match get::<&str>(row, "o_signup_mode")? {
+        "closed" => SignupMode::Closed,
+        "invite_only" => SignupMode::InviteOnly,
+        "open" => SignupMode::Open,
+        "domains" => SignupMode::Domains(get(row, "o_signup_domains")?),
+        _ => return Err(StoreError::Internal("column signup_mode: unknown value".to_owned())),
+    };
+    Ok(Organization {
+        id: get(row, "o_id")?,
+        slug: get(row, "o_slug")?,
+        name: get(row, "o_name")?,
+        signup,
+        disabled: get(row, "o_disabled")?,
+    })
+}
+
+fn loaded_from(row: &Row) -> Result<LoadedFamily, StoreError> {
+    Ok((family_from(row)?, Subject { user: user_from(row)?, disabled: get(row, "disabled")? }))
+}
+
+#[async_trait]
+impl FamilyStore for PgStore {
+    async fn insert(&self, family: &FamilyRecord, origin: &Origin, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO session_families (id, org_id, user_id, aal, auth_method, auth_time, created_at, \
+             last_used_at, expires_at, user_agent, ip, refresh_jti, refresh_issued_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10, $11, $12)",
+            &[
+                &family.sid,
+                &family.org_id,
+                &family.user_id,
+                &family.aal.as_str(),
+                &family.auth_method.as_str(),
+                &family.auth_time,
+                &now,
+                &family.expires_at,
+                &origin.user_agent,
+                &origin.ip,
+                &family.current.jti,
+                &family.current.issued_at,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn load(&self, sid: Uuid) -> Result<Option<LoadedFamily>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            family_columns!(),
+            ", ",
+            user_columns!(),
+            ", (u.disabled_at IS NOT NULL OR o.disabled_at IS NOT NULL) AS disabled \
+             FROM session_families f JOIN users u ON u.id = f.user_id JOIN organizations o ON o.id = f.org_id \
+             WHERE f.id = $1"
+        );
+        self.query_opt(SQL, &[&sid]).await?.as_ref().map(loaded_from).transpose()
+    }
+
+    async fn rotate(
+        &self,
+        sid: Uuid,
+        expected: Uuid,
+        next: RefreshPointer,
+        now: OffsetDateTime,
+    ) -> Result<Option<LoadedFamily>, StoreError> {
+        const SQL: &str = concat!(
+            "UPDATE session_families f SET previous_jti = f.refresh_jti, previous_spent_at = $4, \
+             refresh_jti = $3, refresh_issued_at = $5, last_used_at = $4, rotations = f.rotations + 1 \
+             FROM users u, organizations o \
+             WHERE f.id = $1 AND f.refresh_jti = $2 AND f.revoked_at IS NULL AND f.expires_at > $4 \
+             AND u.id = f.user_id AND o.id = f.org_id AND u.disabled_at IS NULL AND o.disabled_at IS NULL \
+             RETURNING ",
+            family_columns!(),
+            ", ",
+            user_columns!(),
+            ", false AS disabled"
+        );
+        self.query_opt(SQL, &[&sid, &expected, &next.jti, &now, &next.issued_at])
+            .await?
+            .as_ref()
+            .map(loaded_from)
+            .transpose()
+    }
+
+    async fn revoke(&self, sids: &[Uuid], reason: RevokeReason, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE session_families SET revoked_at = $3, revoked_reason = $2 \
+             WHERE id = ANY($1) AND revoked_at IS NULL",
+            &[&sids, &reason.as_str(), &now],
+        )
+        .await
+        .map(drop)
+    }
+}
+
+#[async_trait]
+impl AccountStore for PgStore {
+    async fn find_org(&self, org: &OrgRef) -> Result<Option<Organization>, StoreError> {
+        const BY_ID: &str = concat!("SELECT ", org_columns!(), " FROM organizations o WHERE o.id = $1");
+        const BY_SLUG: &str = concat!("SELECT ", org_columns!(), " FROM organizations o WHERE o.slug = $1");
+        let row = match org {
+            OrgRef::Id(id) => self.query_opt(BY_ID, &[id]).await?,
+            OrgRef::Slug(slug) => self.query_opt(BY_SLUG, &[slug]).await?,
+        };
+        row.as_ref().map(org_from).transpose()
+    }
+
+    async fn create_account(&self, account: &NewAccount) -> Result<UserProfile, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let (org_id, role) = match &account.joining {
+            Joining::Personal { id, slug, name } => {
+                let sql = "INSERT INTO organizations (id, slug, name, created_at) VALUES ($1, $2, $3, $4)";
+                let statement = tx.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
+                tx.execute(&statement, &[id, slug, name, &account.now]).await.map_err(|e| pg_error(&e))?;
+                (*id, Role::Owner)
+            }
+            Joining::Existing(id) => (*id, Role::Member),
+        };
+        let (email, normalized, role) = (account.email.as_typed(), account.email.normalized(), role.as_str());
+        let statements = [
+            (
+                "INSERT INTO users (id, email, email_normalized, display_name, created_at) VALUES ($1, $2, $3, $4, $5)",
+                vec![
+                    &account.user_id as &(dyn tokio_postgres::types::ToSql + Sync),
+                    &email,
+                    &normalized,
+                    &account.display_name,
+                    &account.now,
+                ],
+            ),
+            (
+                "INSERT INTO password_credentials (user_id, hash, updated_at) VALUES ($1, $2, $3)",
+                vec![&account.user_id, &account.password_hash, &account.now],
+            ),
+            (
+                "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) VALUES ($1, $2, $3, $4, $4)",
+                vec![&account.user_id, &org_id, &role, &account.now],
+            ),
+        ];
+        for (sql, params) in statements {
+            let statement = tx.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
+            tx.execute(&statement, &params).await.map_err(|e| pg_error(&e))?;
+        }
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(UserProfile {
+            id: account.user_id,
+            email: account.email.as_typed().to_owned(),
+            email_verified: false,
+            display_name: account.display_name.clone(),
+            created_at: account.now,
+        })
+    }
+
+    async fn credentials(&self, email_normalized: &str) -> Result<Option<Credentials>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", (u.disabled_at IS NOT NULL) AS disabled, c.hash \
+             FROM users u JOIN password_credentials c ON c.user_id = u.id WHERE u.email_normalized = $1"
+        );
+        let Some(row) = self.query_opt(SQL, &[&email_normalized]).await? else { return Ok(None) };
+        Ok(Some(Credentials {
+            user: user_from(&row)?,
+            disabled: get(&row, "disabled")?,
+            password_hash: get(&row, "hash")?,
+        }))
+    }
+
+    async fn set_password_hash(&self, user_id: Uuid, hash: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE password_credentials SET hash = $2, updated_at = $3 WHERE user_id = $1",
+            &[&user_id, &hash, &now],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn role(&self, user_id: Uuid, org_id: Uuid) -> Result<Option<Role>, StoreError> {
+        let row = self
+            .query_opt("SELECT role FROM memberships WHERE user_id = $1 AND org_id = $2", &[&user_id, &org_id])
+            .await?;
+        row.map(|row| parsed(Role::parse(get(&row, "role")?), "role")).transpose()
+    }
+
+    async fn most_recent_org(&self, user_id: Uuid) -> Result<Option<Organization>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            org_columns!(),
+            " FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 \
+             ORDER BY m.last_used_at DESC, m.created_at DESC LIMIT 1"
+        );
+        self.query_opt(SQL, &[&user_id]).await?.as_ref().map(org_from).transpose()
+    }
+
+    async fn touch_membership(&self, user_id: Uuid, org_id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE memberships SET last_used_at = $3 WHERE user_id = $1 AND org_id = $2",
+            &[&user_id, &org_id, &now],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn session_context(&self, sid: Uuid) -> Result<Option<SessionContext>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            family_columns!(),
+            ", ",
+            user_columns!(),
+            ", ",
+            org_columns!(),
+            ", m.role FROM session_families f JOIN users u ON u.id = f.user_id \
+             JOIN organizations o ON o.id = f.org_id \
+             LEFT JOIN memberships m ON m.user_id = f.user_id AND m.org_id = f.org_id WHERE f.id = $1"
+        );
+        let Some(row) = self.query_opt(SQL, &[&sid]).await? else { return Ok(None) };
+        let role = get::<Option<&str>>(&row, "role")?.map(|r| parsed(Role::parse(r), "role")).transpose()?;
+        Ok(Some(SessionContext {
+            family: family_from(&row)?,
+            user: user_from(&row)?,
+            organization: org_from(&row)?,
+            role,
+        }))
+    }
+
+    async fn live_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT id, org_id FROM session_families WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                &[&user_id, &now],
+            )
+            .await?;
+        rows.iter().map(|row| Ok((get(row, "id")?, get(row, "org_id")?))).collect()
+    }
+}
+
+#[async_trait]
+impl KeyStore for PgStore {
+    async fn active_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT kid, algorithm, sealed_private, created_at FROM signing_keys \
+                 WHERE retired_at IS NULL ORDER BY created_at DESC",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredKey {
+                    kid: get(row, "kid")?,
+                    algorithm: parsed(KeyAlgorithm::parse(get(row, "algorithm")?), "algorithm")?,
+                    sealed: get(row, "sealed_private")?,
+                    created_at: get(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
+        let inserted = self
+            .execute(
+                "INSERT INTO signing_keys (kid, algorithm, sealed_private, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+                &[&key.kid, &key.algorithm.as_str(), &key.sealed, &key.created_at],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+}
+
+#[async_trait]
+impl Probe for PgStore {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.execute("SELECT 1", &[]).await.map(drop)
+    }
+}
