@@ -1,1 +1,15 @@
+//! The API contract (`../shared/API.md`), tested over real HTTP against real Postgres and Redis.
+//!
+//! One binary; each test spawns its own server with its own database and Redis key prefix.
 
+// Tests fail by panicking: unwrap and expect are how they say so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod errors;
+mod health;
+mod helpers;
+mod login;
+mod logout;
+mod refresh;
+mod register;
+mod tokens;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command: checks the backing stores, prepares the Python side of the cross-language JWT
+# check, and runs every test of the workspace.
+#
+#   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
+#                                  (default postgres://postgres@127.0.0.1:5432/postgres)
+#   IDENTSPHERE_TEST_REDIS_URL     Redis for the denylist (default redis://127.0.0.1:6379)
+#   IDENTSPHERE_CACHE_DIR          where the Python virtualenv is kept (default ~/.cache/identsphere)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+db_url=${IDENTSPHERE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+redis_url=${IDENTSPHERE_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+
+# Reachability only (bash's /dev/tcp): the tests say more if a store misbehaves.
+reachable() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+hostport() { local rest=${1#*://}; rest=${rest#*@}; rest=${rest%%/*}; echo "${rest%%:*} ${rest##*:}"; }
+read -r db_host db_port <<<"$(hostport "$db_url")"
+read -r redis_host redis_port <<<"$(hostport "$redis_url")"
+reachable "$db_host" "$db_port" || { echo "test.sh: Postgres is not reachable at $db_host:$db_port ($db_url)" >&2; exit 1; }
+reachable "$redis_host" "$redis_port" || { echo "test.sh: Redis is not reachable at $redis_host:$redis_port ($redis_url)" >&2; exit 1; }
+
+# python-jose + httpx, as the integration page uses them, in a virtualenv outside the clone.
+cache=${IDENTSPHERE_CACHE_DIR:-$HOME/.cache/identsphere}
+venv="$cache/venv"
+if ! "$venv/bin/python" -c 'import jose, httpx' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+export IDENTSPHERE_TEST_PYTHON="$venv/bin/python"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+  # nextest does not run doctests.
+  cargo test --workspace --doc
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

@@ -1,0 +1,80 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{PUBLIC_BASE_URL, spawn_app};
+
+#[actix_web::test]
+async fn liveness_and_readiness_answer_when_stores_are_up() {
+    let app = spawn_app().await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.json::<Value>().await.unwrap()["status"], "ok");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["postgres"], "ok");
+    assert_eq!(body["checks"]["redis"], "ok");
+}
+
+#[actix_web::test]
+async fn jwks_publishes_public_rsa_keys_only_with_a_cache_header() {
+    let app = spawn_app().await;
+    let response = app.get("/.well-known/jwks.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cache = response.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(cache.starts_with("public, max-age="), "{cache}");
+    let jwks: Value = response.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = keys[0].as_object().unwrap();
+    let mut fields: Vec<_> = key.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["alg", "e", "kid", "kty", "n", "use"], "no private part (d, p, q, dp, dq, qi)");
+    assert_eq!(key["kty"], "RSA");
+    assert_eq!(key["alg"], "RS256");
+    assert_eq!(key["use"], "sig");
+    assert_eq!(key["e"], "AQAB");
+}
+
+#[actix_web::test]
+async fn openid_configuration_names_the_issuer_and_the_jwks() {
+    let app = spawn_app().await;
+    let response = app.get("/.well-known/openid-configuration").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["issuer"], PUBLIC_BASE_URL);
+    assert_eq!(body["jwks_uri"], format!("{PUBLIC_BASE_URL}/.well-known/jwks.json"));
+}
+
+#[actix_web::test]
+async fn every_replica_publishes_the_same_key() {
+    let app = spawn_app().await;
+    let replica = app.spawn_replica().await;
+    let a: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    let b: Value = replica.get("/.well-known/jwks.json").await.json().await.unwrap();
+    assert_eq!(a, b);
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = spawn_app().await;
+    app.signed_up_user().await;
+    app.get("/nowhere/at/all").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    let registered = text
+        .lines()
+        .find(|l| {
+            l.starts_with("identsphere_http_requests_total{")
+                && l.contains(r#"route="/v1/auth/register""#)
+                && l.contains(r#"status="2xx""#)
+        })
+        .unwrap_or_else(|| panic!("no register counter in:\n{text}"));
+    let count: f64 = registered.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1.0, "{registered}");
+    assert!(text.contains(r#"route="unmatched""#), "unknown paths share one label");
+    assert!(!text.contains("/nowhere/at/all"), "raw paths must not become labels");
+    assert!(text.contains("identsphere_http_request_duration_seconds_bucket"));
+}
