@@ -29,10 +29,11 @@ if ! "$venv/bin/python" -c 'import jose, httpx' 2>/dev/null; then
 fi
 export IDENTSPHERE_TEST_PYTHON="$venv/bin/python"
 
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
-  # nextest does not run doctests.
-  cargo test --workspace --doc
-else
-  cargo test --workspace --no-fail-fast "$@"
+# nextest runs each test in its own process: process-wide state (the metrics registry) stays per test.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "test.sh: installing cargo-nextest" >&2
+  cargo install cargo-nextest --locked
 fi
+cargo nextest run --workspace --no-fail-fast "$@"
+# nextest does not run doctests.
+cargo test --workspace --doc

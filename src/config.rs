@@ -107,10 +107,64 @@ pub struct Config {
     pub workers: NonZeroUsize,
     /// Threads the organization actors are spread over.
     pub actor_arbiters: NonZeroUsize,
+    /// An organization actor with nothing in flight for this long stops (restarted on demand).
+    pub actor_idle_timeout: std::time::Duration,
+    /// Log output.
+    pub logging: Logging,
+}
+
+/// Where and how logs are written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logging {
     /// Log output format.
-    pub log_format: LogFormat,
+    pub format: LogFormat,
     /// Log filter (`tracing_subscriber::EnvFilter` syntax).
-    pub log_filter: String,
+    pub filter: String,
+}
+
+impl Logging {
+    /// Reads `IDENTSPHERE_LOG_FORMAT` and `IDENTSPHERE_LOG`.
+    ///
+    /// # Errors
+    /// An unknown format.
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let format = match get("IDENTSPHERE_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("auto") => {
+                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    LogFormat::Pretty
+                } else {
+                    LogFormat::Json
+                }
+            }
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "IDENTSPHERE_LOG_FORMAT",
+                    problem: format!("must be auto, json or pretty, got {other:?}"),
+                });
+            }
+        };
+        Ok(Self { format, filter: get("IDENTSPHERE_LOG").unwrap_or_else(|| "info".to_owned()) })
+    }
+}
+
+/// `IDENTSPHERE_DATABASE_URL`, checked: all `identsphere migrate` needs.
+///
+/// # Errors
+/// When it is missing or not a `postgres://` URL.
+pub fn database_url(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let var = "IDENTSPHERE_DATABASE_URL";
+    let url = get(var).ok_or_else(|| ConfigError {
+        var,
+        problem: "not set: this build needs Postgres and Redis (set IDENTSPHERE_DATABASE_URL and \
+                  IDENTSPHERE_REDIS_URL; see the README)"
+            .to_owned(),
+    })?;
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ConfigError { var, problem: "must be a postgres:// URL".to_owned() });
+    }
+    Ok(url)
 }
 
 /// The 32-byte key-encryption key. Its `Debug` shows nothing of it.
@@ -156,33 +210,16 @@ impl Config {
             &get("IDENTSPHERE_PUBLIC_BASE_URL").unwrap_or_else(|| format!("http://{bind}")),
         )?;
 
-        let database_url = get("IDENTSPHERE_DATABASE_URL");
-        let redis_url = get("IDENTSPHERE_REDIS_URL");
-        let (database_url, redis_url) = match (database_url, redis_url) {
-            (Some(db), Some(redis)) => (db, redis),
-            (Some(_), None) => {
-                return Err(ConfigError {
-                    var: "IDENTSPHERE_REDIS_URL",
-                    problem: "must be set together with IDENTSPHERE_DATABASE_URL".to_owned(),
-                });
-            }
-            (None, _) => {
-                return Err(ConfigError {
-                    var: "IDENTSPHERE_DATABASE_URL",
-                    problem: "not set: this build needs Postgres and Redis (set IDENTSPHERE_DATABASE_URL and \
-                              IDENTSPHERE_REDIS_URL; see the README)"
-                        .to_owned(),
-                });
-            }
-        };
-        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        let database_url = database_url(&get)?;
+        let redis_url = get("IDENTSPHERE_REDIS_URL").ok_or_else(|| ConfigError {
+            var: "IDENTSPHERE_REDIS_URL",
+            problem: "must be set together with IDENTSPHERE_DATABASE_URL".to_owned(),
+        })?;
+        if !redis_url.starts_with("redis://") {
             return Err(ConfigError {
-                var: "IDENTSPHERE_DATABASE_URL",
-                problem: "must be a postgres:// URL".to_owned(),
+                var: "IDENTSPHERE_REDIS_URL",
+                problem: "must be a redis:// URL (TLS to Redis is not built in yet)".to_owned(),
             });
-        }
-        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
-            return Err(ConfigError { var: "IDENTSPHERE_REDIS_URL", problem: "must be a redis:// URL".to_owned() });
         }
 
         let kek_var = "IDENTSPHERE_KEY_ENCRYPTION_KEY";
@@ -207,23 +244,7 @@ impl Config {
             .map(|o| PublicUrl::parse("IDENTSPHERE_ALLOWED_ORIGINS", o).map(|u| u.origin))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let log_format = match get("IDENTSPHERE_LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("auto") => {
-                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                    LogFormat::Pretty
-                } else {
-                    LogFormat::Json
-                }
-            }
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(ConfigError {
-                    var: "IDENTSPHERE_LOG_FORMAT",
-                    problem: format!("must be auto, json or pretty, got {other:?}"),
-                });
-            }
-        };
+        let logging = Logging::from_lookup(&get)?;
 
         let argon2 = Argon2Params {
             memory_kib: u32_var("IDENTSPHERE_ARGON2_MEMORY_KIB", 19_456)?,
@@ -231,7 +252,12 @@ impl Config {
             parallelism: u32_var("IDENTSPHERE_ARGON2_PARALLELISM", 1)?,
         };
         argon2::Params::new(argon2.memory_kib, argon2.iterations, argon2.parallelism, None).map_err(|e| {
-            ConfigError { var: "IDENTSPHERE_ARGON2_MEMORY_KIB", problem: format!("argon2 parameters rejected: {e}") }
+            let var = match e {
+                argon2::Error::TimeTooSmall => "IDENTSPHERE_ARGON2_ITERATIONS",
+                argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => "IDENTSPHERE_ARGON2_PARALLELISM",
+                _ => "IDENTSPHERE_ARGON2_MEMORY_KIB",
+            };
+            ConfigError { var, problem: format!("argon2 rejects it: {e}") }
         })?;
 
         Ok(Self {
@@ -250,8 +276,8 @@ impl Config {
             hash_concurrency: count("IDENTSPHERE_PASSWORD_HASH_CONCURRENCY", cores)?,
             workers: count("IDENTSPHERE_WORKERS", cores)?,
             actor_arbiters: count("IDENTSPHERE_ACTOR_ARBITERS", cores)?,
-            log_format,
-            log_filter: get("IDENTSPHERE_LOG").unwrap_or_else(|| "info".to_owned()),
+            actor_idle_timeout: seconds("IDENTSPHERE_ACTOR_IDLE_TIMEOUT", 300, 1)?.unsigned_abs(),
+            logging,
         })
     }
 
@@ -260,8 +286,14 @@ impl Config {
     /// # Errors
     /// See [`Config::from_lookup`].
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|var| std::env::var(var).ok())
+        Self::from_lookup(env)
     }
+}
+
+/// A variable of the process environment; blank counts as unset.
+#[must_use]
+pub fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[cfg(test)]
@@ -321,6 +353,9 @@ mod tests {
             ("IDENTSPHERE_LOG_FORMAT", "xml"),
             ("IDENTSPHERE_WORKERS", "0"),
             ("IDENTSPHERE_ARGON2_MEMORY_KIB", "1"),
+            ("IDENTSPHERE_ARGON2_ITERATIONS", "0"),
+            ("IDENTSPHERE_ARGON2_PARALLELISM", "0"),
+            ("IDENTSPHERE_REDIS_URL", "rediss://127.0.0.1:6379"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).unwrap_err();

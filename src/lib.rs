@@ -1,7 +1,7 @@
 //! IdentSphere: a multi-tenant authentication service over REST + JSON.
 //!
 //! The map is `docs/ARCHITECTURE.md`. In short: `routes` (handlers) call `service` (the sign-in flows),
-//! which reaches session families only through the organization actors (`identsphere-actors`) and
+//! which changes session families only through the organization actors (`identsphere-actors`) and
 //! everything durable through the `store` traits; `auth` holds passwords, keys and tokens; `http` the
 //! edge (extractors, cookies, CSRF, middleware); `clock` is the only reader of the system time.
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use identsphere::clock::Clock;
-use identsphere::config::Config;
+use identsphere::config::{self, Config, Logging};
 use identsphere::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -22,27 +22,30 @@ enum Command {
     Migrate,
 }
 
+/// One line on stderr and a non-zero exit: configuration errors never print a trace.
+fn config_failure(err: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("identsphere: configuration error: {err}");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("identsphere: configuration error: {err}");
-            return ExitCode::from(2);
-        }
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
+    let logging = match Logging::from_lookup(&config::env) {
+        Ok(logging) => logging,
+        Err(err) => return config_failure(&err),
     };
-    if let Err(err) = identsphere::telemetry::init(&config) {
-        eprintln!("identsphere: {err}");
-        return ExitCode::from(2);
-    }
-    let result = actix_web::rt::System::new().block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => {
+    let result = match command {
+        Command::Serve => match Config::from_env() {
+            Ok(config) => run(&logging, async move {
                 Application::build(config, Clock::system()).await?.run_until_stopped().await.map_err(Into::into)
-            }
-            Command::Migrate => identsphere::store::postgres::migrate(&config.database_url).await,
-        }
-    });
+            }),
+            Err(err) => return config_failure(&err),
+        },
+        Command::Migrate => match config::database_url(&config::env) {
+            Ok(url) => run(&logging, async move { identsphere::store::postgres::migrate(&url).await }),
+            Err(err) => return config_failure(&err),
+        },
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -51,4 +54,9 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(logging: &Logging, work: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    identsphere::telemetry::init(logging)?;
+    actix_web::rt::System::new().block_on(work)
 }

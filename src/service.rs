@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use futures_util::future::try_join_all;
+use identsphere_actors::family::{Decision, decide};
 use identsphere_actors::{
     Aal, AuthMethod, FamilyRecord, Origin, RefreshPointer, Registry, RevokeReason, StoreError, UserProfile,
 };
@@ -76,6 +77,15 @@ pub struct Registration {
     pub organization: Option<OrgRef>,
 }
 
+/// Session lifetimes from configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    /// A family's absolute lifetime (the refresh-token lifetime).
+    pub refresh: Duration,
+    /// How long a spent refresh token may be replayed.
+    pub grace: Duration,
+}
+
 /// The sign-in flows over one server's stores, keys and actors.
 #[derive(Clone)]
 pub struct AuthService {
@@ -85,6 +95,7 @@ pub struct AuthService {
     registry: Registry,
     clock: Clock,
     refresh_ttl: Duration,
+    grace: Duration,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -102,9 +113,9 @@ impl AuthService {
         tokens: Tokens,
         registry: Registry,
         clock: Clock,
-        refresh_ttl: Duration,
+        lifetimes: Lifetimes,
     ) -> Self {
-        Self { stores, hasher, tokens, registry, clock, refresh_ttl }
+        Self { stores, hasher, tokens, registry, clock, refresh_ttl: lifetimes.refresh, grace: lifetimes.grace }
     }
 
     /// The token minting and verification in use.
@@ -296,7 +307,7 @@ impl AuthService {
         if context.family.revoked.is_some() {
             return Err(ApiError::TokenRevoked);
         }
-        if context.organization.disabled {
+        if context.organization.disabled || context.user_disabled {
             return Err(ApiError::AccountDisabled);
         }
         let role = context.role.ok_or(ApiError::NotAMember)?;
@@ -350,13 +361,18 @@ impl AuthService {
         Ok(())
     }
 
+    /// The claims of a refresh token that may still act for its family: the live one, or the one just
+    /// spent within the grace window. A spent token is no credential, so a stolen old one cannot log
+    /// its user out everywhere.
     async fn live_refresh_claims(&self, refresh: Option<&str>, now: OffsetDateTime) -> Result<Claims, ApiError> {
         let claims = self.tokens.verify_refresh(refresh.ok_or(ApiError::TokenMissing)?, now)?;
-        let (family, _) = self.stores.families.load(claims.sid).await?.ok_or(ApiError::TokenInvalid)?;
-        if family.revoked.is_some() {
-            return Err(ApiError::TokenRevoked);
+        let (family, subject) = self.stores.families.load(claims.sid).await?.ok_or(ApiError::TokenInvalid)?;
+        match decide(&family, subject.disabled, claims.jti, now, self.grace) {
+            Decision::Rotate | Decision::Replay => Ok(claims),
+            Decision::Expired => Err(ApiError::TokenExpired),
+            Decision::Disabled => Err(ApiError::AccountDisabled),
+            Decision::Revoked | Decision::Reused => Err(ApiError::TokenRevoked),
         }
-        Ok(claims)
     }
 }
 

@@ -19,13 +19,11 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::middleware::outermost;
 use crate::routes;
-use crate::service::AuthService;
+use crate::service::{AuthService, Lifetimes};
 use crate::store::Stores;
 use crate::store::postgres::{PgStore, migrate};
 use crate::store::redis::RedisStore;
 
-/// How long an actor with nothing in flight lives on.
-const ACTOR_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
 /// How long a request waits for its organization's actor.
 const ACTOR_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -107,12 +105,13 @@ impl Application {
             Policy {
                 grace: config.refresh_reuse_grace,
                 access_ttl: config.access_token_ttl,
-                idle_after: ACTOR_IDLE,
+                idle_after: config.actor_idle_timeout,
                 answer_within: ACTOR_ANSWER_WITHIN,
             },
             config.actor_arbiters.get(),
         );
-        let service = AuthService::new(stores, hasher, tokens, registry, clock, config.refresh_token_ttl);
+        let lifetimes = Lifetimes { refresh: config.refresh_token_ttl, grace: config.refresh_reuse_grace };
+        let service = AuthService::new(stores, hasher, tokens, registry, clock, lifetimes);
         let state = web::Data::new(AppState { service, metrics: metrics_handle()?, config: Arc::new(config.clone()) });
 
         let listener =

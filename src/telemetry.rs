@@ -2,17 +2,17 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat};
+use crate::config::{LogFormat, Logging};
 
 /// Installs the global subscriber.
 ///
 /// # Errors
 /// When the filter does not parse or a subscriber is already installed.
-pub fn init(config: &Config) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&config.log_filter)
-        .map_err(|e| anyhow::anyhow!("IDENTSPHERE_LOG: not a valid filter: {e}"))?;
+pub fn init(logging: &Logging) -> anyhow::Result<()> {
+    let filter =
+        EnvFilter::try_new(&logging.filter).map_err(|e| anyhow::anyhow!("IDENTSPHERE_LOG: not a valid filter: {e}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let installed = match config.log_format {
+    let installed = match logging.format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
     };

@@ -213,6 +213,26 @@ impl OrgActor {
             Some(next) => std::mem::replace(&mut lane.running, next),
             None => entry.remove().running,
         };
+        let outcome = match result {
+            Ok(Rotation { kind: RotationKind::Rotated, .. }) => "rotated",
+            Ok(Rotation { kind: RotationKind::Replayed, .. }) => "grace_replay",
+            Err(FamilyError::Reused) => "reused",
+            Err(FamilyError::Revoked) => "revoked",
+            Err(FamilyError::Expired) => "expired",
+            Err(FamilyError::Disabled) => "disabled",
+            Err(FamilyError::NotFound) => "unknown_family",
+            Err(FamilyError::Store(_) | FamilyError::Unavailable) => "error",
+        };
+        // Coalesced waiters of a rotation share its outcome; the first counts as rotated, the rest as
+        // the replays they are.
+        let waiters = done.waiters.len() as u64;
+        match outcome {
+            "rotated" => {
+                metrics::counter!("identsphere_refresh_total", "outcome" => "rotated").increment(1);
+                metrics::counter!("identsphere_refresh_total", "outcome" => "grace_replay").increment(waiters - 1);
+            }
+            other => metrics::counter!("identsphere_refresh_total", "outcome" => other).increment(waiters),
+        }
         for waiter in done.waiters {
             let _ = waiter.send(result.clone());
         }
@@ -224,6 +244,7 @@ impl Actor for OrgActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!("identsphere_actors_live").increment(1.0);
         ctx.set_mailbox_capacity(1024);
         ctx.run_interval(self.policy.idle_after / 2, |act, ctx| {
             if act.lanes.is_empty() && act.in_flight == 0 {
@@ -238,6 +259,7 @@ impl Actor for OrgActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!("identsphere_actors_live").decrement(1.0);
         let Some(directory) = self.directory.upgrade() else { return };
         let me = ctx.address();
         if let Ok(mut actors) = directory.lock()

@@ -23,7 +23,7 @@ impl Email {
             return Err(ApiError::InvalidEmail("email must not be empty"));
         }
         if display.len() > MAX_LEN {
-            return Err(ApiError::InvalidEmail("email is longer than 254 characters"));
+            return Err(ApiError::InvalidEmail("email is longer than 254 bytes"));
         }
         let options = email_address::Options {
             minimum_sub_domains: 2,
@@ -70,6 +70,9 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_an_address() {
+        for bad in ["a\u{0}b@example.com", "\"a\u{0}\"@example.com", "a@exa\u{0}mple.com", "a\u{7f}@example.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
         for bad in ["", "   ", "plain", "a@", "@b.c", "a b@c.d", "a@b", "Ada <a@b.c>", "a@[127.0.0.1]"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

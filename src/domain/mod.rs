@@ -18,11 +18,33 @@ pub enum OrgRef {
 }
 
 impl OrgRef {
-    /// Reads a client's `organization` field: a UUID is an id, anything else a slug.
+    /// Reads a client's `organization` field: a UUID is an id, anything else a slug. `None` when it
+    /// cannot name any organization (slugs are 1 to 63 of `a-z`, `0-9` and `-`), so it is never sent to
+    /// a store.
     #[must_use]
-    pub fn parse(raw: &str) -> Self {
+    pub fn parse(raw: &str) -> Option<Self> {
         let raw = raw.trim();
-        Uuid::parse_str(raw).map_or_else(|_| Self::Slug(raw.to_ascii_lowercase()), Self::Id)
+        if let Ok(id) = Uuid::parse_str(raw) {
+            return Some(Self::Id(id));
+        }
+        let slug = raw.to_ascii_lowercase();
+        let valid = (1..=63).contains(&slug.len()) && slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        valid.then_some(Self::Slug(slug))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn organization_references_are_ids_or_plausible_slugs() {
+        let id = Uuid::new_v4();
+        assert_eq!(OrgRef::parse(&format!(" {id} ")), Some(OrgRef::Id(id)));
+        assert_eq!(OrgRef::parse("Acme-Corp"), Some(OrgRef::Slug("acme-corp".into())));
+        for bad in ["", "a b", "a\0b", "acme/../x", "ünïcode", &"a".repeat(64)] {
+            assert_eq!(OrgRef::parse(bad), None, "{bad:?}");
+        }
     }
 }
 

@@ -170,7 +170,7 @@ fn org_ref(organization: Option<String>) -> Result<Option<OrgRef>, ApiError> {
     match organization.as_deref().map(str::trim) {
         None => Ok(None),
         Some("") => Err(ApiError::invalid_field("organization", "organization must not be empty")),
-        Some(raw) => Ok(Some(OrgRef::parse(raw))),
+        Some(raw) => OrgRef::parse(raw).map(Some).ok_or(ApiError::OrganizationNotFound),
     }
 }
 
@@ -242,23 +242,26 @@ pub(crate) async fn logout_session(
     body: OptionalJson<LogoutBody>,
 ) -> Result<HttpResponse, ApiError> {
     let secure = state.config.public_url.secure_cookies;
-    let (scope, body_refresh) = body.0.map_or((None, None), |b| (b.scope, b.refresh_token));
-    let bearer_token = bearer(&req)?;
-    let cookie_access = if bearer_token.is_none() { cookie(&req, ACCESS_COOKIE) } else { None };
-    let cookie_refresh = if body_refresh.is_none() { cookie(&req, REFRESH_COOKIE) } else { None };
-    if bearer_token.is_none() && (cookie_access.is_some() || cookie_refresh.is_some()) {
-        check_csrf(&req, &state.config.public_url, &state.config.allowed_origins)?;
-    }
-    let credentials = LogoutCredentials {
-        access: bearer_token.as_deref().or(cookie_access.as_deref()),
-        refresh: body_refresh.as_deref().or(cookie_refresh.as_deref()),
+    let outcome = async {
+        let (scope, body_refresh) = body.0.map_or((None, None), |b| (b.scope, b.refresh_token));
+        let bearer_token = bearer(&req)?;
+        let cookie_access = if bearer_token.is_none() { cookie(&req, ACCESS_COOKIE) } else { None };
+        let cookie_refresh = if body_refresh.is_none() { cookie(&req, REFRESH_COOKIE) } else { None };
+        if bearer_token.is_none() && (cookie_access.is_some() || cookie_refresh.is_some()) {
+            check_csrf(&req, &state.config.public_url, &state.config.allowed_origins)?;
+        }
+        let credentials = LogoutCredentials {
+            access: bearer_token.as_deref().or(cookie_access.as_deref()),
+            refresh: body_refresh.as_deref().or(cookie_refresh.as_deref()),
+        };
+        let scope = match scope {
+            None | Some(ScopeName::Local) => LogoutScope::Local,
+            Some(ScopeName::Others) => LogoutScope::Others,
+            Some(ScopeName::Global) => LogoutScope::Global,
+        };
+        state.service.logout(credentials, scope).await
     };
-    let scope = match scope {
-        None | Some(ScopeName::Local) => LogoutScope::Local,
-        Some(ScopeName::Others) => LogoutScope::Others,
-        Some(ScopeName::Global) => LogoutScope::Global,
-    };
-    match state.service.logout(credentials, scope).await {
+    match outcome.await {
         Ok(()) => {
             let mut response = HttpResponse::NoContent();
             for cookie in cleared_session_cookies(secure) {

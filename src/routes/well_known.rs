@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::startup::AppState;
 
-/// How long clients and caches may keep the discovery documents. Key rotation publishes a new key at
-/// least this long before signing with it.
+/// How long clients and caches may keep the discovery documents: a key must be published at least
+/// this long before it signs anything.
 pub const JWKS_MAX_AGE_SECS: u32 = 300;
 
 fn cached(body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {

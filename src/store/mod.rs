@@ -97,6 +97,8 @@ pub struct SessionContext {
     pub family: FamilyRecord,
     /// Its user.
     pub user: UserProfile,
+    /// The user is disabled.
+    pub user_disabled: bool,
     /// Its organization.
     pub organization: Organization,
     /// The user's role there; `None` if they left it since.

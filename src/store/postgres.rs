@@ -409,7 +409,7 @@ impl AccountStore for PgStore {
             user_columns!(),
             ", ",
             org_columns!(),
-            ", m.role FROM session_families f JOIN users u ON u.id = f.user_id \
+            ", m.role, (u.disabled_at IS NOT NULL) AS user_disabled FROM session_families f JOIN users u ON u.id = f.user_id \
              JOIN organizations o ON o.id = f.org_id \
              LEFT JOIN memberships m ON m.user_id = f.user_id AND m.org_id = f.org_id WHERE f.id = $1"
         );
@@ -418,6 +418,7 @@ impl AccountStore for PgStore {
         Ok(Some(SessionContext {
             family: family_from(&row)?,
             user: user_from(&row)?,
+            user_disabled: get(&row, "user_disabled")?,
             organization: org_from(&row)?,
             role,
         }))

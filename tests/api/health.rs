@@ -78,3 +78,29 @@ async fn metrics_count_requests_by_route_template() {
     assert!(!text.contains("/nowhere/at/all"), "raw paths must not become labels");
     assert!(text.contains("identsphere_http_request_duration_seconds_bucket"));
 }
+
+/// The value of an unlabelled gauge in `/metrics` (0 when it has not been touched).
+async fn gauge(app: &crate::helpers::TestApp, name: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.parse().unwrap())
+}
+
+#[actix_web::test]
+async fn idle_organization_actors_stop_and_restart_on_demand() {
+    let app = crate::helpers::spawn_app_with(&[("IDENTSPHERE_ACTOR_IDLE_TIMEOUT", "1")]).await;
+    let user = app.signed_up_user().await;
+    assert_eq!(gauge(&app, "identsphere_actors_live").await, 1.0, "one organization, one actor");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while gauge(&app, "identsphere_actors_live").await > 0.0 {
+        assert!(std::time::Instant::now() < deadline, "the idle actor never stopped");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let refreshed = app.refresh(user.refresh()).await;
+    assert_eq!(refreshed.status(), StatusCode::OK, "a stopped actor is started again on demand");
+    assert_eq!(gauge(&app, "identsphere_actors_live").await, 1.0);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains(r#"identsphere_refresh_total{outcome="rotated"} 1"#), "{text}");
+}

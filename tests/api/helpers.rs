@@ -23,7 +23,7 @@ fn maintenance_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("IDENTSPHERE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
@@ -87,19 +87,29 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-/// A fresh server with some variables overridden.
-pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+/// A new, empty database and Redis key prefix, removed on drop.
+pub async fn fresh_resources() -> Arc<Resources> {
     let database = format!("identsphere_test_{}", Uuid::new_v4().simple());
     let (client, connection) = tokio_postgres::connect(&maintenance_url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client.execute(&format!(r#"CREATE DATABASE "{database}""#), &[]).await.unwrap();
-    let resources =
-        Arc::new(Resources { redis_prefix: format!("identsphere-test:{}:", Uuid::new_v4().simple()), database });
+    Arc::new(Resources { redis_prefix: format!("identsphere-test:{}:", Uuid::new_v4().simple()), database })
+}
+
+impl Resources {
+    pub fn database_url(&self) -> String {
+        with_database(&maintenance_url(), &self.database)
+    }
+}
+
+/// A fresh server with some variables overridden.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let resources = fresh_resources().await;
     let kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     let mut vars: HashMap<String, String> = [
         ("IDENTSPHERE_BIND", "127.0.0.1:0".to_owned()),
         ("IDENTSPHERE_PUBLIC_BASE_URL", PUBLIC_BASE_URL.to_owned()),
-        ("IDENTSPHERE_DATABASE_URL", with_database(&maintenance_url(), &resources.database)),
+        ("IDENTSPHERE_DATABASE_URL", resources.database_url()),
         ("IDENTSPHERE_DATABASE_POOL_SIZE", "8".to_owned()),
         ("IDENTSPHERE_REDIS_URL", redis_url()),
         ("IDENTSPHERE_REDIS_KEY_PREFIX", resources.redis_prefix.clone()),

@@ -116,6 +116,8 @@ async fn disabled_users_and_organizations_cannot_sign_in_but_only_the_right_pass
     assert_error(right, 403, "account_disabled", "permission_error").await;
     let refresh = app.refresh(user.refresh()).await;
     assert_error(refresh, 403, "account_disabled", "permission_error").await;
+    let session = app.session(user.access()).await;
+    assert_error(session, 403, "account_disabled", "permission_error").await;
 
     db.execute("UPDATE users SET disabled_at = NULL WHERE id = $1", &[&user_id]).await.unwrap();
     db.execute("UPDATE organizations SET disabled_at = now()", &[]).await.unwrap();

@@ -145,3 +145,30 @@ async fn logging_out_with_a_revoked_token_says_so_and_clears_cookies() {
     assert!(cookies["identsphere_at"].contains("Max-Age=0"));
     assert_error(again, 401, "token_revoked", "authentication_error").await;
 }
+
+#[actix_web::test]
+async fn a_spent_refresh_token_cannot_log_anybody_out() {
+    let app = spawn_app().await;
+    let user = app.signed_up_user().await;
+    let other = app.second_session(&user).await;
+    let next: Value = app.refresh(user.refresh()).await.json().await.unwrap();
+    app.clock.advance(Duration::seconds(11));
+    let stale = app.post("/v1/auth/logout", &json!({ "scope": "global", "refresh_token": user.refresh() })).await;
+    assert_error(stale, 401, "token_revoked", "authentication_error").await;
+    assert_live(&app, &next).await;
+    assert_live(&app, &other).await;
+
+    let live = app.post("/v1/auth/logout", &json!({ "scope": "global", "refresh_token": next["refresh_token"] })).await;
+    assert_eq!(live.status(), StatusCode::NO_CONTENT);
+    assert_revoked(&app, &next).await;
+    assert_revoked(&app, &other).await;
+}
+
+#[actix_web::test]
+async fn a_malformed_authorization_header_on_logout_clears_cookies() {
+    let app = spawn_app().await;
+    let response =
+        app.client.post(app.url("/v1/auth/logout")).header("Authorization", "Token abc").send().await.unwrap();
+    assert!(set_cookies(&response)["identsphere_at"].contains("Max-Age=0"));
+    assert_error(response, 401, "token_invalid", "authentication_error").await;
+}
