@@ -170,6 +170,48 @@ impl std::fmt::Display for ErrorChain<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::middleware::from_fn;
+    use actix_web::test as actix_test;
+    use actix_web::{App, web};
+    use serde_json::Value;
+
+    async fn body(response: ServiceResponse<BoxBody>) -> (StatusCode, bool, Value) {
+        let status = response.status();
+        let has_id = response.headers().contains_key(REQUEST_ID);
+        (status, has_id, actix_test::read_body_json(response).await)
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_handler_answers_an_enveloped_500_with_a_request_id() {
+        let app = actix_test::init_service(App::new().wrap(from_fn(outermost)).service(
+            crate::routes::resource("/boom", "GET").route(web::get().to(|| async {
+                panic!("a bug");
+                #[expect(unreachable_code, reason = "the handler's type needs a response")]
+                ""
+            })),
+        ))
+        .await;
+        let response = actix_test::call_service(&app, actix_test::TestRequest::get().uri("/boom").to_request()).await;
+        let (status, has_id, body) = body(response).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(has_id);
+        assert_eq!(body["error"]["code"], "internal_error");
+        assert!(!body.to_string().contains("a bug"), "the panic message stays in the log");
+    }
+
+    #[actix_web::test]
+    async fn bare_errors_from_lower_layers_are_put_in_the_envelope() {
+        let app = actix_test::init_service(
+            App::new().wrap(from_fn(outermost)).route("/only-get", web::get().to(|| async { "" })),
+        )
+        .await;
+        let response =
+            actix_test::call_service(&app, actix_test::TestRequest::get().uri("/elsewhere").to_request()).await;
+        let (status, has_id, body) = body(response).await;
+        assert_eq!((status, has_id), (StatusCode::NOT_FOUND, true));
+        assert_eq!(body["error"]["code"], "not_found");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
 
     #[test]
     fn only_plain_request_ids_are_echoed() {

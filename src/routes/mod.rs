@@ -15,7 +15,7 @@ use crate::http::middleware::catch_panic;
 
 /// A resource whose handler panics become enveloped `500`s and that answers `405 method_not_allowed`
 /// (with `Allow`) to methods it does not route.
-fn resource(
+pub(crate) fn resource(
     path: &str,
     allow: &'static str,
 ) -> Resource<
