@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: checks the backing stores, prepares the Python side of the cross-language JWT
-# check, and runs every test of the workspace.
+# check, and runs every test of the workspace — the API suite once on the embedded store and once on
+# Postgres + Redis. (On a machine without Postgres and Redis, plain `cargo test` runs the embedded suite.)
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -34,6 +35,14 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "test.sh: installing cargo-nextest" >&2
   cargo install cargo-nextest --locked
 fi
-cargo nextest run --workspace --no-fail-fast "$@"
+# The contract suite runs on both backends; what belongs to one backend only runs once.
+status=0
+echo "== embedded store: the whole workspace" >&2
+IDENTSPHERE_TEST_BACKEND=embedded cargo nextest run --workspace --no-fail-fast \
+  -E 'not test(/postgres_only/)' "$@" || status=1
+echo "== Postgres + Redis: the API suite" >&2
+IDENTSPHERE_TEST_BACKEND=postgres cargo nextest run --workspace --no-fail-fast \
+  -E 'binary(api) and not test(/^embedded::/)' "$@" || status=1
 # nextest does not run doctests.
-cargo test --workspace --doc
+cargo test --workspace --doc || status=1
+exit $status

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 
 use actix_web::http::Uri;
 use base64::Engine as _;
@@ -81,14 +82,10 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Issuer and cookie origin.
     pub public_url: PublicUrl,
-    /// Postgres connection string.
-    pub database_url: String,
-    /// Connections kept by the Postgres pool.
-    pub database_pool_size: usize,
-    /// Redis connection string.
-    pub redis_url: String,
-    /// Prefix of every Redis key, so deployments (and tests) can share one Redis.
-    pub redis_key_prefix: String,
+    /// Where state lives.
+    pub store: StoreConfig,
+    /// The embedded store's directory (and its generated key-encryption key).
+    pub data_dir: PathBuf,
     /// Access-token lifetime.
     pub access_token_ttl: Duration,
     /// Refresh-token lifetime: the session family's absolute lifetime.
@@ -97,8 +94,9 @@ pub struct Config {
     pub refresh_reuse_grace: Duration,
     /// Extra origins allowed to make cookie-authenticated unsafe requests.
     pub allowed_origins: Vec<String>,
-    /// Encrypts signing keys at rest; every replica has the same one.
-    pub key_encryption_key: KeyEncryptionKey,
+    /// Encrypts signing keys at rest; every replica has the same one. Required with Postgres; the
+    /// embedded store generates one into its data directory when it is not set.
+    pub key_encryption_key: Option<KeyEncryptionKey>,
     /// Password hashing cost.
     pub argon2: Argon2Params,
     /// Password hashes computed at once; further ones queue.
@@ -149,22 +147,55 @@ impl Logging {
     }
 }
 
-/// `IDENTSPHERE_DATABASE_URL`, checked: all `identsphere migrate` needs.
+/// Where the server keeps its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// SQLite under the data directory: zero setup, a single node.
+    Embedded,
+    /// Postgres for everything durable, Redis for the denylist: any number of replicas.
+    Postgres {
+        /// Postgres connection string.
+        database_url: String,
+        /// Connections kept by the Postgres pool.
+        pool_size: usize,
+        /// Redis connection string.
+        redis_url: String,
+        /// Prefix of every Redis key, so deployments (and tests) can share one Redis.
+        redis_key_prefix: String,
+    },
+}
+
+/// What `identsphere migrate` migrates: Postgres when `IDENTSPHERE_DATABASE_URL` is set, else the
+/// embedded store in the data directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MigrationTarget {
+    /// A Postgres database.
+    Postgres(String),
+    /// The embedded store in this directory.
+    Embedded(PathBuf),
+}
+
+fn postgres_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = get("IDENTSPHERE_DATABASE_URL") else { return Ok(None) };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ConfigError { var: "IDENTSPHERE_DATABASE_URL", problem: "must be a postgres:// URL".to_owned() });
+    }
+    Ok(Some(url))
+}
+
+fn data_dir(get: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    PathBuf::from(get("IDENTSPHERE_DATA_DIR").unwrap_or_else(|| "./identsphere-data".to_owned()))
+}
+
+/// Reads what `identsphere migrate` needs, and nothing more.
 ///
 /// # Errors
-/// When it is missing or not a `postgres://` URL.
-pub fn database_url(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
-    let var = "IDENTSPHERE_DATABASE_URL";
-    let url = get(var).ok_or_else(|| ConfigError {
-        var,
-        problem: "not set: this build needs Postgres and Redis (set IDENTSPHERE_DATABASE_URL and \
-                  IDENTSPHERE_REDIS_URL; see the README)"
-            .to_owned(),
-    })?;
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(ConfigError { var, problem: "must be a postgres:// URL".to_owned() });
-    }
-    Ok(url)
+/// A `IDENTSPHERE_DATABASE_URL` that is not a `postgres://` URL.
+pub fn migration_target(get: &impl Fn(&str) -> Option<String>) -> Result<MigrationTarget, ConfigError> {
+    Ok(match postgres_url(get)? {
+        Some(url) => MigrationTarget::Postgres(url),
+        None => MigrationTarget::Embedded(data_dir(get)),
+    })
 }
 
 /// The 32-byte key-encryption key. Its `Debug` shows nothing of it.
@@ -210,31 +241,59 @@ impl Config {
             &get("IDENTSPHERE_PUBLIC_BASE_URL").unwrap_or_else(|| format!("http://{bind}")),
         )?;
 
-        let database_url = database_url(&get)?;
-        let redis_url = get("IDENTSPHERE_REDIS_URL").ok_or_else(|| ConfigError {
-            var: "IDENTSPHERE_REDIS_URL",
-            problem: "must be set together with IDENTSPHERE_DATABASE_URL".to_owned(),
-        })?;
-        if !redis_url.starts_with("redis://") {
-            return Err(ConfigError {
-                var: "IDENTSPHERE_REDIS_URL",
-                problem: "must be a redis:// URL (TLS to Redis is not built in yet)".to_owned(),
-            });
-        }
+        let store = match (postgres_url(&get)?, get("IDENTSPHERE_REDIS_URL")) {
+            (None, None) => StoreConfig::Embedded,
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    var: "IDENTSPHERE_REDIS_URL",
+                    problem: "must be set together with IDENTSPHERE_DATABASE_URL (set both, or neither for the \
+                              embedded store)"
+                        .to_owned(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    var: "IDENTSPHERE_DATABASE_URL",
+                    problem: "must be set together with IDENTSPHERE_REDIS_URL (set both, or neither for the \
+                              embedded store)"
+                        .to_owned(),
+                });
+            }
+            (Some(database_url), Some(redis_url)) => {
+                if !redis_url.starts_with("redis://") {
+                    return Err(ConfigError {
+                        var: "IDENTSPHERE_REDIS_URL",
+                        problem: "must be a redis:// URL (TLS to Redis is not built in yet)".to_owned(),
+                    });
+                }
+                StoreConfig::Postgres {
+                    database_url,
+                    pool_size: count("IDENTSPHERE_DATABASE_POOL_SIZE", NonZeroUsize::new(16).unwrap_or(cores))?.get(),
+                    redis_url,
+                    redis_key_prefix: get("IDENTSPHERE_REDIS_KEY_PREFIX").unwrap_or_else(|| "identsphere:".to_owned()),
+                }
+            }
+        };
 
         let kek_var = "IDENTSPHERE_KEY_ENCRYPTION_KEY";
-        let kek_raw = get(kek_var).ok_or_else(|| ConfigError {
-            var: kek_var,
-            problem: "required with Postgres: 32 random bytes in base64 (`openssl rand -base64 32`)".to_owned(),
-        })?;
-        let kek_bytes = base64::engine::general_purpose::STANDARD
-            .decode(kek_raw.trim())
-            .map_err(|_| ConfigError { var: kek_var, problem: "is not valid base64".to_owned() })?;
-        let key_encryption_key = KeyEncryptionKey(
-            kek_bytes
-                .try_into()
-                .map_err(|_| ConfigError { var: kek_var, problem: "must decode to exactly 32 bytes".to_owned() })?,
-        );
+        let key_encryption_key = match get(kek_var) {
+            None if matches!(store, StoreConfig::Postgres { .. }) => {
+                return Err(ConfigError {
+                    var: kek_var,
+                    problem: "required with Postgres: 32 random bytes in base64 (`openssl rand -base64 32`)".to_owned(),
+                });
+            }
+            None => None,
+            Some(raw) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(raw.trim())
+                    .map_err(|_| ConfigError { var: kek_var, problem: "is not valid base64".to_owned() })?;
+                Some(KeyEncryptionKey(bytes.try_into().map_err(|_| ConfigError {
+                    var: kek_var,
+                    problem: "must decode to exactly 32 bytes".to_owned(),
+                })?))
+            }
+        };
 
         let allowed_origins = get("IDENTSPHERE_ALLOWED_ORIGINS")
             .unwrap_or_default()
@@ -263,10 +322,8 @@ impl Config {
         Ok(Self {
             bind,
             public_url,
-            database_url,
-            database_pool_size: count("IDENTSPHERE_DATABASE_POOL_SIZE", NonZeroUsize::new(16).unwrap_or(cores))?.get(),
-            redis_url,
-            redis_key_prefix: get("IDENTSPHERE_REDIS_KEY_PREFIX").unwrap_or_else(|| "identsphere:".to_owned()),
+            store,
+            data_dir: data_dir(&get),
             access_token_ttl: seconds("IDENTSPHERE_ACCESS_TOKEN_TTL", 900, 1)?,
             refresh_token_ttl: seconds("IDENTSPHERE_REFRESH_TOKEN_TTL", 2_592_000, 1)?,
             refresh_reuse_grace: seconds("IDENTSPHERE_REFRESH_REUSE_GRACE", 10, 0)?,
@@ -366,10 +423,42 @@ mod tests {
         assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
     }
 
+    fn bare(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<&str, &str> = vars.iter().copied().collect();
+        Config::from_lookup(|v| env.get(v).map(|s| (*s).to_owned()))
+    }
+
     #[test]
-    fn postgres_without_redis_is_refused() {
-        let env: HashMap<&str, &str> = [("IDENTSPHERE_DATABASE_URL", "postgres://x/y")].into_iter().collect();
-        let err = Config::from_lookup(|v| env.get(v).map(|s| (*s).to_owned())).unwrap_err();
+    fn no_urls_means_the_embedded_store_and_one_url_alone_is_refused() {
+        let c = bare(&[]).unwrap();
+        assert_eq!(c.store, StoreConfig::Embedded);
+        assert_eq!(c.data_dir, PathBuf::from("./identsphere-data"));
+        assert_eq!(c.key_encryption_key, None, "generated into the data directory");
+        let c = bare(&[("IDENTSPHERE_DATA_DIR", "/var/lib/identsphere")]).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/identsphere"));
+
+        let err = bare(&[("IDENTSPHERE_DATABASE_URL", "postgres://x/y")]).unwrap_err();
         assert_eq!(err.var, "IDENTSPHERE_REDIS_URL");
+        let err = bare(&[("IDENTSPHERE_REDIS_URL", "redis://x")]).unwrap_err();
+        assert_eq!(err.var, "IDENTSPHERE_DATABASE_URL");
+        let err = bare(&[("IDENTSPHERE_DATABASE_URL", "postgres://x/y"), ("IDENTSPHERE_REDIS_URL", "redis://x")])
+            .unwrap_err();
+        assert_eq!(err.var, "IDENTSPHERE_KEY_ENCRYPTION_KEY", "required with Postgres");
+    }
+
+    #[test]
+    fn migrate_targets_postgres_only_when_its_url_is_set() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |v: &str| vars.iter().find(|(k, _)| *k == v).map(|(_, x)| (*x).to_owned())
+        };
+        assert_eq!(
+            migration_target(&env(&[("IDENTSPHERE_DATABASE_URL", "postgres://h/db")])).unwrap(),
+            MigrationTarget::Postgres("postgres://h/db".into())
+        );
+        assert_eq!(
+            migration_target(&env(&[("IDENTSPHERE_DATA_DIR", "/d")])).unwrap(),
+            MigrationTarget::Embedded("/d".into())
+        );
+        assert!(migration_target(&env(&[("IDENTSPHERE_DATABASE_URL", "mysql://h/db")])).is_err());
     }
 }

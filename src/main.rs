@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use identsphere::clock::Clock;
-use identsphere::config::{self, Config, Logging};
+use identsphere::config::{self, Config, Logging, MigrationTarget};
 use identsphere::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -41,8 +41,13 @@ fn main() -> ExitCode {
             }),
             Err(err) => return config_failure(&err),
         },
-        Command::Migrate => match config::database_url(&config::env) {
-            Ok(url) => run(&logging, async move { identsphere::store::postgres::migrate(&url).await }),
+        Command::Migrate => match config::migration_target(&config::env) {
+            Ok(MigrationTarget::Postgres(url)) => {
+                run(&logging, async move { identsphere::store::postgres::migrate(&url).await })
+            }
+            Ok(MigrationTarget::Embedded(dir)) => {
+                run(&logging, async move { identsphere::store::embedded::SqliteStore::open(&dir).map(drop) })
+            }
             Err(err) => return config_failure(&err),
         },
     };

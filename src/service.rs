@@ -286,8 +286,9 @@ impl AuthService {
     /// # Errors
     /// `TokenInvalid`, `TokenExpired`, `TokenRevoked`, or the denylist's failure.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ApiError> {
-        let claims = self.tokens.verify_access(access_token, self.clock.now())?;
-        if self.stores.denylist.is_denied(claims.jti, claims.sid).await? {
+        let now = self.clock.now();
+        let claims = self.tokens.verify_access(access_token, now)?;
+        if self.stores.denylist.is_denied(claims.jti, claims.sid, now).await? {
             return Err(ApiError::TokenRevoked);
         }
         Ok(Principal { claims })
@@ -356,7 +357,7 @@ impl AuthService {
         .await?;
         if access_jti && scope != LogoutScope::Others {
             let exp = OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| ApiError::Internal(e.into()))?;
-            self.stores.denylist.deny_token(claims.jti, exp).await?;
+            self.stores.denylist.deny_token(claims.jti, exp, now).await?;
         }
         Ok(())
     }

@@ -16,11 +16,12 @@ use crate::auth::keys::KeyRing;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Tokens;
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, KeyEncryptionKey, StoreConfig};
 use crate::http::middleware::outermost;
 use crate::routes;
 use crate::service::{AuthService, Lifetimes};
 use crate::store::Stores;
+use crate::store::embedded::{SqliteStore, embedded_kek};
 use crate::store::postgres::{PgStore, migrate};
 use crate::store::redis::RedisStore;
 
@@ -59,6 +60,57 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     Ok(handle.clone())
 }
 
+/// Opens (and migrates) the configured backend; returns it with the key-encryption key to use.
+async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKey)> {
+    match &config.store {
+        StoreConfig::Postgres { database_url, pool_size, redis_url, redis_key_prefix } => {
+            migrate(database_url).await.context("applying migrations to IDENTSPHERE_DATABASE_URL")?;
+            let pg = PgStore::connect(database_url, *pool_size).context("IDENTSPHERE_DATABASE_URL")?;
+            let redis = RedisStore::connect(redis_url, redis_key_prefix.clone())
+                .await
+                .context("connecting to IDENTSPHERE_REDIS_URL")?;
+            let kek = config
+                .key_encryption_key
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("IDENTSPHERE_KEY_ENCRYPTION_KEY is required with Postgres"))?;
+            tracing::info!(store = "postgres+redis", "storage ready");
+            let stores = Stores {
+                accounts: Arc::new(pg.clone()),
+                families: Arc::new(pg.clone()),
+                keys: Arc::new(pg.clone()),
+                denylist: Arc::new(redis.clone()),
+                probes: vec![Arc::new(pg), Arc::new(redis)],
+            };
+            Ok((stores, kek))
+        }
+        StoreConfig::Embedded => {
+            let dir = config.data_dir.clone();
+            let (store, kek) = tokio::task::spawn_blocking({
+                let configured = config.key_encryption_key.clone();
+                move || -> anyhow::Result<_> {
+                    let store = SqliteStore::open(&dir)?;
+                    Ok((store, embedded_kek(&dir, configured.as_ref())?))
+                }
+            })
+            .await??;
+            tracing::info!(
+                store = "embedded",
+                data_dir = %config.data_dir.display(),
+                "storage ready: embedded SQLite store, for a single node (set IDENTSPHERE_DATABASE_URL and \
+                 IDENTSPHERE_REDIS_URL to run replicas)"
+            );
+            let stores = Stores {
+                accounts: Arc::new(store.clone()),
+                families: Arc::new(store.clone()),
+                keys: Arc::new(store.clone()),
+                denylist: Arc::new(store.clone()),
+                probes: vec![Arc::new(store)],
+            };
+            Ok((stores, kek))
+        }
+    }
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -80,22 +132,8 @@ impl Application {
     /// When a store is unreachable, a migration fails, the keys cannot be opened or the address
     /// cannot be bound.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
-        migrate(&config.database_url).await.context("applying migrations to IDENTSPHERE_DATABASE_URL")?;
-        let pg =
-            PgStore::connect(&config.database_url, config.database_pool_size).context("IDENTSPHERE_DATABASE_URL")?;
-        let redis = RedisStore::connect(&config.redis_url, config.redis_key_prefix.clone())
-            .await
-            .context("connecting to IDENTSPHERE_REDIS_URL")?;
-        let stores = Stores {
-            accounts: Arc::new(pg.clone()),
-            families: Arc::new(pg.clone()),
-            keys: Arc::new(pg.clone()),
-            denylist: Arc::new(redis.clone()),
-            probes: vec![Arc::new(pg), Arc::new(redis)],
-        };
-        tracing::info!(store = "postgres+redis", "storage ready");
-
-        let keys = KeyRing::load_or_create(stores.keys.as_ref(), &config.key_encryption_key, clock.now())
+        let (stores, kek) = open_stores(&config).await?;
+        let keys = KeyRing::load_or_create(stores.keys.as_ref(), &kek, clock.now())
             .await
             .context("loading the signing keys")?;
         let tokens = Tokens::new(Arc::new(keys), config.public_url.base.clone(), config.access_token_ttl)?;

@@ -331,7 +331,7 @@ async fn revoke(
     access_ttl: Duration,
 ) -> Result<(), FamilyError> {
     backend.families.revoke(sids, reason, now).await?;
-    backend.denylist.deny_families(sids, now + access_ttl).await?;
+    backend.denylist.deny_families(sids, now + access_ttl, now).await?;
     Ok(())
 }
 

@@ -76,20 +76,21 @@ pub trait FamilyStore: Send + Sync + 'static {
 #[async_trait]
 pub trait Denylist: Send + Sync + 'static {
     /// Denies every access token of these families until `until` (when the last of them expires).
+    /// `now` lets a store without expiring keys drop entries that cover nothing any more.
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn deny_families(&self, sids: &[Uuid], until: OffsetDateTime) -> Result<(), StoreError>;
+    async fn deny_families(&self, sids: &[Uuid], until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Denies one access token until `until` (its own expiry).
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime) -> Result<(), StoreError>;
+    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError>;
 
-    /// Whether the token `jti` of family `sid` is denied.
+    /// Whether the token `jti` of family `sid` is denied at `now`.
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn is_denied(&self, jti: Uuid, sid: Uuid) -> Result<bool, StoreError>;
+    async fn is_denied(&self, jti: Uuid, sid: Uuid, now: OffsetDateTime) -> Result<bool, StoreError>;
 }

@@ -149,8 +149,17 @@ impl KeyRing {
             // Either ours or the one a concurrent replica stored first.
             stored = store.active_keys().await?;
         }
+        Self::open(&stored, kek)
+    }
+
+    /// Opens stored keys with the key-encryption key.
+    ///
+    /// # Errors
+    /// When a key does not open (another key-encryption key) or a kind of key is missing.
+    pub fn open(stored: &[StoredKey], kek: &KeyEncryptionKey) -> anyhow::Result<Self> {
+        let sealer = Sealer::new(kek)?;
         let mut ring = Self { signing: Vec::new(), mac: Vec::new(), jwks: Bytes::new() };
-        for key in &stored {
+        for key in stored {
             let secret = sealer.open(key).with_context(|| {
                 format!("opening key {}: is IDENTSPHERE_KEY_ENCRYPTION_KEY the one the keys were sealed with?", key.kid)
             })?;
@@ -160,7 +169,7 @@ impl KeyRing {
             }
         }
         if ring.signing.is_empty() || ring.mac.is_empty() {
-            bail!("the key store holds no usable keys after generating them");
+            bail!("the key store holds no usable keys");
         }
         let keys: Vec<_> = ring
             .signing

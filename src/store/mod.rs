@@ -1,10 +1,11 @@
 //! Storage: narrow traits over what the service needs, and their backends.
 //!
-//! Handlers and actors see only the traits; `postgres` (everything durable) and `redis` (the denylist)
-//! implement them today, and the embedded backend will implement the same ones. Implementations hold
+//! Handlers and actors see only the traits; `postgres` (everything durable) with `redis` (the denylist)
+//! implement them for production, `embedded` (one SQLite file) for a single node. Implementations hold
 //! no business rules and map their failures to `StoreError` (unreachable = `Unavailable`, unique
 //! violation = `Conflict`).
 
+pub mod embedded;
 pub mod postgres;
 pub mod redis;
 

@@ -67,18 +67,24 @@ impl RedisStore {
 
 #[async_trait]
 impl Denylist for RedisStore {
-    async fn deny_families(&self, sids: &[Uuid], until: OffsetDateTime) -> Result<(), StoreError> {
+    // Redis expires the keys itself (`PXAT`): `now` is not needed.
+    async fn deny_families(
+        &self,
+        sids: &[Uuid],
+        until: OffsetDateTime,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         if sids.is_empty() {
             return Ok(());
         }
         self.deny(sids.iter().map(|sid| self.key("sid", *sid)), until).await
     }
 
-    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime) -> Result<(), StoreError> {
+    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, _now: OffsetDateTime) -> Result<(), StoreError> {
         self.deny(std::iter::once(self.key("jti", jti)), until).await
     }
 
-    async fn is_denied(&self, jti: Uuid, sid: Uuid) -> Result<bool, StoreError> {
+    async fn is_denied(&self, jti: Uuid, sid: Uuid, _now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut connection = self.connection.clone();
         let found: u32 = redis::cmd("EXISTS")
             .arg(self.key("jti", jti))

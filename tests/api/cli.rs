@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use crate::helpers::{fresh_resources, redis_url};
+use crate::helpers::{fresh_data_dir, fresh_postgres, redis_url};
 
 const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -26,11 +26,11 @@ fn bad_configuration_fails_with_one_line_naming_the_variable() {
     let redis = ("IDENTSPHERE_REDIS_URL", redis.as_str());
     let kek = ("IDENTSPHERE_KEY_ENCRYPTION_KEY", KEK);
     let cases = [
-        (vec![], "IDENTSPHERE_DATABASE_URL"),
         (vec![db], "IDENTSPHERE_REDIS_URL"),
+        (vec![redis], "IDENTSPHERE_DATABASE_URL"),
         (vec![db, redis], "IDENTSPHERE_KEY_ENCRYPTION_KEY"),
         (vec![db, redis, kek, ("IDENTSPHERE_ACCESS_TOKEN_TTL", "soon")], "IDENTSPHERE_ACCESS_TOKEN_TTL"),
-        (vec![db, redis, ("IDENTSPHERE_KEY_ENCRYPTION_KEY", "dG9vIHNob3J0")], "IDENTSPHERE_KEY_ENCRYPTION_KEY"),
+        (vec![("IDENTSPHERE_KEY_ENCRYPTION_KEY", "dG9vIHNob3J0")], "IDENTSPHERE_KEY_ENCRYPTION_KEY"),
     ];
     for (env, expected) in cases {
         let output = identsphere(&["serve"], &env);
@@ -61,8 +61,11 @@ fn an_unreachable_database_is_a_clear_error_not_a_panic() {
 }
 
 #[actix_web::test]
-async fn migrate_applies_the_schema_once_and_is_idempotent() {
-    let resources = fresh_resources().await;
+async fn postgres_only_migrate_applies_the_schema_once_and_is_idempotent() {
+    if !crate::helpers::postgres_run() {
+        return;
+    }
+    let resources = fresh_postgres().await;
     let url = resources.database_url();
     // Migrating needs the database and nothing else.
     let env = [("IDENTSPHERE_DATABASE_URL", url.as_str())];
@@ -90,4 +93,20 @@ fn help_lists_the_subcommands() {
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("serve") && text.contains("migrate"), "{text}");
+}
+
+#[test]
+fn migrate_without_a_database_url_migrates_the_embedded_store() {
+    let resources = fresh_data_dir();
+    let crate::helpers::Resources::Embedded { data_dir } = &*resources else { unreachable!() };
+    let dir = data_dir.display().to_string();
+    for _ in 0..2 {
+        let output = identsphere(&["migrate"], &[("IDENTSPHERE_DATA_DIR", dir.as_str())]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let connection = rusqlite::Connection::open(data_dir.join("identsphere.db")).unwrap();
+    let tables: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('users', 'session_families', 'denylist')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 3);
 }

@@ -86,7 +86,10 @@ async fn request_ids_are_echoed_when_sane_and_generated_otherwise() {
 /// Redis goes away behind a proxy: token checks answer `503 service_unavailable` with `Retry-After`,
 /// `/readyz` fails, and both recover when it comes back, without a restart.
 #[actix_web::test]
-async fn a_redis_outage_is_service_unavailable_and_recovers_without_restart() {
+async fn postgres_only_a_redis_outage_is_service_unavailable_and_recovers_without_restart() {
+    if !crate::helpers::postgres_run() {
+        return;
+    }
     let proxy = ChaosProxy::start("127.0.0.1:6379".to_owned()).await;
     let url = format!("redis://127.0.0.1:{}", proxy.port);
     let app = spawn_app_with(&[("IDENTSPHERE_REDIS_URL", url.as_str())]).await;

@@ -3,20 +3,56 @@
 //! leaves nothing behind (the database is dropped, the keys deleted).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use identsphere::auth::keys::{KeyAlgorithm, KeyRing, StoredKey};
 use identsphere::clock::Clock;
-use identsphere::config::Config;
+use identsphere::config::{Config, KeyEncryptionKey, StoreConfig};
 use identsphere::startup::Application;
+use identsphere::store::embedded::embedded_kek;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The public base URL every test server is configured with (issuer and cookie origin).
 pub const PUBLIC_BASE_URL: &str = "http://localhost:3000";
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The key-encryption key of Postgres test servers (embedded ones generate their own).
+const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// Which backend a test server runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in a temporary data directory: needs nothing installed.
+    Embedded,
+    /// Postgres + Redis of the machine (`IDENTSPHERE_TEST_DATABASE_URL`, `IDENTSPHERE_TEST_REDIS_URL`).
+    Postgres,
+}
+
+/// The backend of this run: `IDENTSPHERE_TEST_BACKEND=postgres`, or the embedded one by default, so a
+/// plain `cargo test` passes on a machine without Postgres or Redis. `scripts/test.sh` runs both.
+pub fn backend() -> Backend {
+    match std::env::var("IDENTSPHERE_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("embedded") | Err(_) => Backend::Embedded,
+        Ok(other) => panic!("IDENTSPHERE_TEST_BACKEND must be embedded or postgres, not {other:?}"),
+    }
+}
+
+/// For tests of what only the Postgres + Redis backend has (replicas, a Redis outage): whether this
+/// run is the Postgres one. `scripts/test.sh` leaves them out of the embedded run.
+pub fn postgres_run() -> bool {
+    let postgres = backend() == Backend::Postgres;
+    if !postgres {
+        eprintln!("not a Postgres run (IDENTSPHERE_TEST_BACKEND=postgres): nothing to check here");
+    }
+    postgres
+}
 
 fn maintenance_url() -> String {
     std::env::var("IDENTSPHERE_TEST_DATABASE_URL")
@@ -34,15 +70,20 @@ fn with_database(url: &str, database: &str) -> String {
 }
 
 /// What a test server owns outside itself: removed when the last `TestApp` using it is dropped.
-pub struct Resources {
-    pub database: String,
-    pub redis_prefix: String,
+pub enum Resources {
+    Postgres { database: String, redis_prefix: String },
+    Embedded { data_dir: PathBuf },
 }
 
 impl Drop for Resources {
     fn drop(&mut self) {
-        let database = self.database.clone();
-        let prefix = self.redis_prefix.clone();
+        let (database, prefix) = match self {
+            Resources::Embedded { data_dir } => {
+                let _ = std::fs::remove_dir_all(data_dir);
+                return;
+            }
+            Resources::Postgres { database, redis_prefix } => (database.clone(), redis_prefix.clone()),
+        };
         // Drop runs outside async: clean up on a thread with its own runtime.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -64,67 +105,147 @@ impl Drop for Resources {
     }
 }
 
+/// A new, empty Postgres database and Redis key prefix, removed on drop.
+pub async fn fresh_postgres() -> Arc<Resources> {
+    let database = format!("identsphere_test_{}", Uuid::new_v4().simple());
+    let (client, connection) = tokio_postgres::connect(&maintenance_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client.execute(&format!(r#"CREATE DATABASE "{database}""#), &[]).await.unwrap();
+    Arc::new(Resources::Postgres { redis_prefix: format!("identsphere-test:{}:", Uuid::new_v4().simple()), database })
+}
+
+/// A new data directory path (not created: the server creates it), removed on drop.
+pub fn fresh_data_dir() -> Arc<Resources> {
+    let data_dir = std::env::temp_dir().join(format!("identsphere-test-{}", Uuid::new_v4().simple()));
+    Arc::new(Resources::Embedded { data_dir })
+}
+
+impl Resources {
+    pub fn database_url(&self) -> String {
+        match self {
+            Resources::Postgres { database, .. } => with_database(&maintenance_url(), database),
+            Resources::Embedded { .. } => panic!("an embedded server has no database URL"),
+        }
+    }
+
+    /// The variables that point a server at these resources.
+    fn vars(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Resources::Postgres { redis_prefix, .. } => vec![
+                ("IDENTSPHERE_DATABASE_URL", self.database_url()),
+                ("IDENTSPHERE_DATABASE_POOL_SIZE", "8".to_owned()),
+                ("IDENTSPHERE_REDIS_URL", redis_url()),
+                ("IDENTSPHERE_REDIS_KEY_PREFIX", redis_prefix.clone()),
+                ("IDENTSPHERE_KEY_ENCRYPTION_KEY", KEK.to_owned()),
+            ],
+            Resources::Embedded { data_dir } => vec![("IDENTSPHERE_DATA_DIR", data_dir.display().to_string())],
+        }
+    }
+}
+
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: Clock,
     pub config: Config,
-    pub database_url: String,
+    pub backend: Backend,
     pub resources: Arc<Resources>,
-    handle: ServerHandle,
+    server: Server,
+}
+
+/// How a test server runs: inside the test process, or as the real binary in a process of its own
+/// (for what is process-wide, like the metrics registry).
+enum Server {
+    InProcess(ServerHandle),
+    Process(std::process::Child),
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        // Stop accepting at once; the database is dropped with force afterwards anyway.
-        drop(self.handle.stop(false));
+        match &mut self.server {
+            // Stop accepting at once; the database is dropped with force afterwards anyway.
+            Server::InProcess(handle) => drop(handle.stop(false)),
+            Server::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
 }
 
-/// A fresh server with the defaults of `API.md`.
+/// The `identsphere` binary serving this run's backend, in a process of its own. Its clock is the
+/// system's.
+pub async fn spawn_process_app(overrides: &[(&str, &str)]) -> TestApp {
+    let resources = match backend() {
+        Backend::Postgres => fresh_postgres().await,
+        Backend::Embedded => fresh_data_dir(),
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_identsphere"));
+    command
+        .env_clear()
+        .env("IDENTSPHERE_BIND", &bind)
+        .env("IDENTSPHERE_PUBLIC_BASE_URL", PUBLIC_BASE_URL)
+        .env("IDENTSPHERE_LOG", "warn")
+        .envs(resources.vars())
+        .envs(overrides.iter().copied())
+        .stdout(std::process::Stdio::null());
+    let child = command.spawn().unwrap();
+    let config = config_for(&resources, overrides);
+    let app = TestApp {
+        address: format!("http://{bind}"),
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        clock: Clock::system(),
+        backend: self_backend(&config),
+        config,
+        resources,
+        server: Server::Process(child),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.client.get(app.url("/healthz")).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the identsphere process did not come up on {bind}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    app
+}
+
+/// A fresh server on this run's backend with the defaults of `API.md`.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-/// A new, empty database and Redis key prefix, removed on drop.
-pub async fn fresh_resources() -> Arc<Resources> {
-    let database = format!("identsphere_test_{}", Uuid::new_v4().simple());
-    let (client, connection) = tokio_postgres::connect(&maintenance_url(), tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(connection);
-    client.execute(&format!(r#"CREATE DATABASE "{database}""#), &[]).await.unwrap();
-    Arc::new(Resources { redis_prefix: format!("identsphere-test:{}:", Uuid::new_v4().simple()), database })
-}
-
-impl Resources {
-    pub fn database_url(&self) -> String {
-        with_database(&maintenance_url(), &self.database)
-    }
-}
-
-/// A fresh server with some variables overridden.
+/// A fresh server on this run's backend with some variables overridden.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    let resources = fresh_resources().await;
-    let kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    spawn_app_on(backend(), overrides).await
+}
+
+/// A fresh server on a given backend.
+pub async fn spawn_app_on(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+    let resources = match backend {
+        Backend::Postgres => fresh_postgres().await,
+        Backend::Embedded => fresh_data_dir(),
+    };
+    start(config_for(&resources, overrides), Clock::manual(), resources).await
+}
+
+/// The configuration of a test server on `resources`.
+pub fn config_for(resources: &Resources, overrides: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = [
         ("IDENTSPHERE_BIND", "127.0.0.1:0".to_owned()),
         ("IDENTSPHERE_PUBLIC_BASE_URL", PUBLIC_BASE_URL.to_owned()),
-        ("IDENTSPHERE_DATABASE_URL", resources.database_url()),
-        ("IDENTSPHERE_DATABASE_POOL_SIZE", "8".to_owned()),
-        ("IDENTSPHERE_REDIS_URL", redis_url()),
-        ("IDENTSPHERE_REDIS_KEY_PREFIX", resources.redis_prefix.clone()),
-        ("IDENTSPHERE_KEY_ENCRYPTION_KEY", kek.to_owned()),
         ("IDENTSPHERE_WORKERS", "2".to_owned()),
         ("IDENTSPHERE_ACTOR_ARBITERS", "2".to_owned()),
     ]
     .into_iter()
+    .chain(resources.vars())
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
-    let config = Config::from_lookup(|var| vars.get(var).cloned()).unwrap();
-    start(config, Clock::manual(), resources).await
+    Config::from_lookup(|var| vars.get(var).cloned()).unwrap()
 }
 
 async fn start(config: Config, clock: Clock, resources: Arc<Resources>) -> TestApp {
@@ -132,14 +253,15 @@ async fn start(config: Config, clock: Clock, resources: Arc<Resources>) -> TestA
     let address = format!("http://127.0.0.1:{}", application.port());
     let handle = application.handle();
     actix_web::rt::spawn(application.run_until_stopped());
+    let backend = self_backend(&config);
     TestApp {
         address,
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
         clock,
-        database_url: config.database_url.clone(),
         config,
+        backend,
         resources,
-        handle,
+        server: Server::InProcess(handle),
     }
 }
 
@@ -159,31 +281,64 @@ impl User {
     }
 }
 
-impl TestApp {
-    /// A second server on the same database, Redis prefix, keys and clock: another replica.
-    pub async fn spawn_replica(&self) -> TestApp {
-        self.spawn_replica_with(|_| {}).await
+fn self_backend(config: &Config) -> Backend {
+    match config.store {
+        StoreConfig::Embedded => Backend::Embedded,
+        StoreConfig::Postgres { .. } => Backend::Postgres,
     }
+}
 
-    /// A replica with some configuration changed.
-    pub async fn spawn_replica_with(&self, change: impl FnOnce(&mut Config)) -> TestApp {
+impl TestApp {
+    /// A second server on the same database, Redis prefix, keys and clock: another replica
+    /// (Postgres + Redis only: the embedded store serves a single node).
+    pub async fn spawn_replica(&self) -> TestApp {
+        assert_eq!(self.backend, Backend::Postgres, "replicas need the Postgres + Redis backend");
         let mut config = self.config.clone();
         config.bind = "127.0.0.1:0".parse().unwrap();
-        change(&mut config);
         start(config, self.clock.clone(), Arc::clone(&self.resources)).await
+    }
+
+    /// Stops this server and starts a new one on the same state, with some configuration changed.
+    pub async fn restart_with(self, change: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config.clone();
+        change(&mut config);
+        let (clock, resources) = (self.clock.clone(), Arc::clone(&self.resources));
+        self.stop().await;
+        // The old server's actors let go of the store on their own threads: wait for the data
+        // directory's lock rather than sleep a guessed time.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match Application::build(config.clone(), clock.clone()).await {
+                Ok(application) => {
+                    let address = format!("http://127.0.0.1:{}", application.port());
+                    let handle = application.handle();
+                    actix_web::rt::spawn(application.run_until_stopped());
+                    let client =
+                        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+                    let backend = self_backend(&config);
+                    let server = Server::InProcess(handle);
+                    return TestApp { address, client, clock, config, backend, resources, server };
+                }
+                Err(err)
+                    if format!("{err:#}").contains("in use by another") && std::time::Instant::now() < deadline =>
+                {
+                    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => panic!("restart failed: {err:#}"),
+            }
+        }
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(self) {
+        match &self.server {
+            Server::InProcess(handle) => handle.stop(true).await,
+            Server::Process(_) => panic!("stop() is for in-process servers"),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
-    }
-
-    /// A connection to this server's own database, for arranging state the API cannot (yet) set.
-    pub async fn db(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await.unwrap();
-        actix_web::rt::spawn(async move {
-            let _ = connection.await;
-        });
-        client
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
@@ -313,4 +468,171 @@ impl ChaosProxy {
     pub fn restore(&self) {
         self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Direct access to a test server's store, for arranging what the API cannot set yet and for looking
+/// at what it wrote. One method per need, in both dialects.
+pub enum Db {
+    Postgres(tokio_postgres::Client),
+    Sqlite(rusqlite::Connection),
+}
+
+fn ms(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+impl TestApp {
+    pub async fn db(&self) -> Db {
+        match &*self.resources {
+            Resources::Postgres { .. } => {
+                let (client, connection) =
+                    tokio_postgres::connect(&self.resources.database_url(), tokio_postgres::NoTls).await.unwrap();
+                actix_web::rt::spawn(async move {
+                    let _ = connection.await;
+                });
+                Db::Postgres(client)
+            }
+            Resources::Embedded { data_dir } => {
+                let connection = rusqlite::Connection::open(data_dir.join("identsphere.db")).unwrap();
+                connection.busy_timeout(Duration::from_secs(5)).unwrap();
+                Db::Sqlite(connection)
+            }
+        }
+    }
+
+    /// The server's own key ring, opened with its key-encryption key.
+    pub async fn server_keys(&self) -> KeyRing {
+        let kek: KeyEncryptionKey = match &*self.resources {
+            Resources::Postgres { .. } => self.config.key_encryption_key.clone().unwrap(),
+            Resources::Embedded { data_dir } => embedded_kek(data_dir, None).unwrap(),
+        };
+        let rows: Vec<(String, String, Vec<u8>)> = match self.db().await {
+            Db::Postgres(c) => c
+                .query("SELECT kid, algorithm, sealed_private FROM signing_keys WHERE retired_at IS NULL", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            Db::Sqlite(c) => c
+                .prepare("SELECT kid, algorithm, sealed_private FROM signing_keys WHERE retired_at IS NULL")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap(),
+        };
+        let stored: Vec<StoredKey> = rows
+            .into_iter()
+            .map(|(kid, algorithm, sealed)| StoredKey {
+                kid,
+                algorithm: KeyAlgorithm::parse(&algorithm).unwrap(),
+                sealed,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+            })
+            .collect();
+        KeyRing::open(&stored, &kek).unwrap()
+    }
+}
+
+impl Db {
+    /// Sets an organization's sign-up mode and domains, and optionally its slug.
+    pub async fn set_signup(&self, org: Uuid, mode: &str, domains: &[&str], slug: Option<&str>) {
+        match self {
+            Db::Postgres(c) => {
+                let domains: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
+                c.execute(
+                    "UPDATE organizations SET signup_mode = $2, signup_domains = $3, slug = coalesce($4, slug) WHERE id = $1",
+                    &[&org, &mode, &domains, &slug],
+                )
+                .await
+                .unwrap();
+            }
+            Db::Sqlite(c) => {
+                c.execute(
+                    "UPDATE organizations SET signup_mode = ?2, signup_domains = ?3, slug = coalesce(?4, slug) WHERE id = ?1",
+                    rusqlite::params![org.as_bytes().as_slice(), mode, json!(domains).to_string(), slug],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    /// Adds a membership last used at `last_used`.
+    pub async fn add_membership(&self, user: Uuid, org: Uuid, role: &str, last_used: OffsetDateTime) {
+        match self {
+            Db::Postgres(c) => {
+                c.execute(
+                    "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) VALUES ($1, $2, $3, $4, $4)",
+                    &[&user, &org, &role, &last_used],
+                )
+                .await
+                .unwrap();
+            }
+            Db::Sqlite(c) => {
+                c.execute(
+                    "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                    rusqlite::params![user.as_bytes().as_slice(), org.as_bytes().as_slice(), role, ms(last_used)],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    /// Disables (or enables again) a user or an organization.
+    pub async fn set_disabled(&self, table: &str, id: Uuid, disabled: bool) {
+        assert!(table == "users" || table == "organizations");
+        match self {
+            Db::Postgres(c) => {
+                let sql = format!("UPDATE {table} SET disabled_at = CASE WHEN $2 THEN now() END WHERE id = $1");
+                c.execute(&sql, &[&id, &disabled]).await.unwrap();
+            }
+            Db::Sqlite(c) => {
+                let sql = format!("UPDATE {table} SET disabled_at = CASE WHEN ?2 THEN 1 END WHERE id = ?1");
+                c.execute(&sql, rusqlite::params![id.as_bytes().as_slice(), disabled]).unwrap();
+            }
+        }
+    }
+
+    /// The stored password hash of a user.
+    pub async fn password_hash(&self, user: Uuid) -> String {
+        match self {
+            Db::Postgres(c) => {
+                c.query_one("SELECT hash FROM password_credentials WHERE user_id = $1", &[&user]).await.unwrap().get(0)
+            }
+            Db::Sqlite(c) => c
+                .query_row(
+                    "SELECT hash FROM password_credentials WHERE user_id = ?1",
+                    [user.as_bytes().as_slice()],
+                    |r| r.get(0),
+                )
+                .unwrap(),
+        }
+    }
+
+    /// A family's rotation count and revocation reason.
+    pub async fn family(&self, sid: Uuid) -> (i64, Option<String>) {
+        match self {
+            Db::Postgres(c) => {
+                let row = c
+                    .query_one("SELECT rotations, revoked_reason FROM session_families WHERE id = $1", &[&sid])
+                    .await
+                    .unwrap();
+                (row.get(0), row.get(1))
+            }
+            Db::Sqlite(c) => c
+                .query_row(
+                    "SELECT rotations, revoked_reason FROM session_families WHERE id = ?1",
+                    [sid.as_bytes().as_slice()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap(),
+        }
+    }
+}
+
+/// The ids of a token response.
+pub fn ids(tokens: &Value) -> (Uuid, Uuid, Uuid) {
+    let id = |v: &Value| v.as_str().unwrap().parse::<Uuid>().unwrap();
+    (id(&tokens["user"]["id"]), id(&tokens["session"]["organization_id"]), id(&tokens["session"]["id"]))
 }

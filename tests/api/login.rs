@@ -2,9 +2,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::helpers::{PASSWORD, assert_error, spawn_app};
+use crate::helpers::{PASSWORD, assert_error, ids, spawn_app};
 
 #[actix_web::test]
 async fn login_accepts_the_email_in_any_case_and_starts_a_new_family() {
@@ -77,21 +76,13 @@ async fn login_into_an_organization_requires_membership() {
 async fn login_without_organization_picks_the_most_recently_used_one() {
     let app = spawn_app().await;
     let owner = app.signed_up_user().await;
-    let org_id: Uuid = owner.tokens["session"]["organization_id"].as_str().unwrap().parse().unwrap();
-    app.db().await.execute("UPDATE organizations SET signup_mode = 'open' WHERE id = $1", &[&org_id]).await.unwrap();
+    let (_, org_id, _) = ids(&owner.tokens);
     let member = app.signed_up_user().await;
     let personal = member.tokens["session"]["organization_id"].as_str().unwrap().to_owned();
-    // The member joins the owner's organization by a database-level membership (the membership API is
-    // another issue), then uses it.
-    let member_id: Uuid = member.tokens["user"]["id"].as_str().unwrap().parse().unwrap();
-    app.db()
-        .await
-        .execute(
-            "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) VALUES ($1, $2, 'member', now(), now() - interval '1 day')",
-            &[&member_id, &org_id],
-        )
-        .await
-        .unwrap();
+    // The member joins the owner's organization by a store-level membership (the membership API is
+    // another issue), used a day ago.
+    let (member_id, _, _) = ids(&member.tokens);
+    app.db().await.add_membership(member_id, org_id, "member", app.clock.now() - time::Duration::days(1)).await;
     let default: Value = app.login(&json!({ "email": member.email, "password": PASSWORD })).await.json().await.unwrap();
     assert_eq!(default["session"]["organization_id"], personal);
 
@@ -106,9 +97,9 @@ async fn login_without_organization_picks_the_most_recently_used_one() {
 async fn disabled_users_and_organizations_cannot_sign_in_but_only_the_right_password_learns_it() {
     let app = spawn_app().await;
     let user = app.signed_up_user().await;
-    let user_id: Uuid = user.tokens["user"]["id"].as_str().unwrap().parse().unwrap();
+    let (user_id, org_id, _) = ids(&user.tokens);
     let db = app.db().await;
-    db.execute("UPDATE users SET disabled_at = now() WHERE id = $1", &[&user_id]).await.unwrap();
+    db.set_disabled("users", user_id, true).await;
 
     let wrong = app.login(&json!({ "email": user.email, "password": "not the password" })).await;
     assert_error(wrong, 401, "invalid_credentials", "authentication_error").await;
@@ -119,8 +110,8 @@ async fn disabled_users_and_organizations_cannot_sign_in_but_only_the_right_pass
     let session = app.session(user.access()).await;
     assert_error(session, 403, "account_disabled", "permission_error").await;
 
-    db.execute("UPDATE users SET disabled_at = NULL WHERE id = $1", &[&user_id]).await.unwrap();
-    db.execute("UPDATE organizations SET disabled_at = now()", &[]).await.unwrap();
+    db.set_disabled("users", user_id, false).await;
+    db.set_disabled("organizations", org_id, true).await;
     let right = app.login(&json!({ "email": user.email, "password": PASSWORD })).await;
     assert_error(right, 403, "account_disabled", "permission_error").await;
 }
@@ -129,22 +120,18 @@ async fn disabled_users_and_organizations_cannot_sign_in_but_only_the_right_pass
 async fn a_password_hashed_with_old_parameters_is_upgraded_at_login() {
     let app = crate::helpers::spawn_app_with(&[("IDENTSPHERE_ARGON2_MEMORY_KIB", "8192")]).await;
     let user = app.signed_up_user().await;
-    let user_id: Uuid = user.tokens["user"]["id"].as_str().unwrap().parse().unwrap();
-    let stored = || async {
-        let row =
-            app.db().await.query_one("SELECT hash FROM password_credentials WHERE user_id = $1", &[&user_id]).await;
-        row.unwrap().get::<_, String>(0)
-    };
-    assert!(stored().await.starts_with("$argon2id$v=19$m=8192,t=2,p=1$"));
+    let (user_id, _, _) = ids(&user.tokens);
+    let db = app.db().await;
+    assert!(db.password_hash(user_id).await.starts_with("$argon2id$v=19$m=8192,t=2,p=1$"));
 
     let upgraded = app
-        .spawn_replica_with(|config| {
+        .restart_with(|config| {
             config.argon2 = identsphere::config::Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 };
         })
         .await;
     let response = upgraded.login(&json!({ "email": user.email, "password": PASSWORD })).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(stored().await.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(db.password_hash(user_id).await.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
     let again = upgraded.login(&json!({ "email": user.email, "password": PASSWORD })).await;
     assert_eq!(again.status(), StatusCode::OK, "the upgraded hash verifies");
 }

@@ -4,9 +4,8 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::Duration;
-use uuid::Uuid;
 
-use crate::helpers::{PUBLIC_BASE_URL, assert_error, set_cookies, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PUBLIC_BASE_URL, assert_error, ids, set_cookies, spawn_app, spawn_app_with};
 
 async fn refreshed(app: &crate::helpers::TestApp, refresh_token: &str) -> Value {
     let response = app.refresh(refresh_token).await;
@@ -65,11 +64,9 @@ async fn reuse_after_the_grace_window_revokes_the_whole_family_at_once() {
     for access in [user.access(), successor["access_token"].as_str().unwrap()] {
         assert_error(app.session(access).await, 401, "token_revoked", "authentication_error").await;
     }
-    let db = app.db().await;
-    let sid: Uuid = user.tokens["session"]["id"].as_str().unwrap().parse().unwrap();
-    let reason: String =
-        db.query_one("SELECT revoked_reason FROM session_families WHERE id = $1", &[&sid]).await.unwrap().get(0);
-    assert_eq!(reason, "refresh_token_reused");
+    let (_, _, sid) = ids(&user.tokens);
+    let (_, reason) = app.db().await.family(sid).await;
+    assert_eq!(reason.as_deref(), Some("refresh_token_reused"));
 
     let untouched = other_session["access_token"].as_str().unwrap();
     assert_eq!(app.session(untouched).await.status(), StatusCode::OK, "other families live on");
@@ -157,19 +154,20 @@ async fn the_refresh_cookie_works_from_our_origin_and_is_refused_cross_site() {
     assert_eq!(body.status(), StatusCode::OK);
 }
 
-/// 32 concurrent refreshes of one token, spread over two replicas sharing Postgres and Redis: every one
-/// gets `200` and the same successor, and the family rotates exactly once.
+/// 32 concurrent refreshes of one token — spread over two replicas sharing Postgres and Redis, or on
+/// the one embedded node: every one gets `200` and the same successor, and the family rotates exactly
+/// once.
 #[actix_web::test]
-async fn concurrent_refreshes_across_two_replicas_rotate_the_family_exactly_once() {
+async fn concurrent_refreshes_rotate_the_family_exactly_once_across_replicas() {
     let app = spawn_app().await;
-    let replica = app.spawn_replica().await;
+    let replica = match app.backend {
+        Backend::Postgres => Some(app.spawn_replica().await),
+        Backend::Embedded => None,
+    };
+    let other = replica.as_ref().unwrap_or(&app);
     let user = app.signed_up_user().await;
 
-    let responses = join_all((0..32).map(|i| {
-        let target = if i % 2 == 0 { &app } else { &replica };
-        target.refresh(user.refresh())
-    }))
-    .await;
+    let responses = join_all((0..32).map(|i| if i % 2 == 0 { &app } else { other }.refresh(user.refresh()))).await;
     let mut successors = Vec::new();
     for response in responses {
         assert_eq!(response.status(), StatusCode::OK);
@@ -181,10 +179,9 @@ async fn concurrent_refreshes_across_two_replicas_rotate_the_family_exactly_once
     successors.dedup();
     assert_eq!(successors.len(), 1, "one successor for all");
 
-    let sid: Uuid = user.tokens["session"]["id"].as_str().unwrap().parse().unwrap();
-    let rotations: i64 =
-        app.db().await.query_one("SELECT rotations FROM session_families WHERE id = $1", &[&sid]).await.unwrap().get(0);
+    let (_, _, sid) = ids(&user.tokens);
+    let (rotations, _) = app.db().await.family(sid).await;
     assert_eq!(rotations, 1);
-    let next = replica.refresh(&successors[0]).await;
+    let next = other.refresh(&successors[0]).await;
     assert_eq!(next.status(), StatusCode::OK, "the successor is live");
 }

@@ -101,8 +101,7 @@ async fn registering_into_an_open_organization_makes_a_member() {
     let app = spawn_app().await;
     let owner = app.signed_up_user().await;
     let org_id: Uuid = owner.tokens["session"]["organization_id"].as_str().unwrap().parse().unwrap();
-    let db = app.db().await;
-    db.execute("UPDATE organizations SET signup_mode = 'open', slug = 'acme' WHERE id = $1", &[&org_id]).await.unwrap();
+    app.db().await.set_signup(org_id, "open", &[], Some("acme")).await;
 
     for organization in ["acme", &org_id.to_string()] {
         let email = format!("member-{}@example.com", Uuid::new_v4().simple());
@@ -123,12 +122,7 @@ async fn registering_into_a_closed_or_unknown_organization_is_refused() {
     let owner = app.signed_up_user().await;
     let org_id: Uuid = owner.tokens["session"]["organization_id"].as_str().unwrap().parse().unwrap();
     let db = app.db().await;
-    db.execute(
-        "UPDATE organizations SET signup_mode = 'domains', signup_domains = '{corp.example}' WHERE id = $1",
-        &[&org_id],
-    )
-    .await
-    .unwrap();
+    db.set_signup(org_id, "domains", &["corp.example"], None).await;
 
     let outsider = app
         .register(&json!({ "email": "x@elsewhere.example", "password": PASSWORD, "organization": org_id.to_string() }))
@@ -139,7 +133,7 @@ async fn registering_into_a_closed_or_unknown_organization_is_refused() {
         .await;
     assert_eq!(insider.status(), StatusCode::CREATED);
 
-    db.execute("UPDATE organizations SET signup_mode = 'closed' WHERE id = $1", &[&org_id]).await.unwrap();
+    db.set_signup(org_id, "closed", &[], None).await;
     let closed = app
         .register(&json!({ "email": "y@corp.example", "password": PASSWORD, "organization": org_id.to_string() }))
         .await;
