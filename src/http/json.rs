@@ -8,6 +8,7 @@ use actix_web::error::PayloadError;
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
+use futures_util::FutureExt as _;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
@@ -32,7 +33,12 @@ fn is_json(req: &HttpRequest) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn read_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<(bool, Bytes), ApiError>> {
+/// Reads and parses the body; with `empty_is_none`, an empty (or blank) body of any type is `None`.
+fn extract<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    empty_is_none: bool,
+) -> LocalBoxFuture<'static, Result<Option<T>, ApiError>> {
     let json = is_json(req);
     let body = Bytes::from_request(req, payload);
     Box::pin(async move {
@@ -40,7 +46,13 @@ fn read_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static
             Some(PayloadError::Overflow) => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
             _ => ApiError::InvalidRequest { message: "the request body could not be read".to_owned(), param: None },
         })?;
-        Ok((json, body))
+        if empty_is_none && body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse(&body).map(Some)
     })
 }
 
@@ -49,14 +61,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = read_body(req, payload);
-        Box::pin(async move {
-            let (json, body) = body.await?;
-            if !json {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-            parse(&body).map(Self)
-        })
+        let missing = || ApiError::InvalidRequest { message: "the request body is empty".to_owned(), param: None };
+        Box::pin(extract(req, payload, false).map(move |value| value?.map(Self).ok_or_else(missing)))
     }
 }
 
@@ -65,17 +71,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = read_body(req, payload);
-        Box::pin(async move {
-            let (json, body) = body.await?;
-            if body.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Self(None));
-            }
-            if !json {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-            parse(&body).map(|value| Self(Some(value)))
-        })
+        Box::pin(extract(req, payload, true).map(|value| value.map(Self)))
     }
 }
 
