@@ -109,6 +109,13 @@ pub struct Config {
     pub actor_idle_timeout: std::time::Duration,
     /// Log output.
     pub logging: Logging,
+    /// Where `/metrics` is served instead of the main port, when set.
+    pub metrics_bind: Option<SocketAddr>,
+    /// After SIGTERM: how long the server keeps serving with `/readyz` failing, so load balancers stop
+    /// sending before it stops accepting.
+    pub shutdown_delay: std::time::Duration,
+    /// After that: how long in-flight requests get to finish.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 /// Where and how logs are written.
@@ -335,6 +342,11 @@ impl Config {
             actor_arbiters: count("IDENTSPHERE_ACTOR_ARBITERS", cores)?,
             actor_idle_timeout: seconds("IDENTSPHERE_ACTOR_IDLE_TIMEOUT", 300, 1)?.unsigned_abs(),
             logging,
+            metrics_bind: get("IDENTSPHERE_METRICS_BIND")
+                .map(|raw| parse_num("IDENTSPHERE_METRICS_BIND", &raw, "an address like 0.0.0.0:9090"))
+                .transpose()?,
+            shutdown_delay: seconds("IDENTSPHERE_SHUTDOWN_DELAY", 0, 0)?.unsigned_abs(),
+            shutdown_timeout: seconds("IDENTSPHERE_SHUTDOWN_TIMEOUT", 30, 0)?.unsigned_abs(),
         })
     }
 
@@ -413,6 +425,8 @@ mod tests {
             ("IDENTSPHERE_ARGON2_ITERATIONS", "0"),
             ("IDENTSPHERE_ARGON2_PARALLELISM", "0"),
             ("IDENTSPHERE_REDIS_URL", "rediss://127.0.0.1:6379"),
+            ("IDENTSPHERE_METRICS_BIND", "9090"),
+            ("IDENTSPHERE_SHUTDOWN_TIMEOUT", "-1"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).unwrap_err();

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Serve => match Config::from_env() {
             Ok(config) => run(&logging, async move {
-                Application::build(config, Clock::system()).await?.run_until_stopped().await.map_err(Into::into)
+                Application::build(config, Clock::system()).await?.serve_until_signalled().await
             }),
             Err(err) => return config_failure(&err),
         },

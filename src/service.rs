@@ -118,6 +118,14 @@ impl AuthService {
         Self { stores, hasher, tokens, registry, clock, refresh_ttl: lifetimes.refresh, grace: lifetimes.grace }
     }
 
+    /// Stops the organization actors and closes the stores' connections (at shutdown).
+    pub fn close(&self) {
+        self.registry.stop();
+        for probe in &self.stores.probes {
+            probe.close();
+        }
+    }
+
     /// The token minting and verification in use.
     #[must_use]
     pub fn tokens(&self) -> &Tokens {
@@ -136,6 +144,12 @@ impl AuthService {
     /// `OrganizationNotFound`, `AccountDisabled` or `SignupNotAllowed` for the organization asked for;
     /// `EmailTaken`; store failures.
     pub async fn register(&self, registration: Registration, origin: Origin) -> Result<SignIn, ApiError> {
+        let result = self.register_uncounted(registration, origin).await;
+        metrics::counter!("identsphere_auth_registrations_total", "result" => outcome(&result)).increment(1);
+        result
+    }
+
+    async fn register_uncounted(&self, registration: Registration, origin: Origin) -> Result<SignIn, ApiError> {
         let Registration { email, password, display_name, organization } = registration;
         let joined = match organization {
             Some(org) => Some(self.signup_target(&org, &email).await?),
@@ -197,6 +211,19 @@ impl AuthService {
     /// `InvalidCredentials` for a wrong password or an unknown email alike (same cost);
     /// `AccountDisabled`, `OrganizationNotFound`, `NotAMember` after the password is proven.
     pub async fn login(
+        &self,
+        email: &Email,
+        password: String,
+        organization: Option<OrgRef>,
+        origin: Origin,
+    ) -> Result<SignIn, ApiError> {
+        let result = self.login_uncounted(email, password, organization, origin).await;
+        metrics::counter!("identsphere_auth_signins_total", "method" => "password", "result" => outcome(&result))
+            .increment(1);
+        result
+    }
+
+    async fn login_uncounted(
         &self,
         email: &Email,
         password: String,
@@ -276,7 +303,7 @@ impl AuthService {
     /// actor failures.
     pub async fn refresh(&self, refresh_token: &str) -> Result<SignIn, ApiError> {
         let now = self.clock.now();
-        let claims = self.tokens.verify_refresh(refresh_token, now)?;
+        let claims = verified("refresh", self.tokens.verify_refresh(refresh_token, now))?;
         let rotation = self.registry.org(claims.org).rotate(claims.sid, claims.jti, now).await?;
         self.sign_in(rotation.family, rotation.subject.user, now)
     }
@@ -287,11 +314,16 @@ impl AuthService {
     /// `TokenInvalid`, `TokenExpired`, `TokenRevoked`, or the denylist's failure.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ApiError> {
         let now = self.clock.now();
-        let claims = self.tokens.verify_access(access_token, now)?;
-        if self.stores.denylist.is_denied(claims.jti, claims.sid, now).await? {
-            return Err(ApiError::TokenRevoked);
-        }
-        Ok(Principal { claims })
+        let claims = self.tokens.verify_access(access_token, now);
+        let result = match claims {
+            Ok(claims) => match self.stores.denylist.is_denied(claims.jti, claims.sid, now).await {
+                Ok(true) => Err(ApiError::TokenRevoked),
+                Ok(false) => Ok(Principal { claims }),
+                Err(err) => Err(err.into()),
+            },
+            Err(err) => Err(err),
+        };
+        verified("access", result)
     }
 
     /// The session behind a principal, checked against the durable record too.
@@ -375,6 +407,24 @@ impl AuthService {
             Decision::Revoked | Decision::Reused => Err(ApiError::TokenRevoked),
         }
     }
+}
+
+/// The bounded label of an outcome: `success`, or the error's catalog code.
+fn outcome<T>(result: &Result<T, ApiError>) -> &'static str {
+    result.as_ref().map_or_else(|err| err.catalog().0, |_| "success")
+}
+
+/// Counts a token verification by its result and passes it on.
+fn verified<T>(token: &'static str, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    let label = match &result {
+        Ok(_) => "valid",
+        Err(ApiError::TokenInvalid) => "invalid",
+        Err(ApiError::TokenExpired) => "expired",
+        Err(ApiError::TokenRevoked) => "revoked",
+        Err(_) => "error",
+    };
+    metrics::counter!("identsphere_tokens_verifications_total", "token" => token, "result" => label).increment(1);
+    result
 }
 
 /// `<local part, sanitized>-<8 random base32 characters>`: readable and unguessable enough to be unique.

@@ -4,6 +4,7 @@
 //! what they exercise is what production runs.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::{Server, ServerHandle};
@@ -37,6 +38,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Set on SIGTERM: `/readyz` fails from then on.
+    pub draining: AtomicBool,
 }
 
 /// The process-wide Prometheus recorder (the `metrics` facade is global by design).
@@ -115,6 +118,8 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_server: Option<Server>,
+    state: web::Data<AppState>,
 }
 
 impl std::fmt::Debug for Application {
@@ -132,6 +137,9 @@ impl Application {
     /// When a store is unreachable, a migration fails, the keys cannot be opened or the address
     /// cannot be bound.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        // The recorder first: what start-up records must not be lost.
+        let metrics = metrics_handle()?;
+        metrics::gauge!("identsphere_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         let (stores, kek) = open_stores(&config).await?;
         let keys = KeyRing::load_or_create(stores.keys.as_ref(), &kek, clock.now())
             .await
@@ -150,19 +158,56 @@ impl Application {
         );
         let lifetimes = Lifetimes { refresh: config.refresh_token_ttl, grace: config.refresh_reuse_grace };
         let service = AuthService::new(stores, hasher, tokens, registry, clock, lifetimes);
-        let state = web::Data::new(AppState { service, metrics: metrics_handle()?, config: Arc::new(config.clone()) });
+        let state = web::Data::new(AppState {
+            service,
+            metrics,
+            config: Arc::new(config.clone()),
+            draining: AtomicBool::new(false),
+        });
 
         let listener =
             TcpListener::bind(config.bind).with_context(|| format!("binding IDENTSPHERE_BIND {}", config.bind))?;
         let port = listener.local_addr()?.port();
+        let separate_metrics = config.metrics_bind.is_some();
+        let app_state = state.clone();
         let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).wrap(middleware::from_fn(outermost)).configure(routes::configure)
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(middleware::from_fn(outermost))
+                .configure(routes::configure)
+                .configure(|cfg| {
+                    if !separate_metrics {
+                        routes::metrics(cfg);
+                    }
+                })
         })
         .workers(config.workers.get())
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .disable_signals()
         .listen(listener)?
         .run();
+        let metrics_server = match config.metrics_bind {
+            Some(bind) => {
+                let metrics_state = state.clone();
+                let listener =
+                    TcpListener::bind(bind).with_context(|| format!("binding IDENTSPHERE_METRICS_BIND {bind}"))?;
+                tracing::info!(%bind, "serving /metrics on its own port");
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(metrics_state.clone())
+                        .wrap(middleware::from_fn(outermost))
+                        .configure(routes::metrics_only)
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)?
+                .run();
+                Some(server)
+            }
+            None => None,
+        };
         tracing::info!(port, issuer = %config.public_url.base, "listening");
-        Ok(Self { port, server })
+        Ok(Self { port, server, metrics_server, state })
     }
 
     /// The port bound (useful with port 0).
@@ -177,11 +222,48 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (a signal, or `handle().stop()`).
+    /// Serves until stopped through `handle()`, then stops the actors and closes the stores.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Self { server, metrics_server, state, .. } = self;
+        let metrics_handle = metrics_server.as_ref().map(Server::handle);
+        if let Some(metrics_server) = metrics_server {
+            actix_web::rt::spawn(metrics_server);
+        }
+        let served = server.await;
+        if let Some(handle) = metrics_handle {
+            handle.stop(true).await;
+        }
+        state.service.close();
+        tracing::info!("stopped: actors stopped, stores closed");
+        served
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: `/readyz` fails at once, requests are
+    /// still served for `IDENTSPHERE_SHUTDOWN_DELAY` (so load balancers stop sending), then the listener
+    /// closes and in-flight requests get `IDENTSPHERE_SHUTDOWN_TIMEOUT` to finish; then the actors stop and
+    /// the stores close.
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed or the server fails.
+    pub async fn serve_until_signalled(self) -> anyhow::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let (handle, state) = (self.server.handle(), self.state.clone());
+        let delay = state.config.shutdown_delay;
+        actix_web::rt::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            state.draining.store(true, Ordering::Relaxed);
+            tracing::info!(delay_ms = delay.as_millis(), "shutdown signal: draining");
+            tokio::time::sleep(delay).await;
+            handle.stop(true).await;
+        });
+        Ok(self.run_until_stopped().await?)
     }
 }

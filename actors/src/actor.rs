@@ -130,6 +130,10 @@ pub struct RevokeFamilies {
     pub now: OffsetDateTime,
 }
 
+/// Operations accepted by the actors of this process and not yet answered (what waits in the mailboxes
+/// and lanes, and what runs).
+const PENDING: &str = "identsphere_actors_pending_operations";
+
 /// Rotations of one family waiting for the same presented token; they share one outcome.
 struct Pending {
     presented: Uuid,
@@ -191,8 +195,10 @@ impl OrgActor {
     {
         let (tx, rx) = oneshot::channel();
         self.in_flight += 1;
+        metrics::gauge!(PENDING).increment(1.0);
         ctx.spawn(work.into_actor(self).map(move |result, act, _| {
             act.in_flight -= 1;
+            metrics::gauge!(PENDING).decrement(1.0);
             // The caller may have timed out and gone; nothing to tell then.
             let _ = tx.send(result);
         }));
@@ -226,12 +232,14 @@ impl OrgActor {
         // Coalesced waiters of a rotation share its outcome; the first counts as rotated, the rest as
         // the replays they are.
         let waiters = done.waiters.len() as u64;
+        metrics::gauge!(PENDING).decrement(waiters as f64);
         match outcome {
             "rotated" => {
-                metrics::counter!("identsphere_refresh_total", "outcome" => "rotated").increment(1);
-                metrics::counter!("identsphere_refresh_total", "outcome" => "grace_replay").increment(waiters - 1);
+                metrics::counter!("identsphere_sessions_refreshes_total", "outcome" => "rotated").increment(1);
+                metrics::counter!("identsphere_sessions_refreshes_total", "outcome" => "grace_replay")
+                    .increment(waiters - 1);
             }
-            other => metrics::counter!("identsphere_refresh_total", "outcome" => other).increment(waiters),
+            other => metrics::counter!("identsphere_sessions_refreshes_total", "outcome" => other).increment(waiters),
         }
         for waiter in done.waiters {
             let _ = waiter.send(result.clone());
@@ -296,6 +304,7 @@ impl Handler<RotateRefreshToken> for OrgActor {
 
     fn handle(&mut self, msg: RotateRefreshToken, ctx: &mut Self::Context) -> Self::Result {
         self.idle_ticks = 0;
+        metrics::gauge!(PENDING).increment(1.0);
         let (tx, rx) = oneshot::channel();
         match self.lanes.entry(msg.sid) {
             Entry::Vacant(slot) => {

@@ -55,10 +55,11 @@ impl Registry {
         OrgHandle { registry: self.clone(), org_id }
     }
 
-    /// How many organization actors are running now.
-    #[must_use]
-    pub fn live_actors(&self) -> usize {
-        self.inner.actors.lock().map(|actors| actors.values().filter(|a| a.connected()).count()).unwrap_or(0)
+    /// Stops every actor (their arbiters) at shutdown; later requests fail as unavailable.
+    pub fn stop(&self) {
+        for arbiter in &self.inner.arbiters {
+            arbiter.stop();
+        }
     }
 
     fn addr(&self, org_id: Uuid) -> Result<Addr<OrgActor>, FamilyError> {

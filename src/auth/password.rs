@@ -65,7 +65,7 @@ impl PasswordHasher {
     /// `ApiError::Internal` if hashing fails (it does not for valid parameters).
     pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
         let params = self.params.clone();
-        self.run(move || hash_blocking(&params, password.expose())).await
+        self.run("hash", move || hash_blocking(&params, password.expose())).await
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no account, so both
@@ -76,7 +76,7 @@ impl PasswordHasher {
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<Verified, ApiError> {
         let params = self.params.clone();
         let dummy = Arc::clone(&self.dummy);
-        self.run(move || {
+        self.run("verify", move || {
             let Some(stored) = stored else {
                 verify_blocking(&dummy, &password);
                 return Ok(Verified::No);
@@ -90,12 +90,26 @@ impl PasswordHasher {
         .await
     }
 
+    /// Runs `work` on the blocking pool once a permit is free; `operation` labels its time.
     async fn run<T: Send + 'static>(
         &self,
+        operation: &'static str,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(|e| ApiError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(e.into()))?.map_err(ApiError::Internal)
+        metrics::gauge!("identsphere_password_queue_depth").increment(1.0);
+        let permit = self.permits.acquire().await;
+        metrics::gauge!("identsphere_password_queue_depth").decrement(1.0);
+        let _permit = permit.map_err(|e| ApiError::Internal(e.into()))?;
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let result = work();
+            metrics::histogram!("identsphere_password_hash_seconds", "operation" => operation)
+                .record(started.elapsed().as_secs_f64());
+            result
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::Internal)
     }
 }
 

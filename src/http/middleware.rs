@@ -82,9 +82,13 @@ pub async fn outermost(
     if status.is_client_error() || status.is_server_error() {
         let ours = response.response().error().and_then(|e| e.as_error::<ApiError>());
         match ours {
-            Some(err @ (ApiError::Internal(_) | ApiError::ServiceUnavailable(_))) => {
+            Some(err @ ApiError::Internal(_)) => {
                 let _entered = span.enter();
                 tracing::error!(error = %ErrorChain(err), "request failed");
+            }
+            Some(err @ ApiError::ServiceUnavailable(_)) => {
+                let _entered = span.enter();
+                tracing::warn!(error = %ErrorChain(err), "request refused: unavailable");
             }
             Some(_) => {}
             None => {

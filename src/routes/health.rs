@@ -17,8 +17,12 @@ pub async fn get_health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz` — public. Every backing store answers; `503 service_unavailable` otherwise.
+/// `GET /readyz` — public. Every backing store answers and the server is not draining;
+/// `503 service_unavailable` otherwise.
 pub async fn get_readiness(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(ApiError::ServiceUnavailable(anyhow::anyhow!("draining: shutting down")));
+    }
     let probes = &state.service.stores().probes;
     let results = join_all(probes.iter().map(|probe| async move {
         match tokio::time::timeout(PROBE_TIMEOUT, probe.ping()).await {

@@ -32,7 +32,18 @@ pub(crate) fn resource(
         .wrap(from_fn(catch_panic))
 }
 
-/// The routing table.
+/// `/metrics`, on the main port or on the separate metrics port.
+pub fn metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/metrics", "GET").route(web::get().to(health::get_metrics)));
+}
+
+/// A listener that serves only `/metrics` (and the envelope's 404 for anything else).
+pub fn metrics_only(cfg: &mut web::ServiceConfig) {
+    metrics(cfg);
+    cfg.default_service(web::to(|| async { Err::<(), _>(ApiError::NotFound) }));
+}
+
+/// The routing table of the API (`/metrics` is added by `metrics` where it is served).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(BODY_LIMIT))
         .service(resource("/v1/auth/register", "POST").route(web::post().to(auth::register_user)))
@@ -47,6 +58,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/healthz", "GET").route(web::get().to(health::get_health)))
         .service(resource("/readyz", "GET").route(web::get().to(health::get_readiness)))
-        .service(resource("/metrics", "GET").route(web::get().to(health::get_metrics)))
         .default_service(web::to(|| async { Err::<(), _>(ApiError::NotFound) }));
 }

@@ -135,6 +135,10 @@ pub fn embedded_kek(data_dir: &Path, configured: Option<&KeyEncryptionKey>) -> a
 }
 
 fn sqlite_error(err: &rusqlite::Error) -> StoreError {
+    super::counted("embedded", classify(err))
+}
+
+fn classify(err: &rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(failure, message) = err {
         match failure.code {
             rusqlite::ErrorCode::ConstraintViolation => {

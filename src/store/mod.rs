@@ -19,6 +19,21 @@ use uuid::Uuid;
 pub use crate::auth::keys::{KeyAlgorithm, KeyStore, StoredKey};
 use crate::domain::{Email, OrgRef, Role};
 
+/// Counts a failure of `store` (`postgres`, `redis`, `embedded`) and passes it on. Conflicts are not
+/// counted: a taken email is a normal answer, not a store in trouble.
+#[must_use]
+pub(crate) fn counted(store: &'static str, err: StoreError) -> StoreError {
+    let kind = match &err {
+        StoreError::Unavailable(_) => Some("unavailable"),
+        StoreError::Internal(_) => Some("internal"),
+        StoreError::Conflict(_) => None,
+    };
+    if let Some(kind) = kind {
+        metrics::counter!("identsphere_store_errors_total", "store" => store, "kind" => kind).increment(1);
+    }
+    err
+}
+
 /// Who may register straight into an organization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SignupMode {
@@ -175,6 +190,9 @@ pub trait Probe: Send + Sync + 'static {
     /// # Errors
     /// `StoreError::Unavailable` when it does not.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes its connections (at shutdown); later calls fail as unavailable.
+    fn close(&self) {}
 }
 
 /// The backends of one running server.

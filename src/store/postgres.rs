@@ -77,9 +77,18 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(|err| match err {
+        let started = std::time::Instant::now();
+        let client = self.pool.get().await;
+        metrics::histogram!("identsphere_store_pool_wait_seconds", "store" => "postgres")
+            .record(started.elapsed().as_secs_f64());
+        let status = self.pool.status();
+        metrics::gauge!("identsphere_store_pool_connections", "store" => "postgres", "state" => "size")
+            .set(status.size as f64);
+        metrics::gauge!("identsphere_store_pool_connections", "store" => "postgres", "state" => "available")
+            .set(status.available as f64);
+        client.map_err(|err| match err {
             deadpool_postgres::PoolError::Backend(e) => pg_error(&e),
-            other => StoreError::Unavailable(other.to_string()),
+            other => super::counted("postgres", StoreError::Unavailable(other.to_string())),
         })
     }
 
@@ -115,6 +124,10 @@ impl PgStore {
 }
 
 fn pg_error(err: &tokio_postgres::Error) -> StoreError {
+    super::counted("postgres", classify(err))
+}
+
+fn classify(err: &tokio_postgres::Error) -> StoreError {
     if let Some(db) = err.as_db_error() {
         if *db.code() == SqlState::UNIQUE_VIOLATION {
             return StoreError::Conflict(db.constraint().unwrap_or("unknown").to_owned());
@@ -477,5 +490,9 @@ impl Probe for PgStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.execute("SELECT 1", &[]).await.map(drop)
+    }
+
+    fn close(&self) {
+        self.pool.close();
     }
 }

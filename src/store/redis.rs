@@ -27,11 +27,12 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn redis_error(err: &redis::RedisError) -> StoreError {
-    if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
+    let err = if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
         StoreError::Unavailable(err.to_string())
     } else {
         StoreError::Internal(err.to_string())
-    }
+    };
+    super::counted("redis", err)
 }
 
 impl RedisStore {

@@ -108,5 +108,5 @@ async fn idle_organization_actors_stop_and_restart_on_demand() {
     assert_eq!(refreshed.status(), StatusCode::OK, "a stopped actor is started again on demand");
     assert_eq!(gauge(&app, "identsphere_actors_live").await, 1.0);
     let text = app.get("/metrics").await.text().await.unwrap();
-    assert!(text.contains(r#"identsphere_refresh_total{outcome="rotated"} 1"#), "{text}");
+    assert!(text.contains(r#"identsphere_sessions_refreshes_total{outcome="rotated"} 1"#), "{text}");
 }

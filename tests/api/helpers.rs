@@ -158,7 +158,11 @@ pub struct TestApp {
 /// (for what is process-wide, like the metrics registry).
 enum Server {
     InProcess(ServerHandle),
-    Process(std::process::Child),
+    /// The child and the file its stderr (the log) goes to.
+    Process {
+        child: std::process::Child,
+        log: PathBuf,
+    },
 }
 
 impl Drop for TestApp {
@@ -166,9 +170,10 @@ impl Drop for TestApp {
         match &mut self.server {
             // Stop accepting at once; the database is dropped with force afterwards anyway.
             Server::InProcess(handle) => drop(handle.stop(false)),
-            Server::Process(child) => {
+            Server::Process { child, log } => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = std::fs::remove_file(log);
             }
         }
     }
@@ -192,6 +197,8 @@ pub async fn spawn_process_app(overrides: &[(&str, &str)]) -> TestApp {
         .envs(resources.vars())
         .envs(overrides.iter().copied())
         .stdout(std::process::Stdio::null());
+    let log = std::env::temp_dir().join(format!("identsphere-test-{}.log", Uuid::new_v4().simple()));
+    command.stderr(std::fs::File::create(&log).unwrap());
     let child = command.spawn().unwrap();
     let config = config_for(&resources, overrides);
     let app = TestApp {
@@ -201,7 +208,7 @@ pub async fn spawn_process_app(overrides: &[(&str, &str)]) -> TestApp {
         backend: self_backend(&config),
         config,
         resources,
-        server: Server::Process(child),
+        server: Server::Process { child, log },
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while app.client.get(app.url("/healthz")).send().await.is_err() {
@@ -333,7 +340,23 @@ impl TestApp {
     pub async fn stop(self) {
         match &self.server {
             Server::InProcess(handle) => handle.stop(true).await,
-            Server::Process(_) => panic!("stop() is for in-process servers"),
+            Server::Process { .. } => panic!("stop() is for in-process servers"),
+        }
+    }
+
+    /// The process of a server started with `spawn_process_app`.
+    pub fn process(&mut self) -> &mut std::process::Child {
+        match &mut self.server {
+            Server::Process { child, .. } => child,
+            Server::InProcess(_) => panic!("not a process"),
+        }
+    }
+
+    /// What a server started with `spawn_process_app` has logged so far.
+    pub fn log(&self) -> String {
+        match &self.server {
+            Server::Process { log, .. } => std::fs::read_to_string(log).unwrap(),
+            Server::InProcess(_) => panic!("in-process servers log to the test's output"),
         }
     }
 

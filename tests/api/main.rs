@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod login;
 mod logout;
+mod operations;
 mod refresh;
 mod register;
 mod tokens;
