@@ -116,6 +116,10 @@ pub struct Config {
     pub shutdown_delay: std::time::Duration,
     /// After that: how long in-flight requests get to finish.
     pub shutdown_timeout: std::time::Duration,
+    /// How long a signing key signs before the next takes over; zero turns scheduled rotation off.
+    pub key_rotation_interval: Duration,
+    /// How often each replica reloads the published keys (and rotates when due).
+    pub key_check_interval: std::time::Duration,
 }
 
 /// Where and how logs are written.
@@ -347,6 +351,8 @@ impl Config {
                 .transpose()?,
             shutdown_delay: seconds("IDENTSPHERE_SHUTDOWN_DELAY", 0, 0)?.unsigned_abs(),
             shutdown_timeout: seconds("IDENTSPHERE_SHUTDOWN_TIMEOUT", 30, 0)?.unsigned_abs(),
+            key_rotation_interval: seconds("IDENTSPHERE_KEY_ROTATION_INTERVAL", 2_592_000, 0)?,
+            key_check_interval: seconds("IDENTSPHERE_KEY_CHECK_INTERVAL", 10, 1)?.unsigned_abs(),
         })
     }
 

@@ -20,6 +20,18 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage the signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Emergency rotation: a new key signs from now; every other signing key leaves the JWKS at once, so
+    /// the tokens it signed stop verifying. Running servers switch within IDENTSPHERE_KEY_CHECK_INTERVAL.
+    Rotate,
 }
 
 /// One line on stderr and a non-zero exit: configuration errors never print a trace.
@@ -38,6 +50,14 @@ fn main() -> ExitCode {
         Command::Serve => match Config::from_env() {
             Ok(config) => run(&logging, async move {
                 Application::build(config, Clock::system()).await?.serve_until_signalled().await
+            }),
+            Err(err) => return config_failure(&err),
+        },
+        Command::Keys { command: KeysCommand::Rotate } => match Config::from_env() {
+            Ok(config) => run(&logging, async move {
+                let kid = identsphere::startup::rotate_keys(&config, &Clock::system()).await?;
+                println!("{kid}");
+                Ok(())
             }),
             Err(err) => return config_failure(&err),
         },

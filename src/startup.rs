@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::rt::task::JoinHandle;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context as _;
 use identsphere_actors::{Backend, Policy, Registry};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::auth::keys::KeyRing;
+use crate::auth::keys::{KeyRing, KeyStore, RotationPolicy};
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Tokens;
 use crate::clock::Clock;
@@ -114,12 +115,50 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
     }
 }
 
+/// Every `every`: reloads the published keys, rotating when the policy says so, and hands them to the
+/// token minting. Failures are logged and retried at the next tick; the keys in use stay.
+async fn maintain_keys(
+    store: Arc<dyn KeyStore>,
+    kek: KeyEncryptionKey,
+    policy: RotationPolicy,
+    clock: Clock,
+    tokens: Tokens,
+    every: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match KeyRing::maintain(store.as_ref(), &kek, Some(&policy), clock.now()).await {
+            Ok((ring, _)) => {
+                metrics::gauge!("identsphere_keys_published").set(ring.signing.len() as f64);
+                if let Err(err) = tokens.replace_keys(ring) {
+                    tracing::error!(error = %format!("{err:#}"), "the reloaded keys are unusable; keeping the current ones");
+                }
+            }
+            Err(err) => tracing::warn!(error = %format!("{err:#}"), "could not reload the signing keys; retrying"),
+        }
+    }
+}
+
+/// `identsphere keys rotate`: a new signing key signs from now, the others leave the JWKS at once.
+/// Running servers pick it up within `IDENTSPHERE_KEY_CHECK_INTERVAL`. Returns the new key's id.
+///
+/// # Errors
+/// When the store cannot be opened (the embedded store while a server runs on it) or the rotation fails.
+pub async fn rotate_keys(config: &Config, clock: &Clock) -> anyhow::Result<String> {
+    let (stores, kek) = open_stores(config).await?;
+    KeyRing::rotate_now(stores.keys.as_ref(), &kek, clock.now()).await
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
     server: Server,
     metrics_server: Option<Server>,
     state: web::Data<AppState>,
+    key_task: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -141,10 +180,19 @@ impl Application {
         let metrics = metrics_handle()?;
         metrics::gauge!("identsphere_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         let (stores, kek) = open_stores(&config).await?;
-        let keys = KeyRing::load_or_create(stores.keys.as_ref(), &kek, clock.now())
+        let policy = RotationPolicy::new(config.key_rotation_interval, config.access_token_ttl);
+        let (ring, _) = KeyRing::maintain(stores.keys.as_ref(), &kek, Some(&policy), clock.now())
             .await
             .context("loading the signing keys")?;
-        let tokens = Tokens::new(Arc::new(keys), config.public_url.base.clone(), config.access_token_ttl)?;
+        let tokens = Tokens::new(ring, config.public_url.base.clone(), config.access_token_ttl)?;
+        let key_task = actix_web::rt::spawn(maintain_keys(
+            Arc::clone(&stores.keys),
+            kek,
+            policy,
+            clock.clone(),
+            tokens.clone(),
+            config.key_check_interval,
+        ));
         let hasher = PasswordHasher::new(config.argon2, config.hash_concurrency.get())?;
         let registry = Registry::new(
             Backend { families: Arc::clone(&stores.families), denylist: Arc::clone(&stores.denylist) },
@@ -207,7 +255,7 @@ impl Application {
             None => None,
         };
         tracing::info!(port, issuer = %config.public_url.base, "listening");
-        Ok(Self { port, server, metrics_server, state })
+        Ok(Self { port, server, metrics_server, state, key_task })
     }
 
     /// The port bound (useful with port 0).
@@ -227,7 +275,7 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Self { server, metrics_server, state, .. } = self;
+        let Self { server, metrics_server, state, key_task, .. } = self;
         let metrics_handle = metrics_server.as_ref().map(Server::handle);
         if let Some(metrics_server) = metrics_server {
             actix_web::rt::spawn(metrics_server);
@@ -236,6 +284,7 @@ impl Application {
         if let Some(handle) = metrics_handle {
             handle.stop(true).await;
         }
+        key_task.abort();
         state.service.close();
         tracing::info!("stopped: actors stopped, stores closed");
         served

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use identsphere_actors::StoreError;
 use serde_json::json;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::config::KeyEncryptionKey;
 
@@ -57,8 +57,14 @@ pub struct StoredKey {
     pub algorithm: KeyAlgorithm,
     /// `nonce || ciphertext || tag`.
     pub sealed: Vec<u8>,
-    /// When it was generated.
+    /// When it was generated (and published).
     pub created_at: OffsetDateTime,
+    /// When it starts signing.
+    pub activates_at: OffsetDateTime,
+    /// When it leaves the JWKS; `None` while it is the newest of its algorithm.
+    pub retires_at: Option<OffsetDateTime>,
+    /// Its number among the keys of its algorithm, from 1.
+    pub generation: i64,
 }
 
 impl std::fmt::Debug for StoredKey {
@@ -70,23 +76,43 @@ impl std::fmt::Debug for StoredKey {
 /// Where keys are kept.
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
-    /// The keys in use (not retired), newest first.
+    /// The keys still published at `now` (not retired), newest generation first.
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn active_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    async fn published_keys(&self, now: OffsetDateTime) -> Result<Vec<StoredKey>, StoreError>;
 
-    /// Stores a new active key; `false` if another replica stored one for that algorithm first.
+    /// Stores `key` and, in the same transaction, schedules every older key of its algorithm that has no
+    /// retirement yet to retire at `retire_others_at`. `false` when another replica stored that
+    /// generation first.
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn insert_key(&self, key: &StoredKey) -> Result<bool, StoreError>;
+    async fn add_key(&self, key: &StoredKey, retire_others_at: Option<OffsetDateTime>) -> Result<bool, StoreError>;
 }
 
-/// The RSA key signing access tokens.
+/// How long clients and caches may keep the JWKS (`Cache-Control: max-age`): a key is published at least
+/// twice this long before it signs, and stays this long after its last token expires.
+pub const JWKS_MAX_AGE: Duration = Duration::minutes(5);
+
+/// When signing keys rotate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// How long a key signs before the next one takes over; zero turns scheduled rotation off.
+    pub interval: Duration,
+    /// How long a new key is published before it signs: longer than any JWKS cache.
+    pub publish_ahead: Duration,
+    /// How long a key stays published after it stops signing: its last tokens' lifetime plus the JWKS
+    /// cache lifetime.
+    pub keep_after: Duration,
+}
+
+/// An RSA key signing access tokens.
 pub struct SigningKey {
     /// Key id: the RFC 7638 thumbprint of the public key.
     pub kid: String,
+    /// When it starts signing.
+    pub activates_at: OffsetDateTime,
     /// The parsed key pair, kept to sign without re-parsing.
     pub pair: RsaKeyPair,
     /// Public modulus, big-endian.
@@ -101,10 +127,12 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// The secret MAC-ing refresh tokens.
+/// A secret MAC-ing refresh tokens.
 pub struct MacKey {
     /// Key id.
     pub kid: String,
+    /// When it starts MAC-ing.
+    pub activates_at: OffsetDateTime,
     /// The secret.
     pub secret: Vec<u8>,
 }
@@ -115,10 +143,10 @@ impl std::fmt::Debug for MacKey {
     }
 }
 
-/// The keys in use, opened.
+/// The published keys, opened.
 #[derive(Debug)]
 pub struct KeyRing {
-    /// RSA signing keys, newest (the one signing) first.
+    /// RSA keys: the one signing, those about to, and those whose tokens may still be alive; newest first.
     pub signing: Vec<Arc<SigningKey>>,
     /// Refresh MAC keys, newest first.
     pub mac: Vec<Arc<MacKey>>,
@@ -126,30 +154,90 @@ pub struct KeyRing {
     pub jwks: Bytes,
 }
 
+impl RotationPolicy {
+    /// Rotation every `interval` (zero: never), for access tokens living `access_ttl`.
+    #[must_use]
+    pub fn new(interval: Duration, access_ttl: Duration) -> Self {
+        Self { interval, publish_ahead: JWKS_MAX_AGE * 2, keep_after: access_ttl + JWKS_MAX_AGE }
+    }
+}
+
 impl KeyRing {
-    /// Opens the stored keys, generating and storing the missing ones first.
+    /// Creates the first keys if there are none, creates the next signing key when the policy says it is
+    /// due, and opens what is published at `now`. Returns the ring and the id of a key it created, if any.
+    /// Every replica runs this; the store's generation numbers make one of them win each step.
     ///
     /// # Errors
     /// When the store fails, or a stored key cannot be opened (wrong key-encryption key).
-    pub async fn load_or_create(
+    pub async fn maintain(
         store: &dyn KeyStore,
         kek: &KeyEncryptionKey,
+        policy: Option<&RotationPolicy>,
         now: OffsetDateTime,
-    ) -> anyhow::Result<Self> {
+    ) -> anyhow::Result<(Self, Option<String>)> {
         let sealer = Sealer::new(kek)?;
-        let mut stored = store.active_keys().await?;
+        let mut stored = store.published_keys(now).await?;
+        let mut created = None;
         for algorithm in [KeyAlgorithm::Rs256, KeyAlgorithm::Hs256] {
             if stored.iter().any(|k| k.algorithm == algorithm) {
                 continue;
             }
-            let key = generate(algorithm, &sealer, now)?;
-            if store.insert_key(&key).await? {
+            let key = generate(algorithm, &sealer, now, 1, now)?;
+            if store.add_key(&key, None).await? {
                 tracing::info!(kid = %key.kid, algorithm = algorithm.as_str(), "generated a new key");
             }
             // Either ours or the one a concurrent replica stored first.
-            stored = store.active_keys().await?;
+            stored = store.published_keys(now).await?;
         }
-        Self::open(&stored, kek)
+        let newest = stored.iter().filter(|k| k.algorithm == KeyAlgorithm::Rs256).max_by_key(|k| k.generation);
+        if let (Some(policy), Some(newest)) = (policy.filter(|p| p.interval > Duration::ZERO), newest)
+            && now + policy.publish_ahead >= newest.activates_at + policy.interval
+        {
+            let activates_at = (newest.activates_at + policy.interval).max(now + policy.publish_ahead);
+            let key = generate(KeyAlgorithm::Rs256, &sealer, now, newest.generation + 1, activates_at)?;
+            if store.add_key(&key, Some(activates_at + policy.keep_after)).await? {
+                tracing::info!(kid = %key.kid, activates_at = %activates_at, "scheduled rotation: published the next signing key");
+                metrics::counter!("identsphere_keys_rotations_total", "kind" => "scheduled").increment(1);
+                created = Some(key.kid);
+            }
+            stored = store.published_keys(now).await?;
+        }
+        Ok((Self::open(&stored, kek)?, created))
+    }
+
+    /// Emergency rotation: a new signing key signs from `now`, and every other signing key leaves the
+    /// JWKS at once (tokens it signed stop verifying). Returns the new key's id.
+    ///
+    /// # Errors
+    /// When the store fails or the key-encryption key is wrong.
+    pub async fn rotate_now(
+        store: &dyn KeyStore,
+        kek: &KeyEncryptionKey,
+        now: OffsetDateTime,
+    ) -> anyhow::Result<String> {
+        let sealer = Sealer::new(kek)?;
+        let stored = store.published_keys(now).await?;
+        Self::open(&stored, kek)?;
+        let generation =
+            stored.iter().filter(|k| k.algorithm == KeyAlgorithm::Rs256).map(|k| k.generation).max().unwrap_or(0) + 1;
+        let key = generate(KeyAlgorithm::Rs256, &sealer, now, generation, now)?;
+        if !store.add_key(&key, Some(now)).await? {
+            bail!("another rotation stored generation {generation} first; run it again");
+        }
+        metrics::counter!("identsphere_keys_rotations_total", "kind" => "forced").increment(1);
+        Ok(key.kid)
+    }
+
+    /// The signing key at `now`: the newest one already active.
+    #[must_use]
+    pub fn signing_key(&self, now: OffsetDateTime) -> Option<&Arc<SigningKey>> {
+        self.signing.iter().find(|k| k.activates_at <= now).or_else(|| self.signing.last())
+    }
+
+    /// The refresh MAC key at `now`.
+    #[must_use]
+    pub fn mac_key(&self, now: OffsetDateTime) -> Option<&Arc<MacKey>> {
+        self.mac.iter().find(|k| k.activates_at <= now).or_else(|| self.mac.last())
     }
 
     /// Opens stored keys with the key-encryption key.
@@ -164,10 +252,14 @@ impl KeyRing {
                 format!("opening key {}: is IDENTSPHERE_KEY_ENCRYPTION_KEY the one the keys were sealed with?", key.kid)
             })?;
             match key.algorithm {
-                KeyAlgorithm::Rs256 => ring.signing.push(Arc::new(open_rsa(&key.kid, &secret)?)),
-                KeyAlgorithm::Hs256 => ring.mac.push(Arc::new(MacKey { kid: key.kid.clone(), secret })),
+                KeyAlgorithm::Rs256 => ring.signing.push(Arc::new(open_rsa(key, &secret)?)),
+                KeyAlgorithm::Hs256 => {
+                    ring.mac.push(Arc::new(MacKey { kid: key.kid.clone(), activates_at: key.activates_at, secret }));
+                }
             }
         }
+        ring.signing.sort_by_key(|k| std::cmp::Reverse(k.activates_at));
+        ring.mac.sort_by_key(|k| std::cmp::Reverse(k.activates_at));
         if ring.signing.is_empty() || ring.mac.is_empty() {
             bail!("the key store holds no usable keys");
         }
@@ -184,7 +276,13 @@ impl KeyRing {
     }
 }
 
-fn generate(algorithm: KeyAlgorithm, sealer: &Sealer, now: OffsetDateTime) -> anyhow::Result<StoredKey> {
+fn generate(
+    algorithm: KeyAlgorithm,
+    sealer: &Sealer,
+    now: OffsetDateTime,
+    generation: i64,
+    activates_at: OffsetDateTime,
+) -> anyhow::Result<StoredKey> {
     let (kid, secret) = match algorithm {
         KeyAlgorithm::Rs256 => {
             let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow!("RSA key generation failed"))?;
@@ -201,13 +299,13 @@ fn generate(algorithm: KeyAlgorithm, sealer: &Sealer, now: OffsetDateTime) -> an
         }
     };
     let sealed = sealer.seal(&kid, &secret)?;
-    Ok(StoredKey { kid, algorithm, sealed, created_at: now })
+    Ok(StoredKey { kid, algorithm, sealed, created_at: now, activates_at, retires_at: None, generation })
 }
 
-fn open_rsa(kid: &str, pkcs8: &[u8]) -> anyhow::Result<SigningKey> {
-    let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| anyhow!("RSA key {kid} rejected: {e}"))?;
+fn open_rsa(key: &StoredKey, pkcs8: &[u8]) -> anyhow::Result<SigningKey> {
+    let pair = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| anyhow!("RSA key {} rejected: {e}", key.kid))?;
     let (n, e) = public_components(&pair);
-    Ok(SigningKey { kid: kid.to_owned(), pair, n, e })
+    Ok(SigningKey { kid: key.kid.clone(), activates_at: key.activates_at, pair, n, e })
 }
 
 fn public_components(pair: &RsaKeyPair) -> (Vec<u8>, Vec<u8>) {
@@ -265,7 +363,7 @@ mod tests {
     fn sealed_keys_open_only_with_their_kek_and_kid() {
         let sealer = Sealer::new(&KeyEncryptionKey([7; 32])).unwrap();
         let now = OffsetDateTime::UNIX_EPOCH;
-        let key = generate(KeyAlgorithm::Hs256, &sealer, now).unwrap();
+        let key = generate(KeyAlgorithm::Hs256, &sealer, now, 1, now).unwrap();
         let secret = sealer.open(&key).unwrap();
         assert_eq!(secret.len(), 32);
         assert!(!key.sealed.windows(32).any(|w| w == secret.as_slice()), "stored in the clear");
@@ -279,8 +377,9 @@ mod tests {
     #[test]
     fn rsa_keys_round_trip_and_their_kid_is_the_jwk_thumbprint() {
         let sealer = Sealer::new(&KeyEncryptionKey([1; 32])).unwrap();
-        let key = generate(KeyAlgorithm::Rs256, &sealer, OffsetDateTime::UNIX_EPOCH).unwrap();
-        let opened = open_rsa(&key.kid, &sealer.open(&key).unwrap()).unwrap();
+        let key =
+            generate(KeyAlgorithm::Rs256, &sealer, OffsetDateTime::UNIX_EPOCH, 1, OffsetDateTime::UNIX_EPOCH).unwrap();
+        let opened = open_rsa(&key, &sealer.open(&key).unwrap()).unwrap();
         assert_eq!(opened.e, vec![1, 0, 1]);
         assert_eq!(opened.n.len(), 256);
         assert_eq!(thumbprint(&opened.n, &opened.e), key.kid);

@@ -8,7 +8,7 @@
 //! clock.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::RSA_PKCS1_SHA256;
@@ -77,18 +77,48 @@ pub struct AccessToken {
     pub expires_in: i64,
 }
 
-/// Mints and verifies tokens with the key ring.
+/// The published keys in the form signing and verifying need, rebuilt whenever the ring changes.
+struct Loaded {
+    ring: KeyRing,
+    /// `base64url(header) + "."` of each signing key, in the ring's order.
+    prefixes: Vec<String>,
+    rsa_decoding: Vec<(String, DecodingKey)>,
+    /// Each MAC key's encoding and decoding form, in the ring's order.
+    mac: Vec<(EncodingKey, DecodingKey)>,
+}
+
+impl Loaded {
+    fn new(ring: KeyRing) -> anyhow::Result<Self> {
+        if ring.signing.is_empty() || ring.mac.is_empty() {
+            anyhow::bail!("the key ring needs a signing key and a MAC key");
+        }
+        let prefixes = ring
+            .signing
+            .iter()
+            .map(|k| {
+                let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": k.kid});
+                Ok(format!("{}.", B64URL.encode(serde_json::to_vec(&header)?)))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let rsa_decoding =
+            ring.signing.iter().map(|k| (k.kid.clone(), DecodingKey::from_rsa_raw_components(&k.n, &k.e))).collect();
+        let mac = ring
+            .mac
+            .iter()
+            .map(|k| (EncodingKey::from_secret(&k.secret), DecodingKey::from_secret(&k.secret)))
+            .collect();
+        Ok(Self { ring, prefixes, rsa_decoding, mac })
+    }
+}
+
+/// Mints and verifies tokens with the published keys. Cheap to clone; every clone sees key changes.
 #[derive(Clone)]
 pub struct Tokens {
-    keys: Arc<KeyRing>,
+    loaded: Arc<RwLock<Arc<Loaded>>>,
     issuer: String,
     access_ttl: Duration,
     rsa_validation: Validation,
     mac_validation: Validation,
-    /// Precomputed `base64url(header) + "."` of the signing key.
-    signing_prefix: Arc<str>,
-    rsa_decoding: Arc<[(String, DecodingKey)]>,
-    mac_keys: Arc<[(String, EncodingKey, DecodingKey)]>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -109,31 +139,32 @@ fn validation(algorithm: Algorithm, issuer: &str) -> Validation {
 }
 
 impl Tokens {
-    /// Tokens signed by `keys`, issued as `issuer`, access tokens living `access_ttl`.
+    /// Tokens signed with `ring`, issued as `issuer`, access tokens living `access_ttl`.
     ///
     /// # Errors
-    /// When the key ring has no signing or MAC key.
-    pub fn new(keys: Arc<KeyRing>, issuer: String, access_ttl: Duration) -> anyhow::Result<Self> {
-        let signing = keys.signing.first().ok_or_else(|| anyhow::anyhow!("no signing key"))?;
-        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": signing.kid});
-        let signing_prefix = format!("{}.", B64URL.encode(serde_json::to_vec(&header)?)).into();
-        let rsa_decoding =
-            keys.signing.iter().map(|k| (k.kid.clone(), DecodingKey::from_rsa_raw_components(&k.n, &k.e))).collect();
-        let mac_keys = keys
-            .mac
-            .iter()
-            .map(|k| (k.kid.clone(), EncodingKey::from_secret(&k.secret), DecodingKey::from_secret(&k.secret)))
-            .collect();
+    /// When the ring has no signing or MAC key.
+    pub fn new(ring: KeyRing, issuer: String, access_ttl: Duration) -> anyhow::Result<Self> {
         Ok(Self {
+            loaded: Arc::new(RwLock::new(Arc::new(Loaded::new(ring)?))),
             rsa_validation: validation(Algorithm::RS256, &issuer),
             mac_validation: validation(Algorithm::HS256, &issuer),
-            keys,
             issuer,
             access_ttl,
-            signing_prefix,
-            rsa_decoding,
-            mac_keys,
         })
+    }
+
+    /// Starts using `ring` (keys published or retired since the last one).
+    ///
+    /// # Errors
+    /// When the ring has no signing or MAC key; the keys in use stay then.
+    pub fn replace_keys(&self, ring: KeyRing) -> anyhow::Result<()> {
+        let loaded = Arc::new(Loaded::new(ring)?);
+        *self.loaded.write().map_err(|_| anyhow::anyhow!("key lock poisoned"))? = loaded;
+        Ok(())
+    }
+
+    fn loaded(&self) -> Result<Arc<Loaded>, ApiError> {
+        self.loaded.read().map(|l| Arc::clone(&l)).map_err(|_| internal("key lock poisoned"))
     }
 
     /// The issuer (`iss`).
@@ -143,12 +174,14 @@ impl Tokens {
     }
 
     /// The JWKS document.
-    #[must_use]
-    pub fn jwks(&self) -> actix_web::web::Bytes {
-        self.keys.jwks.clone()
+    ///
+    /// # Errors
+    /// `ApiError::Internal` if the key lock is poisoned.
+    pub fn jwks(&self) -> Result<actix_web::web::Bytes, ApiError> {
+        Ok(self.loaded()?.ring.jwks.clone())
     }
 
-    /// A new access token for `family`, never outliving the family.
+    /// A new access token for `family`, signed by the key active at `now`, never outliving the family.
     ///
     /// # Errors
     /// `ApiError::Internal` if signing fails.
@@ -160,10 +193,13 @@ impl Tokens {
     ) -> Result<AccessToken, ApiError> {
         let exp = (now + self.access_ttl).min(family.expires_at);
         let claims = claims(family, user, &self.issuer, TokenType::Access, Uuid::new_v4(), now, exp);
-        let signing = self.keys.signing.first().ok_or_else(|| internal("no signing key"))?;
+        let loaded = self.loaded()?;
+        let signing = loaded.ring.signing_key(now).ok_or_else(|| internal("no signing key"))?;
+        let index = loaded.ring.signing.iter().position(|k| Arc::ptr_eq(k, signing)).unwrap_or(0);
+        let prefix = loaded.prefixes.get(index).ok_or_else(|| internal("no header for the signing key"))?;
         let payload = serde_json::to_vec(&claims).map_err(|e| ApiError::Internal(e.into()))?;
-        let mut token = String::with_capacity(self.signing_prefix.len() + payload.len() * 4 / 3 + 350);
-        token.push_str(&self.signing_prefix);
+        let mut token = String::with_capacity(prefix.len() + payload.len() * 4 / 3 + 350);
+        token.push_str(prefix);
         B64URL.encode_string(&payload, &mut token);
         let mut signature = vec![0u8; signing.pair.public_modulus_len()];
         signing
@@ -181,7 +217,12 @@ impl Tokens {
     /// # Errors
     /// `ApiError::Internal` if encoding fails.
     pub fn issue_refresh(&self, family: &FamilyRecord, user: &UserProfile) -> Result<String, ApiError> {
-        let (kid, key, _) = self.mac_keys.first().ok_or_else(|| internal("no MAC key"))?;
+        let loaded = self.loaded()?;
+        // The key active when the pointer was issued: a replay re-derives the very same token.
+        let mac = loaded.ring.mac_key(family.current.issued_at).ok_or_else(|| internal("no MAC key"))?;
+        let index = loaded.ring.mac.iter().position(|k| Arc::ptr_eq(k, mac)).unwrap_or(0);
+        let (key, _) = loaded.mac.get(index).ok_or_else(|| internal("no MAC key"))?;
+        let kid = &mac.kid;
         let claims = claims(
             family,
             user,
@@ -221,13 +262,15 @@ impl Tokens {
             return Err(ApiError::TokenInvalid);
         }
         let kid = header.kid.as_deref().ok_or(ApiError::TokenInvalid)?;
+        let loaded = self.loaded()?;
         let (key, validation) = match (expected, header.alg) {
             (TokenType::Refresh, Algorithm::HS256) => {
-                let (_, _, key) = self.mac_keys.iter().find(|(k, ..)| k == kid).ok_or(ApiError::TokenInvalid)?;
+                let index = loaded.ring.mac.iter().position(|k| k.kid == kid).ok_or(ApiError::TokenInvalid)?;
+                let (_, key) = loaded.mac.get(index).ok_or(ApiError::TokenInvalid)?;
                 (key, &self.mac_validation)
             }
             (TokenType::Access | TokenType::Mfa, Algorithm::RS256) => {
-                let (_, key) = self.rsa_decoding.iter().find(|(k, _)| k == kid).ok_or(ApiError::TokenInvalid)?;
+                let (_, key) = loaded.rsa_decoding.iter().find(|(k, _)| k == kid).ok_or(ApiError::TokenInvalid)?;
                 (key, &self.rsa_validation)
             }
             _ => return Err(ApiError::TokenInvalid),

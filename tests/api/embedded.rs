@@ -55,3 +55,36 @@ async fn the_data_directory_and_its_secrets_are_owner_only() {
     let kek = std::fs::read_to_string(data_dir.join("key-encryption-key")).unwrap();
     assert!(!db.windows(kek.trim().len()).any(|w| w == kek.trim().as_bytes()), "the KEK is not in the database");
 }
+
+#[actix_web::test]
+async fn a_forced_key_rotation_needs_the_embedded_server_stopped() {
+    let app = spawn_app_on(Backend::Embedded, &[]).await;
+    let resources = std::sync::Arc::clone(&app.resources);
+    let Resources::Embedded { data_dir } = &*resources else { unreachable!() };
+    let rotate = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_identsphere"))
+            .args(["keys", "rotate"])
+            .env_clear()
+            .env("IDENTSPHERE_DATA_DIR", data_dir)
+            .output()
+            .unwrap()
+    };
+    let refused = rotate();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by another IdentSphere process"));
+
+    let jwks: Value = app.get("/.well-known/jwks.json").await.json().await.unwrap();
+    app.stop().await;
+    // Stopped (its actors let go of the store on their own threads): the rotation goes through.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let rotated = loop {
+        let output = rotate();
+        if output.status.success() || std::time::Instant::now() > deadline {
+            break output;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let new = String::from_utf8(rotated.stdout).unwrap().trim().to_owned();
+    assert_ne!(jwks["keys"][0]["kid"], new);
+}

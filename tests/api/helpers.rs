@@ -529,29 +529,44 @@ impl TestApp {
             Resources::Postgres { .. } => self.config.key_encryption_key.clone().unwrap(),
             Resources::Embedded { data_dir } => embedded_kek(data_dir, None).unwrap(),
         };
-        let rows: Vec<(String, String, Vec<u8>)> = match self.db().await {
+        // The keys that are not scheduled to retire: the ones signing now.
+        let rows: Vec<(String, String, Vec<u8>, OffsetDateTime, i64)> = match self.db().await {
             Db::Postgres(c) => c
-                .query("SELECT kid, algorithm, sealed_private FROM signing_keys WHERE retired_at IS NULL", &[])
+                .query(
+                    "SELECT kid, algorithm, sealed_private, activates_at, generation FROM signing_keys \
+                     WHERE retires_at IS NULL",
+                    &[],
+                )
                 .await
                 .unwrap()
                 .iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
                 .collect(),
             Db::Sqlite(c) => c
-                .prepare("SELECT kid, algorithm, sealed_private FROM signing_keys WHERE retired_at IS NULL")
+                .prepare(
+                    "SELECT kid, algorithm, sealed_private, activates_at, generation FROM signing_keys \
+                     WHERE retires_at IS NULL",
+                )
                 .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_map([], |r| {
+                    let ms: i64 = r.get(3)?;
+                    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, at, r.get(4)?))
+                })
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap(),
         };
         let stored: Vec<StoredKey> = rows
             .into_iter()
-            .map(|(kid, algorithm, sealed)| StoredKey {
+            .map(|(kid, algorithm, sealed, activates_at, generation)| StoredKey {
                 kid,
                 algorithm: KeyAlgorithm::parse(&algorithm).unwrap(),
                 sealed,
-                created_at: OffsetDateTime::UNIX_EPOCH,
+                created_at: activates_at,
+                activates_at,
+                retires_at: None,
+                generation,
             })
             .collect();
         KeyRing::open(&stored, &kek).unwrap()

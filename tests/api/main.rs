@@ -10,6 +10,7 @@ mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod keys;
 mod login;
 mod logout;
 mod operations;
