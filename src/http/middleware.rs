@@ -109,9 +109,10 @@ pub async fn outermost(
         response.headers_mut().insert(REQUEST_ID, value);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    record(response.request(), response.status(), elapsed);
+    let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    record(&route, response.request(), response.status(), elapsed);
     let _entered = span.enter();
-    tracing::info!(status = response.status().as_u16(), latency_ms = elapsed * 1e3, "served");
+    tracing::info!(%route, status = response.status().as_u16(), latency_ms = elapsed * 1e3, "served");
     Ok(response)
 }
 
@@ -134,8 +135,7 @@ pub async fn catch_panic(
 }
 
 /// Request count and latency by route template, method and status class: bounded labels only.
-fn record(req: &actix_web::HttpRequest, status: StatusCode, seconds: f64) {
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+fn record(route: &str, req: &actix_web::HttpRequest, status: StatusCode, seconds: f64) {
     let method = match req.method().as_str() {
         m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
         _ => "other",
@@ -147,7 +147,7 @@ fn record(req: &actix_web::HttpRequest, status: StatusCode, seconds: f64) {
         400..=499 => "4xx",
         _ => "5xx",
     };
-    let labels = [("route", route), ("method", method.to_owned()), ("status", class.to_owned())];
+    let labels = [("route", route.to_owned()), ("method", method.to_owned()), ("status", class.to_owned())];
     metrics::counter!("identsphere_http_requests_total", &labels).increment(1);
     metrics::histogram!("identsphere_http_request_duration_seconds", &labels).record(seconds);
 }

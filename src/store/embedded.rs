@@ -100,7 +100,10 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let mut connection = connection.lock().map_err(|_| StoreError::Internal("connection poisoned".into()))?;
+            metrics::histogram!("identsphere_store_pool_wait_seconds", "store" => "embedded")
+                .record(started.elapsed().as_secs_f64());
             work(&mut connection).map_err(|e| sqlite_error(&e))
         })
         .await
