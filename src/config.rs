@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use actix_web::http::Uri;
 use base64::Engine as _;
+
+use crate::store::Rate;
 use time::Duration;
 
 /// A configuration value that cannot be used; its `Display` is the one line start-up prints.
@@ -120,6 +122,42 @@ pub struct Config {
     pub key_rotation_interval: Duration,
     /// How often each replica reloads the published keys (and rotates when due).
     pub key_check_interval: std::time::Duration,
+    /// Abuse limits; `None` turns one off.
+    pub rate_limits: RateLimits,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The abuse limits, on by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Sign-in attempts per client IP.
+    pub signin_ip: Option<Rate>,
+    /// Failed sign-ins per account (by email, existing or not).
+    pub signin_account_failures: Option<Rate>,
+    /// Registrations per client IP.
+    pub register_ip: Option<Rate>,
+    /// Refreshes per client IP.
+    pub refresh_ip: Option<Rate>,
+}
+
+/// Reads a rate as `COUNT/SECONDS` (`30/60`); `0` or `off` turns it off.
+fn rate(var: &'static str, raw: Option<String>, default: (u32, i64)) -> Result<Option<Rate>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Some(Rate { count: default.0, period: Duration::seconds(default.1) }));
+    };
+    let raw = raw.trim();
+    if raw == "0" || raw.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || ConfigError { var, problem: format!("must be COUNT/SECONDS like 30/60, or off; got {raw:?}") };
+    let (count, seconds) = raw.split_once('/').ok_or_else(bad)?;
+    let count: u32 = count.trim().parse().map_err(|_| bad())?;
+    let seconds: i64 = seconds.trim().parse().map_err(|_| bad())?;
+    if count == 0 || seconds <= 0 {
+        return Err(bad());
+    }
+    Ok(Some(Rate { count, period: Duration::seconds(seconds) }))
 }
 
 /// Where and how logs are written.
@@ -353,6 +391,38 @@ impl Config {
             shutdown_timeout: seconds("IDENTSPHERE_SHUTDOWN_TIMEOUT", 30, 0)?.unsigned_abs(),
             key_rotation_interval: seconds("IDENTSPHERE_KEY_ROTATION_INTERVAL", 2_592_000, 0)?,
             key_check_interval: seconds("IDENTSPHERE_KEY_CHECK_INTERVAL", 10, 1)?.unsigned_abs(),
+            rate_limits: RateLimits {
+                signin_ip: rate("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP", get("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP"), (30, 60))?,
+                signin_account_failures: rate(
+                    "IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES",
+                    get("IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES"),
+                    (10, 900),
+                )?,
+                register_ip: rate(
+                    "IDENTSPHERE_RATE_LIMIT_REGISTER_IP",
+                    get("IDENTSPHERE_RATE_LIMIT_REGISTER_IP"),
+                    (10, 600),
+                )?,
+                refresh_ip: rate(
+                    "IDENTSPHERE_RATE_LIMIT_REFRESH_IP",
+                    get("IDENTSPHERE_RATE_LIMIT_REFRESH_IP"),
+                    (300, 60),
+                )?,
+            },
+            trusted_proxies: get("IDENTSPHERE_TRUSTED_PROXIES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    p.parse::<ipnet::IpNet>()
+                        .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| ConfigError {
+                            var: "IDENTSPHERE_TRUSTED_PROXIES",
+                            problem: format!("{p:?} is not an IP address or CIDR range"),
+                        })
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -403,6 +473,17 @@ mod tests {
         assert_eq!(c.refresh_token_ttl, Duration::seconds(2_592_000));
         assert_eq!(c.refresh_reuse_grace, Duration::seconds(10));
         assert_eq!(c.argon2, Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+        let limits = c.rate_limits;
+        assert_eq!(limits.signin_ip, Some(Rate { count: 30, period: Duration::minutes(1) }));
+        assert_eq!(limits.signin_account_failures, Some(Rate { count: 10, period: Duration::minutes(15) }));
+        assert!(limits.register_ip.is_some() && limits.refresh_ip.is_some(), "abuse limits are on by default");
+        let c = config(&[
+            ("IDENTSPHERE_RATE_LIMIT_REGISTER_IP", "off"),
+            ("IDENTSPHERE_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ])
+        .unwrap();
+        assert_eq!(c.rate_limits.register_ip, None);
+        assert_eq!(c.trusted_proxies.len(), 2);
     }
 
     #[test]
@@ -433,6 +514,9 @@ mod tests {
             ("IDENTSPHERE_REDIS_URL", "rediss://127.0.0.1:6379"),
             ("IDENTSPHERE_METRICS_BIND", "9090"),
             ("IDENTSPHERE_SHUTDOWN_TIMEOUT", "-1"),
+            ("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP", "30"),
+            ("IDENTSPHERE_RATE_LIMIT_REFRESH_IP", "0/60"),
+            ("IDENTSPHERE_TRUSTED_PROXIES", "10.0.0.0/8, proxy"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).unwrap_err();

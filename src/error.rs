@@ -83,6 +83,12 @@ pub enum ApiError {
     /// A body that is not `application/json`.
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    /// Too many attempts; retry after the given number of seconds.
+    #[error("too many attempts; retry later")]
+    RateLimited {
+        /// Seconds until an attempt is allowed again (`Retry-After`).
+        retry_after: u64,
+    },
     /// A backing store is unreachable.
     #[error("a backing service is unavailable, retry shortly")]
     ServiceUnavailable(#[source] anyhow::Error),
@@ -140,6 +146,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED, REQ),
             Self::PayloadTooLarge { .. } => ("payload_too_large", S::PAYLOAD_TOO_LARGE, REQ),
             Self::UnsupportedMediaType => ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE, REQ),
+            Self::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS, "rate_limit_error"),
             Self::ServiceUnavailable(_) => ("service_unavailable", S::SERVICE_UNAVAILABLE, "api_error"),
             Self::Internal(_) => ("internal_error", S::INTERNAL_SERVER_ERROR, "api_error"),
         }
@@ -160,8 +167,14 @@ impl ResponseError for ApiError {
             _ => None,
         };
         let mut response = HttpResponse::build(status);
-        if matches!(self, Self::ServiceUnavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_UNAVAILABLE_SECS)));
+        match self {
+            Self::ServiceUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_UNAVAILABLE_SECS)));
+            }
+            Self::RateLimited { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
+            }
+            _ => {}
         }
         if let Self::MethodNotAllowed { allow } = self
             && !allow.is_empty()
@@ -222,6 +235,7 @@ mod tests {
             (ApiError::MethodNotAllowed { allow: "GET" }, "method_not_allowed", 405, "invalid_request_error"),
             (ApiError::PayloadTooLarge { limit: 1 }, "payload_too_large", 413, "invalid_request_error"),
             (ApiError::UnsupportedMediaType, "unsupported_media_type", 415, "invalid_request_error"),
+            (ApiError::RateLimited { retry_after: 1 }, "rate_limited", 429, "rate_limit_error"),
             (ApiError::ServiceUnavailable(anyhow::anyhow!("down")), "service_unavailable", 503, "api_error"),
             (ApiError::Internal(anyhow::anyhow!("bug")), "internal_error", 500, "api_error"),
         ];

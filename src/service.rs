@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::auth::password::{PasswordHasher, Verified};
 use crate::auth::tokens::{AccessToken, Claims, Tokens};
 use crate::clock::Clock;
+use crate::config::RateLimits;
 use crate::domain::{Email, OrgRef, Password, Role};
 use crate::error::ApiError;
 use crate::store::{Joining, NewAccount, Organization, SessionContext, SignupMode, Stores};
@@ -77,13 +78,15 @@ pub struct Registration {
     pub organization: Option<OrgRef>,
 }
 
-/// Session lifetimes from configuration.
+/// Session lifetimes and abuse limits from configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Lifetimes {
     /// A family's absolute lifetime (the refresh-token lifetime).
     pub refresh: Duration,
     /// How long a spent refresh token may be replayed.
     pub grace: Duration,
+    /// The abuse limits.
+    pub limits: RateLimits,
 }
 
 /// The sign-in flows over one server's stores, keys and actors.
@@ -96,6 +99,7 @@ pub struct AuthService {
     clock: Clock,
     refresh_ttl: Duration,
     grace: Duration,
+    limits: RateLimits,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -115,7 +119,16 @@ impl AuthService {
         clock: Clock,
         lifetimes: Lifetimes,
     ) -> Self {
-        Self { stores, hasher, tokens, registry, clock, refresh_ttl: lifetimes.refresh, grace: lifetimes.grace }
+        Self {
+            stores,
+            hasher,
+            tokens,
+            registry,
+            clock,
+            refresh_ttl: lifetimes.refresh,
+            grace: lifetimes.grace,
+            limits: lifetimes.limits,
+        }
     }
 
     /// Stops the organization actors and closes the stores' connections (at shutdown).
@@ -150,6 +163,7 @@ impl AuthService {
     }
 
     async fn register_uncounted(&self, registration: Registration, origin: Origin) -> Result<SignIn, ApiError> {
+        self.limit(Limit::RegisterIp, origin.ip.as_deref(), true).await?;
         let Registration { email, password, display_name, organization } = registration;
         let joined = match organization {
             Some(org) => Some(self.signup_target(&org, &email).await?),
@@ -230,10 +244,16 @@ impl AuthService {
         organization: Option<OrgRef>,
         origin: Origin,
     ) -> Result<SignIn, ApiError> {
+        self.limit(Limit::SigninIp, origin.ip.as_deref(), true).await?;
+        // Checked before the hash, counted after a failure: for any email, existing or not.
+        self.limit(Limit::SigninAccountFailures, Some(email.normalized()), false).await?;
         let credentials = self.stores.accounts.credentials(email.normalized()).await?;
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
         let (Verified::Yes { rehash }, Some(credentials)) = (self.hasher.verify(password, stored).await?, credentials)
         else {
+            // The failure is counted even if the counter has just filled up meanwhile: the answer stays
+            // `invalid_credentials`, and the next attempt is the one refused.
+            let _ = self.limit(Limit::SigninAccountFailures, Some(email.normalized()), true).await;
             return Err(ApiError::InvalidCredentials);
         };
         let now = self.clock.now();
@@ -301,7 +321,8 @@ impl AuthService {
     /// # Errors
     /// `TokenInvalid`, `TokenExpired`, `TokenRevoked`, `RefreshTokenReused`, `AccountDisabled`, store or
     /// actor failures.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<SignIn, ApiError> {
+    pub async fn refresh(&self, refresh_token: &str, client_ip: Option<&str>) -> Result<SignIn, ApiError> {
+        self.limit(Limit::RefreshIp, client_ip, true).await?;
         let now = self.clock.now();
         let claims = verified("refresh", self.tokens.verify_refresh(refresh_token, now))?;
         let rotation = self.registry.org(claims.org).rotate(claims.sid, claims.jti, now).await?;
@@ -405,6 +426,58 @@ impl AuthService {
             Decision::Expired => Err(ApiError::TokenExpired),
             Decision::Disabled => Err(ApiError::AccountDisabled),
             Decision::Revoked | Decision::Reused => Err(ApiError::TokenRevoked),
+        }
+    }
+}
+
+/// The abuse limits the flows apply.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    SigninIp,
+    SigninAccountFailures,
+    RegisterIp,
+    RefreshIp,
+}
+
+impl Limit {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::SigninIp => "signin_ip",
+            Self::SigninAccountFailures => "signin_account_failures",
+            Self::RegisterIp => "register_ip",
+            Self::RefreshIp => "refresh_ip",
+        }
+    }
+}
+
+impl AuthService {
+    /// Applies `limit` to `subject` (an IP or a normalized email): `RateLimited` when over it. With
+    /// `consume`, an allowed event is counted. Counters are keyed by a hash, never by the value itself.
+    async fn limit(&self, limit: Limit, subject: Option<&str>, consume: bool) -> Result<(), ApiError> {
+        let rate = match limit {
+            Limit::SigninIp => self.limits.signin_ip,
+            Limit::SigninAccountFailures => self.limits.signin_account_failures,
+            Limit::RegisterIp => self.limits.register_ip,
+            Limit::RefreshIp => self.limits.refresh_ip,
+        };
+        let (Some(rate), Some(subject)) = (rate, subject) else { return Ok(()) };
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject.as_bytes());
+        let hash: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("{}:{hash}", limit.name());
+        let checked = self.stores.limiter.check(&key, rate, consume, self.clock.now()).await;
+        match checked {
+            // Fail open: a limiter outage must not lock every user out. Argon2 still bounds sign-ins to
+            // what the hashing permits allow; the outage shows in the log and the store-error metric.
+            Err(err) => {
+                tracing::warn!(limit = limit.name(), error = %err, "rate limiter unavailable; allowing");
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => {
+                metrics::counter!("identsphere_auth_rate_limited_total", "limit" => limit.name()).increment(1);
+                let retry_after = u64::try_from(wait.whole_seconds()).unwrap_or(0) + 1;
+                Err(ApiError::RateLimited { retry_after })
+            }
         }
     }
 }

@@ -83,6 +83,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
                 families: Arc::new(pg.clone()),
                 keys: Arc::new(pg.clone()),
                 denylist: Arc::new(redis.clone()),
+                limiter: Arc::new(redis.clone()),
                 probes: vec![Arc::new(pg), Arc::new(redis)],
             };
             Ok((stores, kek))
@@ -108,6 +109,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
                 families: Arc::new(store.clone()),
                 keys: Arc::new(store.clone()),
                 denylist: Arc::new(store.clone()),
+                limiter: Arc::new(store.clone()),
                 probes: vec![Arc::new(store)],
             };
             Ok((stores, kek))
@@ -204,7 +206,11 @@ impl Application {
             },
             config.actor_arbiters.get(),
         );
-        let lifetimes = Lifetimes { refresh: config.refresh_token_ttl, grace: config.refresh_reuse_grace };
+        let lifetimes = Lifetimes {
+            refresh: config.refresh_token_ttl,
+            grace: config.refresh_reuse_grace,
+            limits: config.rate_limits,
+        };
         let service = AuthService::new(stores, hasher, tokens, registry, clock, lifetimes);
         let state = web::Data::new(AppState {
             service,

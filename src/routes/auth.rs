@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::domain::{Email, OrgRef, Password, Role};
 use crate::error::ApiError;
+use crate::http::client_ip::client_ip;
 use crate::http::credentials::{
     ACCESS_COOKIE, REFRESH_COOKIE, bearer, check_csrf, cleared_session_cookies, cookie, set_session_cookies,
 };
@@ -155,14 +156,14 @@ fn token_response(status: StatusCode, sign_in: &SignIn, state: &AppState) -> Htt
     })
 }
 
-fn origin(req: &HttpRequest) -> Origin {
+fn origin(req: &HttpRequest, state: &AppState) -> Origin {
     Origin {
         user_agent: req
             .headers()
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
-        ip: req.peer_addr().map(|addr| addr.ip().to_string()),
+        ip: client_ip(req, &state.config.trusted_proxies).map(|ip| ip.to_string()),
     }
 }
 
@@ -198,7 +199,7 @@ pub(crate) async fn register_user(
         display_name,
         organization: org_ref(organization)?,
     };
-    let sign_in = state.service.register(registration, origin(&req)).await?;
+    let sign_in = state.service.register(registration, origin(&req, &state)).await?;
     Ok(token_response(StatusCode::CREATED, &sign_in, &state))
 }
 
@@ -210,7 +211,7 @@ pub(crate) async fn login_user(
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { email, password, organization } = body.0;
     let email = Email::parse(&email)?;
-    let sign_in = state.service.login(&email, password, org_ref(organization)?, origin(&req)).await?;
+    let sign_in = state.service.login(&email, password, org_ref(organization)?, origin(&req, &state)).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }
 
@@ -229,7 +230,8 @@ pub(crate) async fn refresh_session(
             token
         }
     };
-    let sign_in = state.service.refresh(&token).await?;
+    let ip = client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
+    let sign_in = state.service.refresh(&token, ip.as_deref()).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }
 

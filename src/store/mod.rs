@@ -179,6 +179,46 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn live_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
 }
 
+/// A rate: at most `count` events per `period`, in a burst or spread out (GCRA).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    /// Events allowed per period.
+    pub count: u32,
+    /// The period.
+    pub period: time::Duration,
+}
+
+impl Rate {
+    /// The spacing of events at the sustained rate (the GCRA emission interval), in milliseconds.
+    #[must_use]
+    pub fn emission_ms(&self) -> i64 {
+        i64::try_from(self.period.whole_milliseconds()).unwrap_or(i64::MAX) / i64::from(self.count.max(1))
+    }
+
+    /// How far ahead of now the theoretical arrival time may run: a full burst, in milliseconds.
+    #[must_use]
+    pub fn tolerance_ms(&self) -> i64 {
+        i64::try_from(self.period.whole_milliseconds()).unwrap_or(i64::MAX) - self.emission_ms()
+    }
+}
+
+/// Shared rate-limit counters (GCRA: one "theoretical arrival time" per key), the same for every replica.
+#[async_trait]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Whether an event for `key` is allowed at `now` under `rate`; counts it when `consume` and allowed.
+    /// Returns `None` when allowed, or how long to wait.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn check(
+        &self,
+        key: &str,
+        rate: Rate,
+        consume: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<time::Duration>, StoreError>;
+}
+
 /// A backing service whose reachability `/readyz` reports.
 #[async_trait]
 pub trait Probe: Send + Sync + 'static {
@@ -206,6 +246,8 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     /// Access-token denylist.
     pub denylist: Arc<dyn Denylist>,
+    /// Rate-limit counters.
+    pub limiter: Arc<dyn RateLimiter>,
     /// Everything `/readyz` checks.
     pub probes: Vec<Arc<dyn Probe>>,
 }

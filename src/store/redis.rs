@@ -11,13 +11,30 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::Probe;
+use super::{Probe, Rate, RateLimiter};
+
+/// GCRA in one atomic step. KEYS[1]: the counter; ARGV: now (ms), emission interval (ms), tolerance
+/// (ms), consume (1/0). Returns 0 when allowed, else the milliseconds to wait.
+const GCRA: &str = r"
+local now = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if tat < now then tat = now end
+local wait = tat - now - tonumber(ARGV[3])
+if wait > 0 then return wait end
+if ARGV[4] == '1' then
+  local next = tat + tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], next, 'PX', next - now)
+end
+return 0
+";
 
 /// The Redis backend. Cheap to clone: one multiplexed connection, re-established on failure.
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
+    /// Loaded once, run by hash (`EVALSHA`, reloaded by the client if Redis lost it).
+    gcra: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -48,7 +65,7 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
         let connection = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self { connection, prefix })
+        Ok(Self { connection, prefix, gcra: redis::Script::new(GCRA) })
     }
 
     fn key(&self, kind: &str, id: Uuid) -> String {
@@ -94,6 +111,31 @@ impl Denylist for RedisStore {
             .await
             .map_err(|e| redis_error(&e))?;
         Ok(found > 0)
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RedisStore {
+    async fn check(
+        &self,
+        key: &str,
+        rate: Rate,
+        consume: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<time::Duration>, StoreError> {
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let mut connection = self.connection.clone();
+        let wait: i64 = self
+            .gcra
+            .key(format!("{}rl:{key}", self.prefix))
+            .arg(now_ms)
+            .arg(rate.emission_ms())
+            .arg(rate.tolerance_ms())
+            .arg(i32::from(consume))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        Ok((wait > 0).then(|| time::Duration::milliseconds(wait)))
     }
 }
 

@@ -25,6 +25,15 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// The key-encryption key of Postgres test servers (embedded ones generate their own).
 const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// The abuse limits are on by default in IdentSphere and off in tests that do not test them: the
+/// contract tests sign in far more often from one address than a person would.
+pub const LIMITS_OFF: [(&str, &str); 4] = [
+    ("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP", "off"),
+    ("IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES", "off"),
+    ("IDENTSPHERE_RATE_LIMIT_REGISTER_IP", "off"),
+    ("IDENTSPHERE_RATE_LIMIT_REFRESH_IP", "off"),
+];
+
 /// Which backend a test server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -194,6 +203,7 @@ pub async fn spawn_process_app(overrides: &[(&str, &str)]) -> TestApp {
         .env("IDENTSPHERE_BIND", &bind)
         .env("IDENTSPHERE_PUBLIC_BASE_URL", PUBLIC_BASE_URL)
         .env("IDENTSPHERE_LOG", "warn")
+        .envs(LIMITS_OFF)
         .envs(resources.vars())
         .envs(overrides.iter().copied())
         .stdout(std::process::Stdio::null());
@@ -246,6 +256,7 @@ pub fn config_for(resources: &Resources, overrides: &[(&str, &str)]) -> Config {
         ("IDENTSPHERE_ACTOR_ARBITERS", "2".to_owned()),
     ]
     .into_iter()
+    .chain(LIMITS_OFF.map(|(k, v)| (k, v.to_owned())))
     .chain(resources.vars())
     .map(|(k, v)| (k.to_owned(), v))
     .collect();

@@ -11,6 +11,7 @@ mod errors;
 mod health;
 mod helpers;
 mod keys;
+mod limits;
 mod login;
 mod logout;
 mod operations;
