@@ -659,6 +659,16 @@ impl Db {
         }
     }
 
+    /// How many rows a table has.
+    pub async fn count(&self, table: &str) -> i64 {
+        assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        let sql = format!("SELECT count(*) FROM {table}");
+        match self {
+            Db::Postgres(c) => c.query_one(&sql, &[]).await.unwrap().get(0),
+            Db::Sqlite(c) => c.query_row(&sql, [], |r| r.get(0)).unwrap(),
+        }
+    }
+
     /// A family's rotation count and revocation reason.
     pub async fn family(&self, sid: Uuid) -> (i64, Option<String>) {
         match self {
