@@ -98,18 +98,26 @@ pub enum ApiError {
 }
 
 /// The `error` object of the envelope.
-#[derive(Debug, Serialize)]
-struct ErrorBody<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// Stable, machine-readable: one row of the error catalog.
     code: &'static str,
+    /// For humans; never contains secrets and may change.
     message: String,
+    /// The family of the error.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The offending request field, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     param: Option<&'a str>,
 }
 
-#[derive(Debug, Serialize)]
-struct Envelope<'a> {
+/// The one shape of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorEnvelope)]
+pub(crate) struct Envelope<'a> {
     error: ErrorBody<'a>,
 }
 
@@ -150,6 +158,36 @@ impl ApiError {
             Self::ServiceUnavailable(_) => ("service_unavailable", S::SERVICE_UNAVAILABLE, "api_error"),
             Self::Internal(_) => ("internal_error", S::INTERNAL_SERVER_ERROR, "api_error"),
         }
+    }
+
+    /// One error of each variant, in catalog order: every row of the catalog, for the API description
+    /// (`crate::openapi`). A variant missing here fails the `openapi` unit tests.
+    #[must_use]
+    pub fn every_kind() -> Vec<Self> {
+        vec![
+            Self::InvalidRequest { message: String::new(), param: None },
+            Self::InvalidEmail(""),
+            Self::WeakPassword(""),
+            Self::EmailTaken,
+            Self::InvalidCredentials,
+            Self::TokenMissing,
+            Self::TokenInvalid,
+            Self::TokenExpired,
+            Self::TokenRevoked,
+            Self::RefreshTokenReused,
+            Self::NotAMember,
+            Self::AccountDisabled,
+            Self::SignupNotAllowed,
+            Self::CsrfRejected,
+            Self::OrganizationNotFound,
+            Self::NotFound,
+            Self::MethodNotAllowed { allow: "" },
+            Self::PayloadTooLarge { limit: 0 },
+            Self::UnsupportedMediaType,
+            Self::RateLimited { retry_after: 0 },
+            Self::ServiceUnavailable(anyhow::anyhow!("documentation")),
+            Self::Internal(anyhow::anyhow!("documentation")),
+        ]
     }
 }
 

@@ -18,6 +18,7 @@ use crate::http::credentials::{
     ACCESS_COOKIE, REFRESH_COOKIE, bearer, check_csrf, cleared_session_cookies, cookie, set_session_cookies,
 };
 use crate::http::json::{ApiJson, OptionalJson};
+use crate::routes::{errors, string_enum};
 use crate::service::{LogoutCredentials, LogoutScope, Principal, Registration, SignIn};
 use crate::startup::AppState;
 use crate::store::SessionContext;
@@ -26,56 +27,114 @@ use crate::store::SessionContext;
 const MAX_DISPLAY_NAME: usize = 100;
 /// Longest `User-Agent` kept with a session.
 const MAX_USER_AGENT: usize = 512;
+/// The characters `str::trim` removes (Unicode `White_Space`), as the inside of a regex class: the
+/// patterns of the OpenAPI description spell them out, since `\s` differs between regex dialects.
+macro_rules! white_space {
+    () => {
+        r"\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
+    };
+}
+/// The characters `char::is_control` holds for, as the inside of a regex class.
+macro_rules! control {
+    () => {
+        r"\x00-\x1F\x7F-\x9F"
+    };
+}
+/// What `register_user` accepts as a display name: white space around at most `MAX_DISPLAY_NAME`
+/// characters without control characters that start and end with neither.
+#[rustfmt::skip]
+const DISPLAY_NAME_PATTERN: &str = concat!(
+    "^[", white_space!(), "]*",
+    "(?:[^", control!(), white_space!(), "]",
+    "(?:[^", control!(), "]{0,98}", // MAX_DISPLAY_NAME - 2: a test holds them together
+    "[^", control!(), white_space!(), "])?)?",
+    "[", white_space!(), "]*$",
+);
+/// What `org_ref` does not refuse as blank: anything but white space.
+const NOT_BLANK_PATTERN: &str = concat!("[^", white_space!(), "]");
 
-#[derive(Debug, Deserialize)]
+/// A new account. Unknown fields are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"email": "ada@example.com", "password": "correct horse battery staple",
+                         "display_name": "Ada Lovelace"})))]
 pub(crate) struct RegisterBody {
+    /// Trimmed, then validated (`invalid_email`); compared case-insensitively, kept as typed.
+    #[schema(format = Email)]
     email: String,
+    /// At least 8 characters and at most 256 bytes, not a common password (`weak_password`).
+    #[schema(min_length = 8, max_length = 256)]
     password: String,
     #[serde(default)]
+    #[schema(schema_with = display_name_schema)]
     display_name: Option<String>,
+    /// Id or slug of an organization that allows sign-up; without it a personal organization is created.
+    /// Must not be blank.
     #[serde(default)]
+    #[schema(schema_with = organization_schema)]
     organization: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Email and password. Unknown fields are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"email": "ada@example.com", "password": "correct horse battery staple"})))]
 pub(crate) struct LoginBody {
+    /// Trimmed, then validated (`invalid_email`); compared case-insensitively.
+    #[schema(format = Email)]
     email: String,
+    /// The password, as registered.
     password: String,
+    /// Id or slug of one of the user's organizations; default: the most recently used. Must not be
+    /// blank.
     #[serde(default)]
+    #[schema(schema_with = organization_schema)]
     organization: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The refresh token, unless the `identsphere_rt` cookie carries it. Unknown fields are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshBody {
+    /// The refresh token of the last token response.
     #[serde(default)]
     refresh_token: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Which session families a logout ends.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum ScopeName {
+    /// This session family (the default).
     Local,
+    /// Every other session family of the user.
     Others,
+    /// Every session family of the user.
     Global,
 }
 
-#[derive(Debug, Deserialize)]
+/// What to end and, if the access token expired, the refresh token. Unknown fields are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogoutBody {
+    /// Default `local`.
     #[serde(default)]
     scope: Option<ScopeName>,
+    /// Authenticates the logout when no (unexpired) access token is sent.
     #[serde(default)]
     refresh_token: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// The user, as the token and session responses show it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 struct UserJson<'a> {
+    /// User id (`sub`).
     id: Uuid,
+    /// The email as typed at registration.
     email: &'a str,
     email_verified: bool,
+    #[schema(required = true)]
     display_name: Option<&'a str>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -93,16 +152,69 @@ impl<'a> From<&'a UserProfile> for UserJson<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A session family: one sign-in and its refreshes, in one organization.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 struct SessionJson {
+    /// Session family id (`sid`), the same across refreshes.
     id: Uuid,
     organization_id: Uuid,
+    /// Assurance level: `aal1` one factor, `aal2` a second factor verified.
+    #[schema(schema_with = aal_schema)]
     aal: Aal,
+    /// How the user originally authenticated.
+    #[schema(schema_with = auth_method_schema)]
     auth_method: AuthMethod,
+    /// When the user originally authenticated (Unix seconds).
     auth_time: i64,
+    /// The family's absolute end: no refresh after it.
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
 }
+
+fn display_name_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "Trimmed (Unicode white space), then at most 100 characters without control characters. Blank \
+             means none.",
+        ))
+        .pattern(Some(DISPLAY_NAME_PATTERN))
+        .build()
+}
+
+fn organization_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some("An organization id (UUID) or slug. Must not be blank."))
+        .pattern(Some(NOT_BLANK_PATTERN))
+        .build()
+}
+
+fn aal_schema() -> utoipa::openapi::Object {
+    string_enum([Aal::Aal1, Aal::Aal2].map(Aal::as_str))
+}
+
+fn auth_method_schema() -> utoipa::openapi::Object {
+    string_enum([AuthMethod::Password, AuthMethod::Passkey, AuthMethod::SocialOauth].map(AuthMethod::as_str))
+}
+
+fn bearer_schema() -> utoipa::openapi::Object {
+    string_enum([TOKEN_TYPE])
+}
+
+fn role_schema() -> utoipa::openapi::Object {
+    string_enum([Role::Owner, Role::Admin, Role::Member].map(Role::as_str))
+}
+
+/// The `token_type` of every token response.
+const TOKEN_TYPE: &str = "Bearer";
+
+const SESSION_LINK: &str = "Read the session with the new access token.";
+const REFRESH_LINK: &str = "Rotate the new refresh token.";
+const LOGOUT_LINK: &str = "End the session with the new refresh token.";
 
 impl From<&FamilyRecord> for SessionJson {
     fn from(family: &FamilyRecord) -> Self {
@@ -117,25 +229,34 @@ impl From<&FamilyRecord> for SessionJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// What a completed sign-in or refresh returns; the same response sets both session cookies.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TokenResponse<'a> {
+    #[schema(schema_with = bearer_schema)]
     token_type: &'static str,
+    /// An RS256 JWT (`typ: access`), verifiable with the JWKS.
     access_token: &'a str,
+    /// Seconds until the access token expires.
     expires_in: i64,
+    /// Opaque to clients: send it to `/v1/auth/refresh` or `/v1/auth/logout`.
     refresh_token: &'a str,
     user: UserJson<'a>,
     session: SessionJson,
 }
 
-#[derive(Debug, Serialize)]
+/// The organization of a session, with the user's role in it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Organization)]
 struct OrganizationJson<'a> {
     id: Uuid,
     slug: &'a str,
     name: &'a str,
+    #[schema(schema_with = role_schema)]
     role: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+/// The session an access token belongs to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionResponse<'a> {
     user: UserJson<'a>,
     session: SessionJson,
@@ -147,7 +268,7 @@ fn token_response(status: StatusCode, sign_in: &SignIn, state: &AppState) -> Htt
     let mut response = HttpResponseBuilder::new(status);
     set_session_cookies(&mut response, sign_in, state.config.public_url.secure_cookies);
     response.json(TokenResponse {
-        token_type: "Bearer",
+        token_type: TOKEN_TYPE,
         access_token: &sign_in.access.token,
         expires_in: sign_in.access.expires_in,
         refresh_token: &sign_in.refresh_token,
@@ -175,8 +296,48 @@ fn org_ref(organization: Option<String>) -> Result<Option<OrgRef>, ApiError> {
     }
 }
 
+/// The errors of `register_user`.
+pub(crate) fn register_errors() -> Vec<ApiError> {
+    let mut all = errors::json_body();
+    all.extend([
+        ApiError::InvalidEmail(""),
+        ApiError::WeakPassword(""),
+        ApiError::EmailTaken,
+        ApiError::SignupNotAllowed,
+        ApiError::AccountDisabled,
+        ApiError::OrganizationNotFound,
+        errors::rate_limited(),
+    ]);
+    all.extend(errors::server());
+    all
+}
+
 /// `POST /v1/auth/register` — public. Creates an account (and a personal organization unless one that
 /// allows sign-up is named) and signs it in: `201` token response.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/register",
+    tag = "auth",
+    summary = "Create an account and sign it in",
+    description = "Without `organization`, a new personal organization is created and the user is its owner. \
+                   Abuse limit: sign-ups per client address (`rate_limited`).",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Signed up and signed in: the token response. Both session cookies are set.",
+         body = TokenResponse, headers(("Set-Cookie" = String, description = "`identsphere_at` (access token, `HttpOnly; SameSite=Lax; Path=/`) and `identsphere_rt` (refresh token, `HttpOnly; SameSite=Strict; Path=/v1/auth`); `Secure` unless the public base URL is plain http on localhost; `Max-Age` the token lifetime.")),
+         links(
+            ("login" = (operation_id = "login_user", description = "Sign in again with the new account.",
+                        request_body = json!({"email": "$request.body#/email",
+                                              "password": "$request.body#/password"}))),
+            ("session" = (operation_id = "get_session", description = SESSION_LINK,
+                          parameters(("header.Authorization" = "Bearer {$response.body#/access_token}")))),
+            ("refresh" = (operation_id = "refresh_session", description = REFRESH_LINK,
+                          request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            ("logout" = (operation_id = "logout_session", description = LOGOUT_LINK,
+                         request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+         )),
+    ),
+)]
 pub(crate) async fn register_user(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -203,7 +364,43 @@ pub(crate) async fn register_user(
     Ok(token_response(StatusCode::CREATED, &sign_in, &state))
 }
 
+/// The errors of `login_user`.
+pub(crate) fn login_errors() -> Vec<ApiError> {
+    let mut all = errors::json_body();
+    all.extend([
+        ApiError::InvalidEmail(""),
+        ApiError::InvalidCredentials,
+        ApiError::AccountDisabled,
+        ApiError::NotAMember,
+        ApiError::OrganizationNotFound,
+        errors::rate_limited(),
+    ]);
+    all.extend(errors::server());
+    all
+}
+
 /// `POST /v1/auth/login` — public. Email and password; `200` token response.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    summary = "Sign in with email and password",
+    description = "A wrong password and an unknown email get the same `invalid_credentials`. Abuse limits: \
+                   attempts per client address and failures per account (`rate_limited`).",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in: the token response. Both session cookies are set.",
+         body = TokenResponse, headers(("Set-Cookie" = String, description = "`identsphere_at` (access token, `HttpOnly; SameSite=Lax; Path=/`) and `identsphere_rt` (refresh token, `HttpOnly; SameSite=Strict; Path=/v1/auth`); `Secure` unless the public base URL is plain http on localhost; `Max-Age` the token lifetime.")),
+         links(
+            ("session" = (operation_id = "get_session", description = SESSION_LINK,
+                          parameters(("header.Authorization" = "Bearer {$response.body#/access_token}")))),
+            ("refresh" = (operation_id = "refresh_session", description = REFRESH_LINK,
+                          request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            ("logout" = (operation_id = "logout_session", description = LOGOUT_LINK,
+                         request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+         )),
+    ),
+)]
 pub(crate) async fn login_user(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -215,8 +412,49 @@ pub(crate) async fn login_user(
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }
 
+/// The errors of `refresh_session`.
+pub(crate) fn refresh_errors() -> Vec<ApiError> {
+    let mut all = errors::json_body();
+    all.extend([
+        ApiError::TokenMissing,
+        ApiError::TokenInvalid,
+        ApiError::TokenExpired,
+        ApiError::TokenRevoked,
+        ApiError::RefreshTokenReused,
+        ApiError::CsrfRejected,
+        ApiError::AccountDisabled,
+        errors::rate_limited(),
+    ]);
+    all.extend(errors::server());
+    all
+}
+
 /// `POST /v1/auth/refresh` — authenticated by the refresh token (body, or the `identsphere_rt` cookie,
 /// which must pass the CSRF rule). `200` token response with the new pair.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    summary = "Exchange a refresh token for a new pair",
+    description = "The refresh token comes from the body or, when the body has none, from the `identsphere_rt` \
+                   cookie (then subject to the CSRF rule). Every refresh rotates; a spent token presented again \
+                   within the grace window gets the same successor, after it `refresh_token_reused` and the \
+                   whole session family is revoked. Abuse limit: refreshes per client address.",
+    request_body = Option<RefreshBody>,
+    security((), ("refresh_cookie" = [])),
+    responses(
+        (status = 200, description = "The token response with the new pair. Both session cookies are set.",
+         body = TokenResponse, headers(("Set-Cookie" = String, description = "`identsphere_at` (access token, `HttpOnly; SameSite=Lax; Path=/`) and `identsphere_rt` (refresh token, `HttpOnly; SameSite=Strict; Path=/v1/auth`); `Secure` unless the public base URL is plain http on localhost; `Max-Age` the token lifetime.")),
+         links(
+            ("session" = (operation_id = "get_session", description = SESSION_LINK,
+                          parameters(("header.Authorization" = "Bearer {$response.body#/access_token}")))),
+            ("refresh" = (operation_id = "refresh_session", description = REFRESH_LINK,
+                          request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            ("logout" = (operation_id = "logout_session", description = LOGOUT_LINK,
+                         request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+         )),
+    ),
+)]
 pub(crate) async fn refresh_session(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -235,9 +473,40 @@ pub(crate) async fn refresh_session(
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }
 
+/// The errors of `logout_session`.
+pub(crate) fn logout_errors() -> Vec<ApiError> {
+    let mut all = errors::json_body();
+    all.extend([
+        ApiError::TokenMissing,
+        ApiError::TokenInvalid,
+        ApiError::TokenExpired,
+        ApiError::TokenRevoked,
+        ApiError::CsrfRejected,
+        ApiError::AccountDisabled,
+    ]);
+    all.extend(errors::server());
+    all
+}
+
 /// `POST /v1/auth/logout` — authenticated by the access token (bearer or cookie) or, if it expired, the
 /// refresh token (body or cookie). `204`, cookies cleared; a revoked or invalid credential also clears
 /// them.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    summary = "End session families",
+    description = "Authenticated by the access token (bearer or `identsphere_at` cookie) or, when there is none \
+                   or it expired, by the refresh token (body or `identsphere_rt` cookie). Cookie-authenticated \
+                   requests are subject to the CSRF rule. A `401` for an invalid, expired or revoked credential \
+                   clears the session cookies too.",
+    request_body = Option<LogoutBody>,
+    security(("bearer" = []), ("access_cookie" = []), ("refresh_cookie" = []), ()),
+    responses(
+        (status = 204, description = "Logged out; both session cookies are cleared.",
+         headers(("Set-Cookie" = String, description = "`identsphere_at` and `identsphere_rt`, emptied with `Max-Age=0`."))),
+    ),
+)]
 pub(crate) async fn logout_session(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -282,8 +551,34 @@ pub(crate) async fn logout_session(
     }
 }
 
+/// The errors of `get_session`.
+pub(crate) fn session_errors() -> Vec<ApiError> {
+    let mut all = vec![
+        ApiError::TokenMissing,
+        ApiError::TokenInvalid,
+        ApiError::TokenExpired,
+        ApiError::TokenRevoked,
+        ApiError::AccountDisabled,
+        ApiError::NotAMember,
+    ];
+    all.extend(errors::server());
+    all
+}
+
 /// `GET /v1/auth/session` — requires an access token. The user, the session and the organization with
 /// the user's role.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/session",
+    tag = "auth",
+    summary = "The session of an access token",
+    description = "Checked against the durable session record: a revoked family is `token_revoked` at once.",
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses(
+        (status = 200, description = "The user, the session and the organization with the user's role.",
+         body = SessionResponse),
+    ),
+)]
 pub(crate) async fn get_session(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
     let (SessionContext { family, user, organization, .. }, role): (SessionContext, Role) =
         state.service.session(&principal).await?;
@@ -297,4 +592,14 @@ pub(crate) async fn get_session(state: web::Data<AppState>, principal: Principal
             role: role.as_str(),
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_display_name_pattern_allows_max_display_name_characters() {
+        assert!(DISPLAY_NAME_PATTERN.contains(&format!("]{{0,{}}}[", MAX_DISPLAY_NAME - 2)));
+    }
 }

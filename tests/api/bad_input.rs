@@ -56,9 +56,21 @@ async fn hostile_values_in_well_formed_bodies_are_refused_by_their_rule() {
         (json!({ "email": long_email, "password": PASSWORD }), 422, "invalid_email"),
         (json!({ "email": "ok@example.com", "password": "p".repeat(300) }), 422, "weak_password"),
         (json!({ "email": "ok@example.com", "password": PASSWORD, "display_name": "A\u{0}B" }), 400, "invalid_request"),
-        (json!({ "email": "ok@example.com", "password": PASSWORD, "display_name": "x".repeat(101) }), 400, "invalid_request"),
-        (json!({ "email": "ok@example.com", "password": PASSWORD, "organization": "acme\u{0}" }), 404, "organization_not_found"),
-        (json!({ "email": "ok@example.com", "password": PASSWORD, "organization": "../../etc/passwd" }), 404, "organization_not_found"),
+        (
+            json!({ "email": "ok@example.com", "password": PASSWORD, "display_name": "x".repeat(101) }),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({ "email": "ok@example.com", "password": PASSWORD, "organization": "acme\u{0}" }),
+            404,
+            "organization_not_found",
+        ),
+        (
+            json!({ "email": "ok@example.com", "password": PASSWORD, "organization": "../../etc/passwd" }),
+            404,
+            "organization_not_found",
+        ),
         (json!({ "email": "ok@example.com", "password": PASSWORD, "organization": "" }), 400, "invalid_request"),
         (json!({ "email": "ok@example.com", "password": PASSWORD, "organization": 42 }), 400, "invalid_request"),
     ];
@@ -102,14 +114,25 @@ async fn mangled_tokens_are_token_invalid_everywhere() {
         format!("{}.{}.{}", segments[0], "!!!!", segments[2]),
         format!("{}.{}.{}x", segments[0], segments[1], segments[2]),
         format!("{}.{}.{}", base64_json(&json!({ "alg": 256, "kid": [] })), segments[1], segments[2]),
-        format!("{}.{}.{}", base64_json(&json!({ "alg": "RS256", "typ": "JWT", "kid": "../../etc/passwd" })), segments[1], segments[2]),
+        format!(
+            "{}.{}.{}",
+            base64_json(&json!({ "alg": "RS256", "typ": "JWT", "kid": "../../etc/passwd" })),
+            segments[1],
+            segments[2]
+        ),
         format!("{}.{}.{}", base64_json(&json!("not an object")), segments[1], segments[2]),
         format!("{}.{}.{}", segments[0], base64_json(&json!({ "sub": "not-a-uuid" })), segments[2]),
         long_kid,
         access.to_uppercase(),
     ];
     for token in &mangled {
-        let response = app.client.get(app.url("/v1/auth/session")).header("Authorization", format!("Bearer {token}")).send().await.unwrap();
+        let response = app
+            .client
+            .get(app.url("/v1/auth/session"))
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         assert!(status == StatusCode::UNAUTHORIZED, "{}: {status}", &token[token.len().saturating_sub(30)..]);
         let body: Value = response.json().await.unwrap();

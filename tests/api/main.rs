@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod login;
 mod logout;
+mod openapi;
 mod operations;
 mod refresh;
 mod register;

@@ -1,0 +1,187 @@
+//! `loadtest`: goose scenarios against a running IdentSphere.
+//!
+//! The scenario comes from `LOADTEST_SCENARIO` (goose owns the command line: `--host`, `--users`,
+//! `--hatch-rate`, `--run-time`, `--report-file`, …):
+//! - `signin`: a login storm (Argon2-bound);
+//! - `refresh`: rotation churn, one session family per goose user;
+//! - `session`: token check + session read;
+//! - `mixed`: per-user life: register, log in, mostly session reads, refreshes, and now and then log out and in;
+//! - `hot-org`: session reads and refreshes by users who all belong to one organization;
+//! - `many-orgs`: the same by users spread over the populated organizations;
+//! - `signin+session`: session reads measured while a login storm saturates hashing.
+//!
+//! `signin`, `refresh`, `session`, `hot-org`, `many-orgs` and `signin+session` sign in as users that `populate`
+//! loaded (`LOADTEST_USERS`, default 100000; `LOADTEST_HOT_USERS`, default 1000). The run fails (exit 1) on any
+//! error: a load test that tolerates errors measures nothing.
+
+use goose::prelude::*;
+use serde_json::{Value, json};
+
+/// The password `populate` gives every user.
+const PASSWORD: &str = "loadtest password 2026";
+
+/// One goose user's session.
+#[derive(Clone, Debug)]
+struct Session {
+    access: String,
+    refresh: String,
+}
+
+fn env_count(name: &str, default: u128) -> u128 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A populated user, drawn at random.
+fn populated_email(hot: bool) -> String {
+    let draw = uuid::Uuid::new_v4().as_u128();
+    if hot {
+        format!("lt-hot-user-{}@example.com", draw % env_count("LOADTEST_HOT_USERS", 1_000))
+    } else {
+        format!("lt-user-{}@example.com", draw % env_count("LOADTEST_USERS", 100_000))
+    }
+}
+
+fn failed(message: impl Into<String>) -> Box<TransactionError> {
+    Box::new(TransactionError::Custom(message.into()))
+}
+
+/// Posts `body` and returns the JSON answer; a non-2xx answer is marked failed by goose itself.
+async fn post(user: &mut GooseUser, name: &str, path: &str, body: &Value) -> Result<Value, Box<TransactionError>> {
+    let builder = user.get_request_builder(&GooseMethod::Post, path)?.json(body);
+    let request =
+        GooseRequest::builder().method(GooseMethod::Post).path(path).name(name).set_request_builder(builder).build();
+    let goose = user.request(request).await?;
+    let response = goose.response.map_err(|e| failed(format!("{name}: {e}")))?;
+    if response.status().as_u16() == 204 {
+        return Ok(Value::Null);
+    }
+    response.json().await.map_err(|e| failed(format!("{name}: {e}")))
+}
+
+fn session_of(answer: &Value) -> Result<Session, Box<TransactionError>> {
+    let field = |name: &str| answer[name].as_str().map(str::to_owned).ok_or_else(|| failed(format!("no {name}")));
+    Ok(Session { access: field("access_token")?, refresh: field("refresh_token")? })
+}
+
+async fn login_as(user: &mut GooseUser, email: &str) -> TransactionResult {
+    let answer = post(user, "login", "/v1/auth/login", &json!({ "email": email, "password": PASSWORD })).await?;
+    let session = session_of(&answer)?;
+    user.set_session_data(session);
+    Ok(())
+}
+
+async fn login_populated(user: &mut GooseUser) -> TransactionResult {
+    login_as(user, &populated_email(false)).await
+}
+
+async fn login_hot(user: &mut GooseUser) -> TransactionResult {
+    login_as(user, &populated_email(true)).await
+}
+
+/// A login whose session is not kept: the storm.
+async fn signin(user: &mut GooseUser) -> TransactionResult {
+    let email = populated_email(false);
+    post(user, "login", "/v1/auth/login", &json!({ "email": email, "password": PASSWORD })).await.map(drop)
+}
+
+async fn refresh(user: &mut GooseUser) -> TransactionResult {
+    let token = user.get_session_data::<Session>().ok_or_else(|| failed("no session"))?.refresh.clone();
+    let answer = post(user, "refresh", "/v1/auth/refresh", &json!({ "refresh_token": token })).await?;
+    user.set_session_data(session_of(&answer)?);
+    Ok(())
+}
+
+async fn read_session(user: &mut GooseUser) -> TransactionResult {
+    let token = user.get_session_data::<Session>().ok_or_else(|| failed("no session"))?.access.clone();
+    let builder = user.get_request_builder(&GooseMethod::Get, "/v1/auth/session")?.bearer_auth(token);
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Get)
+        .path("/v1/auth/session")
+        .name("session")
+        .set_request_builder(builder)
+        .build();
+    user.request(request).await?;
+    Ok(())
+}
+
+async fn register(user: &mut GooseUser) -> TransactionResult {
+    let email = format!("lt-new-{}@example.com", uuid::Uuid::new_v4().simple());
+    let answer = post(user, "register", "/v1/auth/register", &json!({ "email": email, "password": PASSWORD })).await?;
+    user.set_session_data(session_of(&answer)?);
+    Ok(())
+}
+
+/// Logs out and back in (as a populated user): keeps a session for the next transactions.
+async fn logout_and_in(user: &mut GooseUser) -> TransactionResult {
+    let token = user.get_session_data::<Session>().ok_or_else(|| failed("no session"))?.access.clone();
+    let builder = user.get_request_builder(&GooseMethod::Post, "/v1/auth/logout")?.bearer_auth(token);
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Post)
+        .path("/v1/auth/logout")
+        .name("logout")
+        .set_request_builder(builder)
+        .build();
+    user.request(request).await?;
+    login_populated(user).await
+}
+
+fn scenarios(name: &str) -> Result<Vec<Scenario>, GooseError> {
+    let session_and_refresh = |scenario: Scenario, on_start: Transaction| -> Result<Scenario, GooseError> {
+        Ok(scenario
+            .register_transaction(on_start.set_on_start())
+            .register_transaction(transaction!(read_session).set_weight(9)?)
+            .register_transaction(transaction!(refresh).set_weight(1)?))
+    };
+    Ok(match name {
+        "signin" => vec![scenario!("Signin").register_transaction(transaction!(signin))],
+        "refresh" => vec![
+            scenario!("Refresh")
+                .register_transaction(transaction!(login_populated).set_on_start())
+                .register_transaction(transaction!(refresh)),
+        ],
+        "session" => vec![
+            scenario!("Session")
+                .register_transaction(transaction!(login_populated).set_on_start())
+                .register_transaction(transaction!(read_session)),
+        ],
+        "mixed" => vec![
+            scenario!("Mixed")
+                .register_transaction(transaction!(register).set_on_start())
+                .register_transaction(transaction!(read_session).set_weight(16)?)
+                .register_transaction(transaction!(refresh).set_weight(3)?)
+                .register_transaction(transaction!(logout_and_in).set_weight(1)?),
+        ],
+        "hot-org" => vec![session_and_refresh(scenario!("HotOrg"), transaction!(login_hot))?],
+        "many-orgs" => vec![session_and_refresh(scenario!("ManyOrgs"), transaction!(login_populated))?],
+        "signin+session" => vec![
+            scenario!("SigninStorm").set_weight(1)?.register_transaction(transaction!(signin)),
+            scenario!("SessionDuringStorm")
+                .set_weight(3)?
+                .register_transaction(transaction!(login_populated).set_on_start())
+                .register_transaction(transaction!(read_session)),
+        ],
+        other => {
+            return Err(GooseError::InvalidOption {
+                option: "LOADTEST_SCENARIO".to_owned(),
+                value: other.to_owned(),
+                detail: "one of signin, refresh, session, mixed, hot-org, many-orgs, signin+session".to_owned(),
+            });
+        }
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), GooseError> {
+    let name = std::env::var("LOADTEST_SCENARIO").unwrap_or_else(|_| "mixed".to_owned());
+    let mut attack = GooseAttack::initialize()?;
+    for scenario in scenarios(&name)? {
+        attack = attack.register_scenario(scenario);
+    }
+    let metrics = attack.execute().await?;
+    let failures: usize = metrics.requests.values().map(|r| r.fail_count).sum();
+    if failures > 0 || !metrics.errors.is_empty() {
+        eprintln!("loadtest: {failures} failed requests; errors: {:?}", metrics.errors.keys().collect::<Vec<_>>());
+        std::process::exit(1);
+    }
+    Ok(())
+}

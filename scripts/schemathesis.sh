@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Fuzzes a real IdentSphere against its own OpenAPI description (`/openapi.json`) with Schemathesis:
+# every check (no 5xx, status codes, content types, headers and bodies conforming to the document,
+# invalid input refused, unsupported methods answered 405 with `Allow`, auth not ignored) over the
+# examples, coverage, fuzzing and stateful (OpenAPI links) phases, with a bounded number of examples
+# per operation. Exits non-zero on any failure.
+#
+# The server is the debug build, on the embedded store in a temporary data directory, on a free
+# loopback port, with production password hashing and the abuse limits off (a fuzzer signs in far more
+# often from one address than a person would). It is stopped at the end, whatever happens.
+#
+#   IDENTSPHERE_CACHE_DIR            where the virtualenv is kept (default ~/.cache/identsphere)
+#   SCHEMATHESIS_MAX_EXAMPLES        test cases per operation and phase (default 1000: about two minutes
+#                                    on 2 cores, most of it Argon2 at production parameters)
+#   SCHEMATHESIS_SEED                the random seed (default: a fresh one, printed by Schemathesis)
+#   extra arguments                  passed to `schemathesis run` (e.g. --include-path /v1/auth/login);
+#                                    it runs in $IDENTSPHERE_CACHE_DIR/schemathesis-run, so give paths
+#                                    (--report-dir ...) absolute
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+version=4.32.5
+cache=${IDENTSPHERE_CACHE_DIR:-$HOME/.cache/identsphere}
+venv="$cache/schemathesis-venv"
+if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" != "$version" ]; then
+  echo "schemathesis.sh: installing schemathesis $version into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+fi
+
+cargo build -q -p identsphere
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/identsphere-schemathesis.XXXXXX")
+server=""
+cleanup() {
+  if [ -n "$server" ]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+# A clean environment: no IDENTSPHERE_* of the caller's (a database, a metrics port) changes the server.
+env -i PATH="$PATH" HOME="$HOME" \
+  IDENTSPHERE_BIND="127.0.0.1:$port" \
+  IDENTSPHERE_PUBLIC_BASE_URL="$base" \
+  IDENTSPHERE_DATA_DIR="$work/data" \
+  IDENTSPHERE_LOG=warn \
+  IDENTSPHERE_RATE_LIMIT_SIGNIN_IP=off \
+  IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES=off \
+  IDENTSPHERE_RATE_LIMIT_REGISTER_IP=off \
+  IDENTSPHERE_RATE_LIMIT_REFRESH_IP=off \
+  target/debug/identsphere >"$work/server.log" 2>&1 &
+server=$!
+
+# Once /healthz answers, one account for the operations that need an access token: Schemathesis signs
+# it in (and again after a 401, e.g. once a fuzzed logout has revoked the session).
+email="fuzz-$RANDOM$RANDOM@example.com"
+password="fuzz-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+if ! "$venv/bin/python" - "$base" "$email" "$password" <<'PY'
+import json, sys, time, urllib.request
+base, email, password = sys.argv[1:]
+deadline = time.monotonic() + 30
+while True:
+    try:
+        urllib.request.urlopen(f"{base}/healthz", timeout=2)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit("schemathesis.sh: the server did not answer /healthz within 30 s")
+        time.sleep(0.1)
+body = json.dumps({"email": email, "password": password}).encode()
+request = urllib.request.Request(f"{base}/v1/auth/register", body, {"Content-Type": "application/json"})
+urllib.request.urlopen(request, timeout=30)
+PY
+then
+  echo "schemathesis.sh: the server is not serving; its log:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
+cat >"$work/schemathesis.toml" <<TOML
+[auth.dynamic.openapi.bearer]
+path = "/v1/auth/login"
+payload = { email = "$email", password = "$password" }
+extract_selector = "/access_token"
+TOML
+
+# A blank body is no body (`http::json`): on refresh and logout, whose body is optional, it is accepted
+# like an empty one, so it is not the schema-violating request Schemathesis would take it for.
+cat >"$work/identsphere_hooks.py" <<'PY'
+import schemathesis
+
+@schemathesis.hook
+def filter_body(context, body):
+    blank = isinstance(body, bytes) and not body.strip(b" \t\n\r\x0c")
+    return not (blank or (isinstance(body, str) and not body.strip(" \t\n\r\x0c")))
+PY
+
+# Schemathesis and Hypothesis keep caches in the working directory: keep them out of the clone.
+runs="$cache/schemathesis-run"
+mkdir -p "$runs"
+status=0
+(cd "$runs" && PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=identsphere_hooks \
+"$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
+  --checks all \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-1000}" \
+  ${SCHEMATHESIS_SEED:+--seed "$SCHEMATHESIS_SEED"} \
+  --workers 2 \
+  --request-timeout 10 \
+  --generation-database none \
+  --wait-for-schema 30 \
+  --no-color \
+  "$@") || status=$?
+
+# A 5xx is logged with its cause under its request id: show the server's errors with a failure.
+if [ "$status" -ne 0 ] && grep -q '"level":"ERROR"' "$work/server.log"; then
+  echo "== the server's errors (match them to a report above by X-Request-Id):" >&2
+  grep '"level":"ERROR"' "$work/server.log" >&2 || true
+fi
+exit "$status"
