@@ -29,6 +29,8 @@ if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("
 fi
 
 cargo build -q -p identsphere
+# The binary cargo just built, wherever CARGO_TARGET_DIR puts it (CI keeps the build cache outside the clone).
+binary="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/identsphere"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/identsphere-schemathesis.XXXXXX")
 server=""
@@ -53,7 +55,7 @@ env -i PATH="$PATH" HOME="$HOME" \
   IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES=off \
   IDENTSPHERE_RATE_LIMIT_REGISTER_IP=off \
   IDENTSPHERE_RATE_LIMIT_REFRESH_IP=off \
-  target/debug/identsphere >"$work/server.log" 2>&1 &
+  "$binary" >"$work/server.log" 2>&1 &
 server=$!
 
 # Once /healthz answers, one account for the operations that need an access token: Schemathesis signs
