@@ -30,7 +30,9 @@ async fn wrong_password_and_unknown_email_are_indistinguishable() {
 }
 
 /// An unknown email is checked against a dummy hash of the same cost: the two cases take the same time
-/// (medians of interleaved samples within 35% of each other; each costs one Argon2id hash).
+/// (medians of interleaved samples within a factor of 1.6; each costs one Argon2id hash, ~15 ms). Skipping the
+/// hash for an unknown email would make it 10 to 30 times faster, which this catches; the tolerance absorbs the
+/// other tests sharing the two cores (a bound of 1.35 failed once in three full runs under that load).
 #[actix_web::test]
 async fn wrong_password_and_unknown_email_take_the_same_time() {
     let app = spawn_app().await;
@@ -53,7 +55,7 @@ async fn wrong_password_and_unknown_email_take_the_same_time() {
     let (wrong, unknown) = (median(&mut wrong_times), median(&mut unknown_times));
     let ratio = wrong.as_secs_f64() / unknown.as_secs_f64();
     assert!(unknown > Duration::from_millis(5), "the unknown email must cost a hash: {unknown:?}");
-    assert!((0.65..1.35).contains(&ratio), "wrong password {wrong:?} vs unknown email {unknown:?}");
+    assert!((0.625..1.6).contains(&ratio), "wrong password {wrong:?} vs unknown email {unknown:?}");
 }
 
 #[actix_web::test]
