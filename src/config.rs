@@ -126,6 +126,26 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The key resource servers present to read the revocation feed; unset: the feed answers nobody.
+    pub platform_api_key: Option<ApiKey>,
+}
+
+/// An API key. Its `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// The key itself, to compare with what a client sent.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(..)")
+    }
 }
 
 /// The abuse limits, on by default.
@@ -408,6 +428,15 @@ impl Config {
                     get("IDENTSPHERE_RATE_LIMIT_REFRESH_IP"),
                     (300, 60),
                 )?,
+            },
+            platform_api_key: match get("IDENTSPHERE_PLATFORM_API_KEY") {
+                Some(key) if key.trim().len() < 32 => {
+                    return Err(ConfigError {
+                        var: "IDENTSPHERE_PLATFORM_API_KEY",
+                        problem: "must be at least 32 characters (`openssl rand -base64 32`)".to_owned(),
+                    });
+                }
+                key => key.map(|k| ApiKey(k.trim().to_owned())),
             },
             trusted_proxies: get("IDENTSPHERE_TRUSTED_PROXIES")
                 .unwrap_or_default()

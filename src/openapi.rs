@@ -49,6 +49,7 @@ use crate::routes;
     tags(
         (name = "auth", description = "Sign-up, sign-in, refresh rotation, logout and the session."),
         (name = "discovery", description = "Public documents: keys, OpenID metadata, this description."),
+        (name = "revocations", description = "The revocation feed, for resource servers that verify tokens locally."),
         (name = "operations", description = "Liveness, readiness and metrics."),
     ),
 )]
@@ -66,6 +67,11 @@ impl Modify for SecuritySchemes {
             .description(Some("An access token (`typ: access`) of a token response."))
             .build();
         components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        let platform = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("The platform API key (`IDENTSPHERE_PLATFORM_API_KEY`)."))
+            .build();
+        components.add_security_scheme("platform_api_key", SecurityScheme::Http(platform));
         components.add_security_scheme(
             "access_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(

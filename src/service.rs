@@ -10,7 +10,8 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use futures_util::future::try_join_all;
 use identsphere_actors::family::{Decision, decide};
 use identsphere_actors::{
-    Aal, AuthMethod, FamilyRecord, Origin, RefreshPointer, Registry, RevokeReason, StoreError, UserProfile,
+    Aal, AuthMethod, FamilyRecord, Origin, RefreshPointer, Registry, RevocationPage, RevokeReason, StoreError,
+    UserProfile,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -366,6 +367,14 @@ impl AuthService {
         }
         let role = context.role.ok_or(ApiError::NotAMember)?;
         Ok((context, role))
+    }
+
+    /// A page of the revocation feed after `cursor`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn revocations(&self, cursor: Option<&str>, limit: usize) -> Result<RevocationPage, ApiError> {
+        Ok(self.stores.denylist.revocations_after(cursor, limit, self.clock.now()).await?)
     }
 
     /// Ends session families: this one, the user's others, or all of the user's.

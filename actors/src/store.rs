@@ -72,6 +72,35 @@ pub trait FamilyStore: Send + Sync + 'static {
     async fn revoke(&self, sids: &[Uuid], reason: RevokeReason, now: OffsetDateTime) -> Result<(), StoreError>;
 }
 
+/// What a revocation covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// Every access token of a session family (`sid`).
+    Family,
+    /// One access token (`jti`).
+    Token,
+}
+
+/// One entry of the revocation feed: resource servers drop tokens it covers until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// What it covers.
+    pub kind: Revoked,
+    /// The `sid` or the `jti`.
+    pub id: Uuid,
+    /// When the last token it covers expires; the entry means nothing after.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A page of the revocation feed, in the order the revocations happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevocationPage {
+    /// The revocations after the cursor asked for, still meaningful now.
+    pub revocations: Vec<Revocation>,
+    /// Where to continue from: `<number>-<number>`, opaque to clients.
+    pub cursor: String,
+}
+
 /// The access-token denylist: checked wherever IdentSphere accepts an access token.
 #[async_trait]
 pub trait Denylist: Send + Sync + 'static {
@@ -93,4 +122,16 @@ pub trait Denylist: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the store fails.
     async fn is_denied(&self, jti: Uuid, sid: Uuid, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// The revocations recorded after `cursor` (from the start without one), at most `limit`, leaving out
+    /// those that expired by `now`. `cursor` has the form `<number>-<number>` (checked by the caller).
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn revocations_after(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<RevocationPage, StoreError>;
 }

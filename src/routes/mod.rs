@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod revocations;
 pub mod well_known;
 
 use actix_web::body::BoxBody;
@@ -63,6 +64,7 @@ routing_table! {
     POST "/v1/auth/refresh" => auth::refresh_session, errors: auth::refresh_errors;
     POST "/v1/auth/logout" => auth::logout_session, errors: auth::logout_errors;
     GET "/v1/auth/session" => auth::get_session, errors: auth::session_errors;
+    GET "/v1/revocations" => revocations::get_revocations, errors: revocations::feed_errors;
     GET "/.well-known/jwks.json" => well_known::get_jwks, errors: well_known::discovery_errors;
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,
         errors: well_known::discovery_errors;

@@ -16,8 +16,8 @@ use anyhow::{Context as _, anyhow, bail};
 use async_trait::async_trait;
 use base64::Engine as _;
 use identsphere_actors::{
-    Aal, AuthMethod, Denylist, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer, RevokeReason, Spent,
-    StoreError, Subject, UserProfile,
+    Aal, AuthMethod, Denylist, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer, Revocation,
+    RevocationPage, RevokeReason, Revoked, Spent, StoreError, Subject, UserProfile,
 };
 use rusqlite::{Connection, OptionalExtension as _, Row, named_params, params};
 use time::OffsetDateTime;
@@ -584,12 +584,16 @@ impl SqliteStore {
             {
                 // Entries past their expiry cover no live token: drop them as new ones come in.
                 tx.prepare_cached("DELETE FROM denylist WHERE expires_at <= ?1")?.execute([ms(now)])?;
+                tx.prepare_cached("DELETE FROM revocation_feed WHERE expires_at <= ?1")?.execute([ms(now)])?;
                 let mut statement = tx.prepare_cached(
                     "INSERT INTO denylist (kind, id, expires_at) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (kind, id) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
                 )?;
+                let mut feed =
+                    tx.prepare_cached("INSERT INTO revocation_feed (kind, id, expires_at) VALUES (?1, ?2, ?3)")?;
                 for id in &ids {
                     statement.execute(params![kind, id.as_bytes().as_slice(), ms(until)])?;
+                    feed.execute(params![kind, id.as_bytes().as_slice(), ms(until)])?;
                 }
             }
             tx.commit()
@@ -606,6 +610,40 @@ impl Denylist for SqliteStore {
 
     async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
         self.deny("jti", vec![jti], until, now).await
+    }
+
+    async fn revocations_after(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<RevocationPage, StoreError> {
+        // Cursors are `<seq>-0`, the shape of the Redis backend's stream ids.
+        let after: i64 = cursor.and_then(|c| c.split('-').next()).and_then(|seq| seq.parse().ok()).unwrap_or(0);
+        self.run(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT seq, kind, id, expires_at FROM revocation_feed WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![after, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                Ok((
+                    row.get::<_, i64>("seq")?,
+                    row.get::<_, String>("kind")?,
+                    uuid(row, "id")?,
+                    row.get::<_, i64>("expires_at")?,
+                ))
+            })?;
+            let mut page = RevocationPage { revocations: Vec::new(), cursor: format!("{after}-0") };
+            for row in rows {
+                let (seq, kind, id, expires_at) = row?;
+                if expires_at > ms(now) {
+                    let kind = if kind == "sid" { Revoked::Family } else { Revoked::Token };
+                    page.revocations.push(Revocation { kind, id, expires_at: at(expires_at)? });
+                }
+                page.cursor = format!("{seq}-0");
+            }
+            Ok(page)
+        })
+        .await
     }
 
     async fn is_denied(&self, jti: Uuid, sid: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {

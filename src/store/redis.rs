@@ -12,6 +12,20 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Probe, Rate, RateLimiter};
+use identsphere_actors::{Revocation, RevocationPage, Revoked};
+
+/// Appends revocations to the feed stream and trims what no token can need any more. KEYS[1]: the
+/// stream; ARGV[1]: how long entries matter (ms); then triples kind, id, expiry (Unix ms). Trimming uses
+/// Redis' own clock, like the stream ids.
+const FEED_APPEND: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+for i = 2, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], '*', 'kind', ARGV[i], 'id', ARGV[i + 1], 'exp', ARGV[i + 2])
+end
+redis.call('XTRIM', KEYS[1], 'MINID', '~', now - tonumber(ARGV[1]))
+return 0
+";
 
 /// GCRA in one atomic step. KEYS[1]: the counter; ARGV: now (ms), emission interval (ms), tolerance
 /// (ms), consume (1/0). Returns 0 when allowed, else the milliseconds to wait.
@@ -35,11 +49,21 @@ pub struct RedisStore {
     prefix: String,
     /// Loaded once, run by hash (`EVALSHA`, reloaded by the client if Redis lost it).
     gcra: redis::Script,
+    /// The feed's append-and-trim script.
+    feed_append: redis::Script,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+/// The stable name of what a revocation covers, in keys and in the feed.
+const fn kind_name(kind: Revoked) -> &'static str {
+    match kind {
+        Revoked::Family => "sid",
+        Revoked::Token => "jti",
     }
 }
 
@@ -65,41 +89,94 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
         let connection = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self { connection, prefix, gcra: redis::Script::new(GCRA) })
+        Ok(Self { connection, prefix, gcra: redis::Script::new(GCRA), feed_append: redis::Script::new(FEED_APPEND) })
     }
 
     fn key(&self, kind: &str, id: Uuid) -> String {
         format!("{}deny:{kind}:{id}", self.prefix)
     }
 
-    async fn deny(&self, keys: impl Iterator<Item = String>, until: OffsetDateTime) -> Result<(), StoreError> {
+    /// Denies `ids` until `until` and appends them to the revocation feed.
+    async fn deny(
+        &self,
+        kind: Revoked,
+        ids: &[Uuid],
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let until_ms = u64::try_from(until.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let name = kind_name(kind);
         let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("SET").arg(key).arg(1).arg("PXAT").arg(until_ms).ignore();
+        for id in ids {
+            pipe.cmd("SET").arg(self.key(name, *id)).arg(1).arg("PXAT").arg(until_ms).ignore();
         }
         let mut connection = self.connection.clone();
-        pipe.query_async::<()>(&mut connection).await.map_err(|e| redis_error(&e))
+        pipe.query_async::<()>(&mut connection).await.map_err(|e| redis_error(&e))?;
+        let keep_ms = (until - now).whole_milliseconds().max(0);
+        let mut append = self.feed_append.key(self.feed_key());
+        append.arg(i64::try_from(keep_ms).unwrap_or(i64::MAX));
+        for id in ids {
+            append.arg(name).arg(id.to_string()).arg(until_ms);
+        }
+        append.invoke_async::<()>(&mut connection).await.map_err(|e| redis_error(&e))
+    }
+
+    fn feed_key(&self) -> String {
+        format!("{}revocations", self.prefix)
     }
 }
 
 #[async_trait]
 impl Denylist for RedisStore {
     // Redis expires the keys itself (`PXAT`): `now` is not needed.
-    async fn deny_families(
-        &self,
-        sids: &[Uuid],
-        until: OffsetDateTime,
-        _now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    async fn deny_families(&self, sids: &[Uuid], until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
         if sids.is_empty() {
             return Ok(());
         }
-        self.deny(sids.iter().map(|sid| self.key("sid", *sid)), until).await
+        self.deny(Revoked::Family, sids, until, now).await
     }
 
-    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, _now: OffsetDateTime) -> Result<(), StoreError> {
-        self.deny(std::iter::once(self.key("jti", jti)), until).await
+    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.deny(Revoked::Token, &[jti], until, now).await
+    }
+
+    async fn revocations_after(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<RevocationPage, StoreError> {
+        let start = cursor.map_or_else(|| "-".to_owned(), |c| format!("({c}"));
+        let mut connection = self.connection.clone();
+        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(self.feed_key())
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        let now_ms = i128::from(now.unix_timestamp()) * 1000;
+        let mut page = RevocationPage { revocations: Vec::new(), cursor: cursor.unwrap_or("0-0").to_owned() };
+        for (id, fields) in entries {
+            let field =
+                |name: &str| fields.chunks(2).find(|kv| kv.first().is_some_and(|k| k == name)).and_then(|kv| kv.get(1));
+            let (Some(kind), Some(subject), Some(exp)) = (field("kind"), field("id"), field("exp")) else {
+                return Err(StoreError::Internal(format!("malformed feed entry {id}")));
+            };
+            let exp_ms: i128 = exp.parse().map_err(|_| StoreError::Internal(format!("feed entry {id}: exp")))?;
+            if exp_ms > now_ms {
+                page.revocations.push(Revocation {
+                    kind: if kind == "sid" { Revoked::Family } else { Revoked::Token },
+                    id: subject.parse().map_err(|_| StoreError::Internal(format!("feed entry {id}: id")))?,
+                    expires_at: OffsetDateTime::from_unix_timestamp_nanos(exp_ms * 1_000_000)
+                        .map_err(|e| StoreError::Internal(e.to_string()))?,
+                });
+            }
+            page.cursor = id;
+        }
+        Ok(page)
     }
 
     async fn is_denied(&self, jti: Uuid, sid: Uuid, _now: OffsetDateTime) -> Result<bool, StoreError> {

@@ -19,4 +19,5 @@ mod openapi;
 mod operations;
 mod refresh;
 mod register;
+mod revocations;
 mod tokens;

@@ -1,0 +1,111 @@
+//! The revocation feed: what resource servers poll to refuse revoked tokens they verify locally.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use time::Duration;
+
+use crate::helpers::{Backend, TestApp, assert_error, spawn_app_with};
+
+const KEY: &str = "platform-key-for-tests-0123456789abcdef";
+
+async fn feed(app: &TestApp, query: &str) -> reqwest::Response {
+    app.client.get(app.url(&format!("/v1/revocations{query}"))).bearer_auth(KEY).send().await.unwrap()
+}
+
+async fn page(app: &TestApp, after: Option<&str>) -> Value {
+    let query = after.map_or_else(String::new, |c| format!("?after={c}"));
+    let response = feed(app, &query).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+fn ids(page: &Value, kind: &str) -> Vec<String> {
+    page["revocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == kind)
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn claim(token: &str, name: &str) -> String {
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+    serde_json::from_slice::<Value>(&payload).unwrap()[name].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn the_feed_needs_the_platform_key() {
+    let app = spawn_app_with(&[("IDENTSPHERE_PLATFORM_API_KEY", KEY)]).await;
+    assert_error(app.get("/v1/revocations").await, 401, "token_missing", "authentication_error").await;
+    let wrong = app.client.get(app.url("/v1/revocations")).bearer_auth(format!("{KEY}x")).send().await.unwrap();
+    assert_error(wrong, 401, "token_invalid", "authentication_error").await;
+    let user = app.signed_up_user().await;
+    let access = app.client.get(app.url("/v1/revocations")).bearer_auth(user.access()).send().await.unwrap();
+    assert_error(access, 401, "token_invalid", "authentication_error").await;
+
+    let unconfigured = spawn_app_with(&[]).await;
+    let response = unconfigured.client.get(unconfigured.url("/v1/revocations")).bearer_auth(KEY).send().await.unwrap();
+    assert_error(response, 401, "token_invalid", "authentication_error").await;
+}
+
+#[actix_web::test]
+async fn logouts_and_reuse_appear_in_order_and_drop_out_when_their_tokens_expire() {
+    let app = spawn_app_with(&[("IDENTSPHERE_PLATFORM_API_KEY", KEY)]).await;
+    let start = page(&app, None).await;
+    assert_eq!(start["revocations"], json!([]));
+    let cursor = start["cursor"].as_str().unwrap().to_owned();
+
+    let user = app.signed_up_user().await;
+    assert_eq!(app.logout(user.access(), "local").await.status(), StatusCode::NO_CONTENT);
+    let first = page(&app, Some(&cursor)).await;
+    assert_eq!(ids(&first, "sid"), [claim(user.access(), "sid")]);
+    assert_eq!(ids(&first, "jti"), [claim(user.access(), "jti")]);
+    let expires_at = first["revocations"][0]["expires_at"].as_i64().unwrap();
+    let now = app.clock.now().unix_timestamp();
+    assert!((now + 899..=now + 901).contains(&expires_at), "until the family's access tokens expire: {expires_at}");
+
+    let cursor = first["cursor"].as_str().unwrap().to_owned();
+    assert_eq!(page(&app, Some(&cursor)).await["revocations"], json!([]), "nothing new after the cursor");
+
+    let other = app.signed_up_user().await;
+    assert_eq!(app.refresh(other.refresh()).await.status(), StatusCode::OK);
+    app.clock.advance(Duration::seconds(11));
+    assert_eq!(app.refresh(other.refresh()).await.status(), StatusCode::UNAUTHORIZED, "reuse");
+    let next = page(&app, Some(&cursor)).await;
+    assert_eq!(ids(&next, "sid"), [claim(other.access(), "sid")], "theft detection reaches resource servers");
+
+    app.clock.advance(Duration::minutes(16));
+    assert_eq!(page(&app, None).await["revocations"], json!([]), "expired entries drop out");
+}
+
+#[actix_web::test]
+async fn bad_cursors_and_limits_are_invalid_requests() {
+    let app = spawn_app_with(&[("IDENTSPHERE_PLATFORM_API_KEY", KEY)]).await;
+    for (query, param) in [
+        ("?after=abc", "after"),
+        ("?after=1-", "after"),
+        ("?limit=0", "limit"),
+        ("?limit=x", "after"),
+        ("?other=1", "after"),
+    ] {
+        let body = assert_error(feed(&app, query).await, 400, "invalid_request", "invalid_request_error").await;
+        assert_eq!(body["error"]["param"], param, "{query}");
+    }
+    let limited = feed(&app, "?limit=1").await;
+    assert_eq!(limited.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn postgres_only_every_replica_serves_the_same_feed() {
+    if !crate::helpers::postgres_run() {
+        return;
+    }
+    let app = spawn_app_with(&[("IDENTSPHERE_PLATFORM_API_KEY", KEY)]).await;
+    assert_eq!(app.backend, Backend::Postgres);
+    let replica = app.spawn_replica().await;
+    let user = app.signed_up_user().await;
+    assert_eq!(replica.logout(user.access(), "local").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(ids(&page(&app, None).await, "sid"), [claim(user.access(), "sid")]);
+}
