@@ -81,6 +81,23 @@ pub enum Revoked {
     Token,
 }
 
+impl Revoked {
+    /// The stable name, in stores and on the wire: the claim the revocation matches.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Family => "sid",
+            Self::Token => "jti",
+        }
+    }
+
+    /// Parses the stable name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Family, Self::Token].into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
 /// One entry of the revocation feed: resource servers drop tokens it covers until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revocation {

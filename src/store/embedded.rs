@@ -574,11 +574,12 @@ impl KeyStore for SqliteStore {
 impl SqliteStore {
     async fn deny(
         &self,
-        kind: &'static str,
+        kind: Revoked,
         ids: Vec<Uuid>,
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let kind = kind.as_str();
         self.run(move |c| {
             let tx = c.transaction()?;
             {
@@ -605,11 +606,11 @@ impl SqliteStore {
 #[async_trait]
 impl Denylist for SqliteStore {
     async fn deny_families(&self, sids: &[Uuid], until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.deny("sid", sids.to_vec(), until, now).await
+        self.deny(Revoked::Family, sids.to_vec(), until, now).await
     }
 
     async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.deny("jti", vec![jti], until, now).await
+        self.deny(Revoked::Token, vec![jti], until, now).await
     }
 
     async fn revocations_after(
@@ -636,7 +637,7 @@ impl Denylist for SqliteStore {
             for row in rows {
                 let (seq, kind, id, expires_at) = row?;
                 if expires_at > ms(now) {
-                    let kind = if kind == "sid" { Revoked::Family } else { Revoked::Token };
+                    let kind = Revoked::parse(&kind).ok_or_else(|| unknown("kind"))?;
                     page.revocations.push(Revocation { kind, id, expires_at: at(expires_at)? });
                 }
                 page.cursor = format!("{seq}-0");

@@ -59,14 +59,6 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// The stable name of what a revocation covers, in keys and in the feed.
-const fn kind_name(kind: Revoked) -> &'static str {
-    match kind {
-        Revoked::Family => "sid",
-        Revoked::Token => "jti",
-    }
-}
-
 fn redis_error(err: &redis::RedisError) -> StoreError {
     let err = if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
         StoreError::Unavailable(err.to_string())
@@ -105,7 +97,7 @@ impl RedisStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let until_ms = u64::try_from(until.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-        let name = kind_name(kind);
+        let name = kind.as_str();
         let mut pipe = redis::pipe();
         for id in ids {
             pipe.cmd("SET").arg(self.key(name, *id)).arg(1).arg("PXAT").arg(until_ms).ignore();
@@ -168,7 +160,7 @@ impl Denylist for RedisStore {
             let exp_ms: i128 = exp.parse().map_err(|_| StoreError::Internal(format!("feed entry {id}: exp")))?;
             if exp_ms > now_ms {
                 page.revocations.push(Revocation {
-                    kind: if kind == "sid" { Revoked::Family } else { Revoked::Token },
+                    kind: Revoked::parse(kind).ok_or_else(|| StoreError::Internal(format!("feed entry {id}: kind")))?,
                     id: subject.parse().map_err(|_| StoreError::Internal(format!("feed entry {id}: id")))?,
                     expires_at: OffsetDateTime::from_unix_timestamp_nanos(exp_ms * 1_000_000)
                         .map_err(|e| StoreError::Internal(e.to_string()))?,
@@ -182,8 +174,8 @@ impl Denylist for RedisStore {
     async fn is_denied(&self, jti: Uuid, sid: Uuid, _now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut connection = self.connection.clone();
         let found: u32 = redis::cmd("EXISTS")
-            .arg(self.key("jti", jti))
-            .arg(self.key("sid", sid))
+            .arg(self.key(Revoked::Token.as_str(), jti))
+            .arg(self.key(Revoked::Family.as_str(), sid))
             .query_async(&mut connection)
             .await
             .map_err(|e| redis_error(&e))?;

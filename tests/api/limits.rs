@@ -121,29 +121,21 @@ async fn registration_and_refresh_are_limited_per_address() {
     assert_limited(register("203.0.113.1", 3).await.unwrap()).await;
     assert_eq!(register("203.0.113.2", 4).await.unwrap().status(), StatusCode::CREATED);
 
-    let mut token = first.unwrap();
-    for _ in 0..4 {
-        let response = app
-            .client
+    let refresh = |token: String| {
+        app.client
             .post(app.url("/v1/auth/refresh"))
             .header("X-Forwarded-For", "203.0.113.1")
             .json(&json!({ "refresh_token": token }))
             .send()
-            .await
-            .unwrap();
+    };
+    let mut token = first.unwrap();
+    for _ in 0..4 {
+        let response = refresh(token).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
         token = body["refresh_token"].as_str().unwrap().to_owned();
     }
-    let limited = app
-        .client
-        .post(app.url("/v1/auth/refresh"))
-        .header("X-Forwarded-For", "203.0.113.1")
-        .json(&json!({ "refresh_token": token }))
-        .send()
-        .await
-        .unwrap();
-    assert_limited(limited).await;
+    assert_limited(refresh(token).await.unwrap()).await;
 }
 
 #[actix_web::test]
