@@ -68,6 +68,21 @@ pub enum ApiError {
     /// The user is not a member of the organization asked for.
     #[error("you are not a member of this organization")]
     NotAMember,
+    /// The member's role does not allow the action.
+    #[error("your role in this organization does not allow this")]
+    InsufficientRole,
+    /// The slug belongs to another organization.
+    #[error("this slug is taken")]
+    SlugTaken,
+    /// The change would leave the organization without an owner.
+    #[error("an organization keeps at least one owner")]
+    LastOwner,
+    /// No such member in the organization.
+    #[error("no such member")]
+    MemberNotFound,
+    /// No such session of the user.
+    #[error("no such session")]
+    SessionNotFound,
     /// The user or organization is disabled.
     #[error("this account or organization is disabled")]
     AccountDisabled,
@@ -166,6 +181,11 @@ impl ApiError {
             Self::MfaNotEnrolled => ("mfa_not_enrolled", S::CONFLICT, "conflict_error"),
             Self::LinkInvalid => ("link_invalid", S::BAD_REQUEST, REQ),
             Self::NotAMember => ("not_a_member", S::FORBIDDEN, PERM),
+            Self::InsufficientRole => ("insufficient_role", S::FORBIDDEN, PERM),
+            Self::SlugTaken => ("slug_taken", S::CONFLICT, "conflict_error"),
+            Self::LastOwner => ("last_owner", S::CONFLICT, "conflict_error"),
+            Self::MemberNotFound => ("member_not_found", S::NOT_FOUND, REQ),
+            Self::SessionNotFound => ("session_not_found", S::NOT_FOUND, REQ),
             Self::AccountDisabled => ("account_disabled", S::FORBIDDEN, PERM),
             Self::SignupNotAllowed => ("signup_not_allowed", S::FORBIDDEN, PERM),
             Self::CsrfRejected => ("csrf_rejected", S::FORBIDDEN, PERM),
@@ -201,6 +221,11 @@ impl ApiError {
             Self::MfaNotEnrolled,
             Self::LinkInvalid,
             Self::NotAMember,
+            Self::InsufficientRole,
+            Self::SlugTaken,
+            Self::LastOwner,
+            Self::MemberNotFound,
+            Self::SessionNotFound,
             Self::AccountDisabled,
             Self::SignupNotAllowed,
             Self::CsrfRejected,
@@ -295,6 +320,11 @@ mod tests {
             (ApiError::MfaNotEnrolled, "mfa_not_enrolled", 409, "conflict_error"),
             (ApiError::LinkInvalid, "link_invalid", 400, "invalid_request_error"),
             (ApiError::NotAMember, "not_a_member", 403, "permission_error"),
+            (ApiError::InsufficientRole, "insufficient_role", 403, "permission_error"),
+            (ApiError::SlugTaken, "slug_taken", 409, "conflict_error"),
+            (ApiError::LastOwner, "last_owner", 409, "conflict_error"),
+            (ApiError::MemberNotFound, "member_not_found", 404, "invalid_request_error"),
+            (ApiError::SessionNotFound, "session_not_found", 404, "invalid_request_error"),
             (ApiError::AccountDisabled, "account_disabled", 403, "permission_error"),
             (ApiError::SignupNotAllowed, "signup_not_allowed", 403, "permission_error"),
             (ApiError::CsrfRejected, "csrf_rejected", 403, "permission_error"),

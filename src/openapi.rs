@@ -50,6 +50,7 @@ use crate::routes;
         (name = "auth", description = "Sign-up, sign-in, refresh rotation, logout and the session."),
         (name = "mfa", description = "The second factor: TOTP, recovery codes, step-up to `aal2`."),
         (name = "account", description = "Email verification, password reset and change."),
+        (name = "organizations", description = "Organizations, members and roles."),
         (name = "discovery", description = "Public documents: keys, OpenID metadata, this description."),
         (name = "revocations", description = "The revocation feed, for resource servers that verify tokens locally."),
         (name = "operations", description = "Liveness, readiness and metrics."),
@@ -290,20 +291,25 @@ mod tests {
             ApiError::MfaNotEnrolled => 13,
             ApiError::LinkInvalid => 14,
             ApiError::NotAMember => 15,
-            ApiError::AccountDisabled => 16,
-            ApiError::SignupNotAllowed => 17,
-            ApiError::CsrfRejected => 18,
-            ApiError::OrganizationNotFound => 19,
-            ApiError::NotFound => 20,
-            ApiError::MethodNotAllowed { .. } => 21,
-            ApiError::PayloadTooLarge { .. } => 22,
-            ApiError::UnsupportedMediaType => 23,
-            ApiError::RateLimited { .. } => 24,
-            ApiError::ServiceUnavailable(_) => 25,
-            ApiError::Internal(_) => 26,
+            ApiError::InsufficientRole => 16,
+            ApiError::SlugTaken => 17,
+            ApiError::LastOwner => 18,
+            ApiError::MemberNotFound => 19,
+            ApiError::SessionNotFound => 20,
+            ApiError::AccountDisabled => 21,
+            ApiError::SignupNotAllowed => 22,
+            ApiError::CsrfRejected => 23,
+            ApiError::OrganizationNotFound => 24,
+            ApiError::NotFound => 25,
+            ApiError::MethodNotAllowed { .. } => 26,
+            ApiError::PayloadTooLarge { .. } => 27,
+            ApiError::UnsupportedMediaType => 28,
+            ApiError::RateLimited { .. } => 29,
+            ApiError::ServiceUnavailable(_) => 30,
+            ApiError::Internal(_) => 31,
         }
     }
-    const VARIANTS: usize = 27;
+    const VARIANTS: usize = 32;
 
     #[test]
     fn every_kind_lists_each_variant_once() {

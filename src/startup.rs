@@ -82,6 +82,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
             let stores = Stores {
                 accounts: Arc::new(pg.clone()),
                 families: Arc::new(pg.clone()),
+                organizations: Arc::new(pg.clone()),
                 factors: Arc::new(pg.clone()),
                 lifecycle: Arc::new(pg.clone()),
                 keys: Arc::new(pg.clone()),
@@ -110,6 +111,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
             let stores = Stores {
                 accounts: Arc::new(store.clone()),
                 families: Arc::new(store.clone()),
+                organizations: Arc::new(store.clone()),
                 factors: Arc::new(store.clone()),
                 lifecycle: Arc::new(store.clone()),
                 keys: Arc::new(store.clone()),

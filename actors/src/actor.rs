@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::family::{Aal, Decision, FamilyRecord, RefreshPointer, RevokeReason, Subject, decide};
-use crate::store::{Denylist, FamilyStore, Origin, StoreError};
+use crate::store::{Denylist, FamilyChange, FamilyStore, Origin, StoreError};
 
 /// The stores an actor works through, shared by every actor of the process.
 #[derive(Clone)]
@@ -117,6 +117,9 @@ pub struct RotateRefreshToken {
     pub sid: Uuid,
     /// `jti` of the presented refresh token.
     pub presented: Uuid,
+    /// Move the family into this organization with the rotation (the user switched to it); from then
+    /// on that organization's actor owns it.
+    pub move_to: Option<Uuid>,
     /// The request's time.
     pub now: OffsetDateTime,
 }
@@ -151,8 +154,8 @@ const PENDING: &str = "identsphere_actors_pending_operations";
 /// What a family's lane does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
-    /// Present this refresh token.
-    Rotate(Uuid),
+    /// Present this refresh token, moving the family into an organization if one is given.
+    Rotate(Uuid, Option<Uuid>),
     /// Raise the family to `aal2`.
     Elevate,
 }
@@ -232,7 +235,7 @@ impl OrgActor {
         let Some(lane) = self.lanes.get(&sid) else { return };
         let (backend, policy, now) = (self.backend.clone(), self.policy, lane.running.now);
         let work: ResponseFuture<RotateResult> = match lane.running.step {
-            Step::Rotate(presented) => Box::pin(rotate(backend, policy, sid, presented, now)),
+            Step::Rotate(presented, move_to) => Box::pin(rotate(backend, policy, sid, presented, move_to, now)),
             Step::Elevate => Box::pin(elevate(backend, policy, sid, now)),
         };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.finish_lane(sid, &result, ctx)));
@@ -296,7 +299,7 @@ impl OrgActor {
                 // Elevations are not shared: each follows its own second-factor check.
                 let same = std::iter::once(&mut lane.running)
                     .chain(lane.queued.iter_mut())
-                    .find(|pending| matches!(step, Step::Rotate(_)) && pending.step == step);
+                    .find(|pending| matches!(step, Step::Rotate(..)) && pending.step == step);
                 match same {
                     Some(pending) => pending.waiters.push(tx),
                     None => lane.queued.push_back(Pending { step, now, waiters: vec![tx] }),
@@ -362,7 +365,7 @@ impl Handler<RotateRefreshToken> for OrgActor {
     type Result = ResponseFuture<RotateResult>;
 
     fn handle(&mut self, msg: RotateRefreshToken, ctx: &mut Self::Context) -> Self::Result {
-        self.enqueue(msg.sid, Step::Rotate(msg.presented), msg.now, ctx)
+        self.enqueue(msg.sid, Step::Rotate(msg.presented, msg.move_to), msg.now, ctx)
     }
 }
 
@@ -389,11 +392,20 @@ async fn revoke(
 
 /// Presents `presented` to family `sid`: an optimistic compare-and-set first (the live token is the
 /// common case: one round trip), and only when that misses, a read and the state machine's decision.
-async fn rotate(backend: Backend, policy: Policy, sid: Uuid, presented: Uuid, now: OffsetDateTime) -> RotateResult {
+/// A grace-window replay hands back the successor as it is, moved or not.
+async fn rotate(
+    backend: Backend,
+    policy: Policy,
+    sid: Uuid,
+    presented: Uuid,
+    move_to: Option<Uuid>,
+    now: OffsetDateTime,
+) -> RotateResult {
     let next = RefreshPointer { jti: Uuid::new_v4(), issued_at: now };
+    let change = FamilyChange { aal: None, org_id: move_to };
     // Each miss means the row changed under us; a third one means something is badly wrong.
     for _ in 0..3 {
-        if let Some((family, subject)) = backend.families.rotate(sid, presented, next, None, now).await? {
+        if let Some((family, subject)) = backend.families.rotate(sid, presented, next, change, now).await? {
             return Ok(Rotation { kind: RotationKind::Rotated, family, subject });
         }
         let Some((family, subject)) = backend.families.load(sid).await? else {
@@ -432,7 +444,8 @@ async fn elevate(backend: Backend, policy: Policy, sid: Uuid, now: OffsetDateTim
             Decision::Revoked | Decision::Reused | Decision::Replay => return Err(FamilyError::Revoked),
         }
         let current = family.current.jti;
-        if let Some((family, subject)) = backend.families.rotate(sid, current, next, Some(Aal::Aal2), now).await? {
+        let change = FamilyChange { aal: Some(Aal::Aal2), org_id: None };
+        if let Some((family, subject)) = backend.families.rotate(sid, current, next, change, now).await? {
             return Ok(Rotation { kind: RotationKind::Elevated, family, subject });
         }
     }

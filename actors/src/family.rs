@@ -40,6 +40,12 @@ pub enum RevokeReason {
     LogoutGlobal,
     /// A spent refresh token came back after the grace window: a theft signal.
     RefreshTokenReused,
+    /// The password was reset by email link: every family ends.
+    PasswordReset,
+    /// The user changed their password: every other family ends.
+    PasswordChanged,
+    /// The user's membership in the family's organization ended (removed, or left).
+    MembershipEnded,
 }
 
 macro_rules! string_enum {
@@ -86,6 +92,9 @@ string_enum!(RevokeReason {
     LogoutOthers => "logout_others",
     LogoutGlobal => "logout_global",
     RefreshTokenReused => "refresh_token_reused",
+    PasswordReset => "password_reset",
+    PasswordChanged => "password_changed",
+    MembershipEnded => "membership_ended",
 });
 
 /// The refresh token that is currently live in a family: its id and when it was issued.

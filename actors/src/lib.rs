@@ -12,4 +12,6 @@ pub mod store;
 pub use actor::{Backend, FamilyError, Policy, Rotation, RotationKind};
 pub use family::{Aal, AuthMethod, FamilyRecord, RefreshPointer, RevokeReason, Spent, Subject, UserProfile};
 pub use registry::{OrgHandle, Registry};
-pub use store::{Denylist, FamilyStore, LoadedFamily, Origin, Revocation, RevocationPage, Revoked, StoreError};
+pub use store::{
+    Denylist, FamilyChange, FamilyStore, LoadedFamily, Origin, Revocation, RevocationPage, Revoked, StoreError,
+};

@@ -100,7 +100,22 @@ impl OrgHandle {
     /// # Errors
     /// The `FamilyError` naming why the token is refused, or the store or actor failure.
     pub async fn rotate(&self, sid: Uuid, presented: Uuid, now: OffsetDateTime) -> Result<Rotation, FamilyError> {
-        self.ask(RotateRefreshToken { sid, presented, now }).await?
+        self.ask(RotateRefreshToken { sid, presented, move_to: None, now }).await?
+    }
+
+    /// Rotates like [`OrgHandle::rotate`] and moves the family into organization `to`, whose actor owns
+    /// it from then on (the user switched organizations).
+    ///
+    /// # Errors
+    /// As [`OrgHandle::rotate`].
+    pub async fn switch(
+        &self,
+        sid: Uuid,
+        presented: Uuid,
+        to: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Rotation, FamilyError> {
+        self.ask(RotateRefreshToken { sid, presented, move_to: Some(to), now }).await?
     }
 
     /// Raises family `sid` to `aal2` after a second factor was verified in it: a new refresh token,

@@ -33,6 +33,15 @@ pub struct Origin {
     pub ip: Option<String>,
 }
 
+/// What a rotation changes besides the live refresh token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FamilyChange {
+    /// Raise the assurance level (a second factor was verified).
+    pub aal: Option<Aal>,
+    /// Move the family into this organization (the user switched).
+    pub org_id: Option<Uuid>,
+}
+
 /// A family as read from the store, with its subject's current account state.
 pub type LoadedFamily = (FamilyRecord, Subject);
 
@@ -51,10 +60,10 @@ pub trait FamilyStore: Send + Sync + 'static {
     /// `StoreError` when the store fails.
     async fn load(&self, sid: Uuid) -> Result<Option<LoadedFamily>, StoreError>;
 
-    /// Compare and set: spends `expected` and makes `next` live (raising the family to `aal` when given),
-    /// only while `expected` is the live token, the family is neither revoked nor expired at `now`, and
-    /// its subject is enabled. Returns the new state, or `None` when the condition did not hold (the
-    /// caller then loads and decides).
+    /// Compare and set: spends `expected` and makes `next` live (applying `change`), only while `expected`
+    /// is the live token, the family is neither revoked nor expired at `now`, and its subject is enabled
+    /// (in the organization it ends up in). Returns the new state, or `None` when the condition did not
+    /// hold (the caller then loads and decides).
     ///
     /// # Errors
     /// `StoreError` when the store fails.
@@ -63,7 +72,7 @@ pub trait FamilyStore: Send + Sync + 'static {
         sid: Uuid,
         expected: Uuid,
         next: RefreshPointer,
-        aal: Option<Aal>,
+        change: FamilyChange,
         now: OffsetDateTime,
     ) -> Result<Option<LoadedFamily>, StoreError>;
 

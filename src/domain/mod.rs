@@ -70,6 +70,20 @@ impl Role {
         }
     }
 
+    /// Whether this role includes everything `other` may do.
+    #[must_use]
+    pub const fn at_least(self, other: Self) -> bool {
+        self.rank() >= other.rank()
+    }
+
+    const fn rank(self) -> u8 {
+        match self {
+            Self::Owner => 2,
+            Self::Admin => 1,
+            Self::Member => 0,
+        }
+    }
+
     /// Parses the stable name.
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {

@@ -99,6 +99,11 @@ pub(crate) struct RefreshBody {
     /// The refresh token of the last token response.
     #[serde(default)]
     refresh_token: Option<String>,
+    /// Switch: id or slug of another organization of the user; the session moves there with this
+    /// refresh (`not_a_member` otherwise). Must not be blank.
+    #[serde(default)]
+    #[schema(schema_with = organization_schema)]
+    organization: Option<String>,
 }
 
 /// Which session families a logout ends.
@@ -128,7 +133,7 @@ pub(crate) struct LogoutBody {
 /// The user, as the token and session responses show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = User)]
-struct UserJson<'a> {
+pub(crate) struct UserJson<'a> {
     /// User id (`sub`).
     id: Uuid,
     /// The email as typed at registration.
@@ -325,7 +330,22 @@ pub(crate) fn origin(req: &HttpRequest, state: &AppState) -> Origin {
     }
 }
 
-fn org_ref(organization: Option<String>) -> Result<Option<OrgRef>, ApiError> {
+/// A display text (a user's or an organization's name) as `DISPLAY_NAME_PATTERN` describes it: trimmed,
+/// at most `MAX_DISPLAY_NAME` characters without control characters; blank is none.
+pub(crate) fn display_text(field: &'static str, text: Option<String>) -> Result<Option<String>, ApiError> {
+    match text.map(|n| n.trim().to_owned()) {
+        Some(name) if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) => {
+            Err(ApiError::invalid_field(
+                field,
+                format!("{field} must be at most 100 characters, without control characters"),
+            ))
+        }
+        Some(name) if name.is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+pub(crate) fn org_ref(organization: Option<String>) -> Result<Option<OrgRef>, ApiError> {
     match organization.as_deref().map(str::trim) {
         None => Ok(None),
         Some("") => Err(ApiError::invalid_field("organization", "organization must not be empty")),
@@ -381,20 +401,10 @@ pub(crate) async fn register_user(
     body: ApiJson<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let RegisterBody { email, password, display_name, organization } = body.0;
-    let display_name = match display_name.map(|n| n.trim().to_owned()) {
-        Some(name) if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) => {
-            return Err(ApiError::invalid_field(
-                "display_name",
-                "display_name must be at most 100 characters, without control characters",
-            ));
-        }
-        Some(name) if name.is_empty() => None,
-        other => other,
-    };
     let registration = Registration {
         email: Email::parse(&email)?,
         password: Password::parse(password)?,
-        display_name,
+        display_name: display_text("display_name", display_name)?,
         organization: org_ref(organization)?,
     };
     let sign_in = state.service.register(registration, origin(&req, &state)).await?;
@@ -493,6 +503,8 @@ pub(crate) fn refresh_errors() -> Vec<ApiError> {
         ApiError::RefreshTokenReused,
         ApiError::CsrfRejected,
         ApiError::AccountDisabled,
+        ApiError::NotAMember,
+        ApiError::OrganizationNotFound,
         errors::rate_limited(),
     ]);
     all.extend(errors::server());
@@ -509,7 +521,9 @@ pub(crate) fn refresh_errors() -> Vec<ApiError> {
     description = "The refresh token comes from the body or, when the body has none, from the `identsphere_rt` \
                    cookie (then subject to the CSRF rule). Every refresh rotates; a spent token presented again \
                    within the grace window gets the same successor, after it `refresh_token_reused` and the \
-                   whole session family is revoked. Abuse limit: refreshes per client address.",
+                   whole session family is revoked. With `organization`, the session switches: it moves into \
+                   that organization of the user (same `sid`, `auth_time`, `aal`), and the new tokens carry its id. \
+                   Abuse limit: refreshes per client address.",
     request_body = Option<RefreshBody>,
     security((), ("refresh_cookie" = [])),
     responses(
@@ -530,7 +544,8 @@ pub(crate) async fn refresh_session(
     req: HttpRequest,
     body: OptionalJson<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = match body.0.and_then(|b| b.refresh_token) {
+    let (body_token, organization) = body.0.map_or((None, None), |b| (b.refresh_token, b.organization));
+    let token = match body_token {
         Some(token) => token,
         None => {
             let token = cookie(&req, REFRESH_COOKIE).ok_or(ApiError::TokenMissing)?;
@@ -539,7 +554,7 @@ pub(crate) async fn refresh_session(
         }
     };
     let ip = client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
-    let sign_in = state.service.refresh(&token, ip.as_deref()).await?;
+    let sign_in = state.service.refresh(&token, ip.as_deref(), org_ref(organization)?).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }
 

@@ -9,6 +9,7 @@ pub mod account;
 pub mod auth;
 pub mod health;
 pub mod mfa;
+pub mod organizations;
 pub mod revocations;
 pub mod well_known;
 
@@ -78,6 +79,17 @@ routing_table! {
     POST "/v1/auth/password/forgot" => account::forgot_password, errors: account::forgot_errors;
     POST "/v1/auth/password/reset" => account::reset_password, errors: account::reset_errors;
     POST "/v1/auth/password" => account::change_password, errors: account::change_errors;
+    GET "/v1/auth/sessions" => organizations::list_sessions, errors: organizations::sessions_errors;
+    DELETE "/v1/auth/sessions/{id}" => organizations::end_session, errors: organizations::end_session_errors;
+    POST "/v1/organizations" => organizations::create_organization, errors: organizations::create_errors;
+    GET "/v1/organizations" => organizations::list_organizations, errors: organizations::list_errors;
+    GET "/v1/organizations/{org}" => organizations::get_organization, errors: organizations::read_errors;
+    PATCH "/v1/organizations/{org}" => organizations::update_organization, errors: organizations::update_errors;
+    GET "/v1/organizations/{org}/members" => organizations::list_members, errors: organizations::members_errors;
+    PATCH "/v1/organizations/{org}/members/{user_id}" => organizations::change_member,
+        errors: organizations::role_errors;
+    DELETE "/v1/organizations/{org}/members/{user_id}" => organizations::remove_member,
+        errors: organizations::member_errors;
     GET "/v1/revocations" => revocations::get_revocations, errors: revocations::feed_errors;
     GET "/.well-known/jwks.json" => well_known::get_jwks, errors: well_known::discovery_errors;
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,

@@ -134,7 +134,7 @@ impl AuthService {
         let now = self.clock.now();
         let user_id =
             self.stores.lifecycle.reset_password(&hash, &password_hash, now).await?.ok_or(ApiError::LinkInvalid)?;
-        self.end_user_families(user_id, None, RevokeReason::LogoutGlobal, now).await
+        self.end_user_families(user_id, None, RevokeReason::PasswordReset, now).await
     }
 
     /// Changes the principal's password after checking the current one, and ends the user's other
@@ -160,7 +160,7 @@ impl AuthService {
         let password_hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         self.stores.lifecycle.change_password(user_id, &password_hash, now).await?;
-        self.end_user_families(user_id, Some(principal.claims.sid), RevokeReason::LogoutOthers, now).await
+        self.end_user_families(user_id, Some(principal.claims.sid), RevokeReason::PasswordChanged, now).await
     }
 }
 

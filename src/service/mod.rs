@@ -7,8 +7,10 @@
 
 mod lifecycle;
 mod mfa;
+mod organizations;
 
 pub use mfa::{FACTORS, LoginOutcome, MfaProof, TotpEnrollment};
+pub use organizations::NewOrganization;
 
 use std::collections::BTreeMap;
 
@@ -356,14 +358,39 @@ impl AuthService {
 
     /// Exchanges a refresh token for a new pair (or, within the grace window, the same successor).
     ///
+    /// With `organization`, the family moves into that organization with the rotation (switching): the
+    /// new tokens carry its id, `auth_time`, `aal` and `auth_method` stay. Only for a member.
+    ///
     /// # Errors
     /// `TokenInvalid`, `TokenExpired`, `TokenRevoked`, `RefreshTokenReused`, `AccountDisabled`, store or
-    /// actor failures.
-    pub async fn refresh(&self, refresh_token: &str, client_ip: Option<&str>) -> Result<SignIn, ApiError> {
+    /// actor failures; `OrganizationNotFound` and `NotAMember` for the organization asked for.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client_ip: Option<&str>,
+        organization: Option<OrgRef>,
+    ) -> Result<SignIn, ApiError> {
         self.limit(Limit::RefreshIp, client_ip, true).await?;
         let now = self.clock.now();
         let claims = verified("refresh", self.tokens.verify_refresh(refresh_token, now))?;
-        let rotation = self.registry.org(claims.org).rotate(claims.sid, claims.jti, now).await?;
+        let handle = self.registry.org(claims.org);
+        let rotation = match organization {
+            None => handle.rotate(claims.sid, claims.jti, now).await?,
+            Some(target) => {
+                let org = self.stores.accounts.find_org(&target).await?.ok_or(ApiError::OrganizationNotFound)?;
+                self.stores.accounts.role(claims.sub, org.id).await?.ok_or(ApiError::NotAMember)?;
+                if org.disabled {
+                    return Err(ApiError::AccountDisabled);
+                }
+                let rotation = if org.id == claims.org {
+                    handle.rotate(claims.sid, claims.jti, now).await?
+                } else {
+                    handle.switch(claims.sid, claims.jti, org.id, now).await?
+                };
+                self.stores.accounts.touch_membership(claims.sub, org.id, now).await?;
+                rotation
+            }
+        };
         self.sign_in(rotation.family, rotation.subject.user, now)
     }
 
@@ -580,14 +607,14 @@ fn verified<T>(token: &'static str, result: Result<T, ApiError>) -> Result<T, Ap
 
 /// `<local part, sanitized>-<8 random base32 characters>`: readable and unguessable enough to be unique.
 fn personal_slug(email: &Email) -> Result<String, ApiError> {
+    drawn_slug(email.local_part())
+}
+
+/// `<text, sanitized>-<8 random base32 characters>`, or `org-<…>` when nothing of `text` is URL-safe.
+fn drawn_slug(text: &str) -> Result<String, ApiError> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut base: String = email
-        .local_part()
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(32)
-        .collect();
+    let mut base: String =
+        text.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(32).collect();
     base = base.trim_matches('-').to_owned();
     if base.is_empty() {
         base.push_str("org");

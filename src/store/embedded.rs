@@ -16,16 +16,17 @@ use anyhow::{Context as _, anyhow, bail};
 use async_trait::async_trait;
 use base64::Engine as _;
 use identsphere_actors::{
-    Aal, AuthMethod, Denylist, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer, Revocation,
-    RevocationPage, RevokeReason, Revoked, Spent, StoreError, Subject, UserProfile,
+    Aal, AuthMethod, Denylist, FamilyChange, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer,
+    Revocation, RevocationPage, RevokeReason, Revoked, Spent, StoreError, Subject, UserProfile,
 };
 use rusqlite::{Connection, OptionalExtension as _, Row, named_params, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Credentials, FactorStore, Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, NewAccount,
-    NewLink, Organization, Probe, Rate, RateLimiter, SecretHash, SessionContext, SignupMode, StoredKey, TotpFactor,
+    AccountStore, Credentials, FactorStore, Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, Member,
+    MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate, Organization, OrganizationStore, Probe, Rate,
+    RateLimiter, SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor,
 };
 use crate::config::KeyEncryptionKey;
 use crate::domain::{OrgRef, Role};
@@ -248,16 +249,10 @@ fn user_from(row: &Row<'_>) -> rusqlite::Result<UserProfile> {
 }
 
 fn org_from(row: &Row<'_>) -> rusqlite::Result<Organization> {
-    let signup = match row.get::<_, String>("o_signup_mode")?.as_str() {
-        "closed" => SignupMode::Closed,
-        "invite_only" => SignupMode::InviteOnly,
-        "open" => SignupMode::Open,
-        "domains" => {
-            let domains: String = row.get("o_signup_domains")?;
-            SignupMode::Domains(serde_json::from_str(&domains).map_err(|e| conversion(0, e))?)
-        }
-        _ => return Err(unknown("signup_mode")),
-    };
+    let domains: String = row.get("o_signup_domains")?;
+    let domains = serde_json::from_str(&domains).map_err(|e| conversion(0, e))?;
+    let signup = SignupMode::from_columns(&row.get::<_, String>("o_signup_mode")?, domains)
+        .ok_or_else(|| unknown("signup_mode"))?;
     Ok(Organization {
         id: uuid(row, "o_id")?,
         slug: row.get("o_slug")?,
@@ -328,7 +323,7 @@ impl FamilyStore for SqliteStore {
         sid: Uuid,
         expected: Uuid,
         next: RefreshPointer,
-        aal: Option<Aal>,
+        change: FamilyChange,
         now: OffsetDateTime,
     ) -> Result<Option<LoadedFamily>, StoreError> {
         self.run(move |c| {
@@ -337,9 +332,10 @@ impl FamilyStore for SqliteStore {
                 .prepare_cached(
                     "UPDATE session_families SET previous_jti = refresh_jti, previous_spent_at = :now, \
                      refresh_jti = :next, refresh_issued_at = :issued, last_used_at = :now, rotations = rotations + 1, \
-                     aal = COALESCE(:aal, aal) \
+                     aal = COALESCE(:aal, aal), org_id = COALESCE(:org, org_id) \
                      WHERE id = :sid AND refresh_jti = :expected AND revoked_at IS NULL AND expires_at > :now \
-                     AND EXISTS (SELECT 1 FROM users u JOIN organizations o ON o.id = session_families.org_id \
+                     AND EXISTS (SELECT 1 FROM users u JOIN organizations o \
+                                 ON o.id = COALESCE(:org, session_families.org_id) \
                                  WHERE u.id = session_families.user_id \
                                  AND u.disabled_at IS NULL AND o.disabled_at IS NULL)",
                 )?
@@ -349,7 +345,8 @@ impl FamilyStore for SqliteStore {
                     ":next": next.jti.as_bytes().as_slice(),
                     ":issued": ms(next.issued_at),
                     ":now": ms(now),
-                    ":aal": aal.map(Aal::as_str),
+                    ":aal": change.aal.map(Aal::as_str),
+                    ":org": change.org_id.map(|org| org.as_bytes().to_vec()),
                 })?;
             let loaded = if changed == 1 { load_family(&tx, sid)? } else { None };
             tx.commit()?;
@@ -739,6 +736,167 @@ impl LifecycleStore for SqliteStore {
             tx.prepare_cached(SET_PASSWORD)?.execute(params![id, password_hash, ms(now)])?;
             tx.prepare_cached(SPEND_RESET_LINKS)?.execute(params![id, ms(now), LinkPurpose::ResetPassword.as_str()])?;
             tx.commit()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl OrganizationStore for SqliteStore {
+    async fn create_org(&self, org: &Organization, owner: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+        let org = org.clone();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let (mode, domains) = org.signup.columns();
+            let domains = serde_json::to_string(&domains).map_err(|e| conversion(0, e))?;
+            tx.prepare_cached(
+                "INSERT INTO organizations (id, slug, name, signup_mode, signup_domains, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![org.id.as_bytes().as_slice(), org.slug, org.name, mode, domains, ms(now)])?;
+            tx.prepare_cached(
+                "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
+                 VALUES (?1, ?2, 'owner', ?3, ?3)",
+            )?
+            .execute(params![owner.as_bytes().as_slice(), org.id.as_bytes().as_slice(), ms(now)])?;
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn orgs_of(&self, user_id: Uuid) -> Result<Vec<(Organization, Role)>, StoreError> {
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {ORG_COLUMNS}, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id \
+                 WHERE m.user_id = ?1 ORDER BY o.name, o.id"
+            );
+            let mut statement = c.prepare_cached(&sql)?;
+            let rows = statement.query_map([user_id.as_bytes().as_slice()], |row| {
+                let role: String = row.get("role")?;
+                Ok((org_from(row)?, Role::parse(&role).ok_or_else(|| unknown("role"))?))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn update_org(
+        &self,
+        org_id: Uuid,
+        update: &OrgUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Option<Organization>, StoreError> {
+        let update = update.clone();
+        self.run(move |c| {
+            let signup = update.signup.as_ref().map(SignupMode::columns);
+            let domains = signup
+                .as_ref()
+                .map(|(_, domains)| serde_json::to_string(domains))
+                .transpose()
+                .map_err(|e| conversion(0, e))?;
+            let tx = c.transaction()?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE organizations SET name = COALESCE(:name, name), slug = COALESCE(:slug, slug), \
+                     signup_mode = COALESCE(:mode, signup_mode), signup_domains = COALESCE(:domains, signup_domains), \
+                     disabled_at = CASE WHEN :disabled IS NULL THEN disabled_at \
+                                        WHEN :disabled THEN COALESCE(disabled_at, :now) ELSE NULL END \
+                     WHERE id = :id",
+                )?
+                .execute(named_params! {
+                    ":id": org_id.as_bytes().as_slice(),
+                    ":name": update.name,
+                    ":slug": update.slug,
+                    ":mode": signup.as_ref().map(|s| s.0),
+                    ":domains": domains,
+                    ":disabled": update.disabled,
+                    ":now": ms(now),
+                })?;
+            let org = if changed == 1 { find_org(&tx, &OrgRef::Id(org_id))? } else { None };
+            tx.commit()?;
+            Ok(org)
+        })
+        .await
+    }
+
+    async fn members(&self, org_id: Uuid) -> Result<Vec<Member>, StoreError> {
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {USER_COLUMNS}, m.role, m.created_at AS joined_at FROM memberships m \
+                 JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 \
+                 ORDER BY (m.role = 'owner') DESC, m.created_at, u.id"
+            );
+            let mut statement = c.prepare_cached(&sql)?;
+            let rows = statement.query_map([org_id.as_bytes().as_slice()], |row| {
+                let role: String = row.get("role")?;
+                Ok(Member {
+                    user: user_from(row)?,
+                    role: Role::parse(&role).ok_or_else(|| unknown("role"))?,
+                    joined_at: time_at(row, "joined_at")?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn change_membership(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        change: MembershipChange,
+    ) -> Result<MembershipOutcome, StoreError> {
+        self.run(move |c| {
+            // One connection: changes are serialized already; the transaction keeps check and change together.
+            let tx = c.transaction()?;
+            let (org, user) = (org_id.as_bytes().as_slice(), user_id.as_bytes().as_slice());
+            let current: Option<String> = tx
+                .prepare_cached("SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2")?
+                .query_row([org, user], |row| row.get(0))
+                .optional()?;
+            let Some(current) = current else { return Ok(MembershipOutcome::NotAMember) };
+            let owners: i64 = tx
+                .prepare_cached("SELECT count(*) FROM memberships WHERE org_id = ?1 AND role = 'owner'")?
+                .query_row([org], |row| row.get(0))?;
+            if current == Role::Owner.as_str() && change != MembershipChange::Role(Role::Owner) && owners <= 1 {
+                return Ok(MembershipOutcome::LastOwner);
+            }
+            match change {
+                MembershipChange::Role(role) => tx
+                    .prepare_cached("UPDATE memberships SET role = ?3 WHERE org_id = ?1 AND user_id = ?2")?
+                    .execute(params![org, user, role.as_str()])?,
+                MembershipChange::Remove => tx
+                    .prepare_cached("DELETE FROM memberships WHERE org_id = ?1 AND user_id = ?2")?
+                    .execute([org, user])?,
+            };
+            tx.commit()?;
+            Ok(MembershipOutcome::Done)
+        })
+        .await
+    }
+
+    async fn sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionInfo>, StoreError> {
+        self.run(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT id, org_id, aal, auth_method, created_at, last_used_at, expires_at, user_agent, ip \
+                 FROM session_families WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 \
+                 ORDER BY created_at DESC, id",
+            )?;
+            let rows = statement.query_map(params![user_id.as_bytes().as_slice(), ms(now)], |row| {
+                let (aal, method): (String, String) = (row.get("aal")?, row.get("auth_method")?);
+                Ok(SessionInfo {
+                    sid: uuid(row, "id")?,
+                    org_id: uuid(row, "org_id")?,
+                    aal: Aal::parse(&aal).ok_or_else(|| unknown("aal"))?,
+                    auth_method: AuthMethod::parse(&method).ok_or_else(|| unknown("auth_method"))?,
+                    created_at: time_at(row, "created_at")?,
+                    last_used_at: time_at(row, "last_used_at")?,
+                    expires_at: time_at(row, "expires_at")?,
+                    user_agent: row.get("user_agent")?,
+                    ip: row.get("ip")?,
+                })
+            })?;
+            rows.collect()
         })
         .await
     }

@@ -47,6 +47,31 @@ pub enum SignupMode {
     Domains(Vec<String>),
 }
 
+impl SignupMode {
+    /// The stored form: the mode's name and its domains (empty unless `Domains`).
+    #[must_use]
+    pub fn columns(&self) -> (&'static str, Vec<String>) {
+        match self {
+            Self::Closed => ("closed", Vec::new()),
+            Self::InviteOnly => ("invite_only", Vec::new()),
+            Self::Open => ("open", Vec::new()),
+            Self::Domains(domains) => ("domains", domains.clone()),
+        }
+    }
+
+    /// Reads the stored form back; `None` for an unknown mode.
+    #[must_use]
+    pub fn from_columns(mode: &str, domains: Vec<String>) -> Option<Self> {
+        match mode {
+            "closed" => Some(Self::Closed),
+            "invite_only" => Some(Self::InviteOnly),
+            "open" => Some(Self::Open),
+            "domains" => Some(Self::Domains(domains)),
+            _ => None,
+        }
+    }
+}
+
 /// An organization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Organization {
@@ -344,6 +369,124 @@ pub trait LifecycleStore: Send + Sync + 'static {
     async fn change_password(&self, user_id: Uuid, password_hash: &str, now: OffsetDateTime) -> Result<(), StoreError>;
 }
 
+/// A member of an organization.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// The user.
+    pub user: UserProfile,
+    /// Their role.
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: OffsetDateTime,
+}
+
+/// What an organization update changes; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct OrgUpdate {
+    /// A new display name.
+    pub name: Option<String>,
+    /// A new slug (validated, lower-case).
+    pub slug: Option<String>,
+    /// A new sign-up policy.
+    pub signup: Option<SignupMode>,
+    /// Disable (`true`) or enable it.
+    pub disabled: Option<bool>,
+}
+
+/// A change to one membership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// Give the member this role.
+    Role(Role),
+    /// End the membership.
+    Remove,
+}
+
+/// What a membership change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembershipOutcome {
+    /// Applied.
+    Done,
+    /// The user is not a member.
+    NotAMember,
+    /// Refused: the organization would have no owner left.
+    LastOwner,
+}
+
+/// One of a user's session families, as their session list shows it.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// The family (`sid`).
+    pub sid: Uuid,
+    /// Its organization.
+    pub org_id: Uuid,
+    /// Its assurance level.
+    pub aal: identsphere_actors::Aal,
+    /// How the user signed in.
+    pub auth_method: identsphere_actors::AuthMethod,
+    /// When it started.
+    pub created_at: OffsetDateTime,
+    /// Its last refresh (or its start).
+    pub last_used_at: OffsetDateTime,
+    /// Its absolute end.
+    pub expires_at: OffsetDateTime,
+    /// The `User-Agent` it started with.
+    pub user_agent: Option<String>,
+    /// The client address it started from.
+    pub ip: Option<String>,
+}
+
+/// Organizations, their members, and users' session lists.
+#[async_trait]
+pub trait OrganizationStore: Send + Sync + 'static {
+    /// Creates an organization with `owner` as its owner, in one transaction.
+    ///
+    /// # Errors
+    /// `StoreError::Conflict("organizations_slug_key")` when the slug is taken.
+    async fn create_org(&self, org: &Organization, owner: Uuid, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// The organizations the user is a member of, with their role, by name.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn orgs_of(&self, user_id: Uuid) -> Result<Vec<(Organization, Role)>, StoreError>;
+
+    /// Applies `update`; returns the organization afterwards, `None` if there is none with this id.
+    ///
+    /// # Errors
+    /// `StoreError::Conflict("organizations_slug_key")` when the new slug is taken.
+    async fn update_org(
+        &self,
+        org_id: Uuid,
+        update: &OrgUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Option<Organization>, StoreError>;
+
+    /// The members, owners first, then by join time.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn members(&self, org_id: Uuid) -> Result<Vec<Member>, StoreError>;
+
+    /// Changes a membership, serialized per organization so that two concurrent changes cannot leave it
+    /// without an owner.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn change_membership(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        change: MembershipChange,
+    ) -> Result<MembershipOutcome, StoreError>;
+
+    /// The user's live session families, newest first.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionInfo>, StoreError>;
+}
+
 /// A rate: at most `count` events per `period`, in a burst or spread out (GCRA).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
@@ -407,6 +550,8 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// Session families.
     pub families: Arc<dyn FamilyStore>,
+    /// Organizations, members and session lists.
+    pub organizations: Arc<dyn OrganizationStore>,
     /// Second factors and single-use tokens.
     pub factors: Arc<dyn FactorStore>,
     /// Email verification, password reset and change.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
 use identsphere_actors::{
-    Aal, AuthMethod, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer, RevokeReason, Spent, StoreError,
-    Subject, UserProfile,
+    Aal, AuthMethod, FamilyChange, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer, RevokeReason,
+    Spent, StoreError, Subject, UserProfile,
 };
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
@@ -17,8 +17,9 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Credentials, FactorStore, Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, NewAccount,
-    NewLink, Organization, Probe, SecretHash, SessionContext, SignupMode, StoredKey, TotpFactor,
+    AccountStore, Credentials, FactorStore, Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, Member,
+    MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate, Organization, OrganizationStore, Probe,
+    SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor,
 };
 use crate::domain::{OrgRef, Role};
 
@@ -221,13 +222,8 @@ fn user_from(row: &Row) -> Result<UserProfile, StoreError> {
 }
 
 fn org_from(row: &Row) -> Result<Organization, StoreError> {
-    let signup = match get::<&str>(row, "o_signup_mode")? {
-        "closed" => SignupMode::Closed,
-        "invite_only" => SignupMode::InviteOnly,
-        "open" => SignupMode::Open,
-        "domains" => SignupMode::Domains(get(row, "o_signup_domains")?),
-        _ => return Err(StoreError::Internal("column signup_mode: unknown value".to_owned())),
-    };
+    let signup =
+        parsed(SignupMode::from_columns(get(row, "o_signup_mode")?, get(row, "o_signup_domains")?), "signup_mode")?;
     Ok(Organization {
         id: get(row, "o_id")?,
         slug: get(row, "o_slug")?,
@@ -289,27 +285,26 @@ impl FamilyStore for PgStore {
         sid: Uuid,
         expected: Uuid,
         next: RefreshPointer,
-        aal: Option<Aal>,
+        change: FamilyChange,
         now: OffsetDateTime,
     ) -> Result<Option<LoadedFamily>, StoreError> {
         const SQL: &str = concat!(
             "UPDATE session_families f SET previous_jti = f.refresh_jti, previous_spent_at = $4, \
              refresh_jti = $3, refresh_issued_at = $5, last_used_at = $4, rotations = f.rotations + 1, \
-             aal = COALESCE($6, f.aal) \
+             aal = COALESCE($6, f.aal), org_id = COALESCE($7, f.org_id) \
              FROM users u, organizations o \
              WHERE f.id = $1 AND f.refresh_jti = $2 AND f.revoked_at IS NULL AND f.expires_at > $4 \
-             AND u.id = f.user_id AND o.id = f.org_id AND u.disabled_at IS NULL AND o.disabled_at IS NULL \
+             AND u.id = f.user_id AND o.id = COALESCE($7, f.org_id) AND u.disabled_at IS NULL \
+             AND o.disabled_at IS NULL \
              RETURNING ",
             family_columns!(),
             ", ",
             user_columns!(),
             ", false AS disabled"
         );
-        self.query_opt(SQL, &[&sid, &expected, &next.jti, &now, &next.issued_at, &aal.map(Aal::as_str)])
-            .await?
-            .as_ref()
-            .map(loaded_from)
-            .transpose()
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&sid, &expected, &next.jti, &now, &next.issued_at, &change.aal.map(Aal::as_str), &change.org_id];
+        self.query_opt(SQL, &params).await?.as_ref().map(loaded_from).transpose()
     }
 
     async fn revoke(&self, sids: &[Uuid], reason: RevokeReason, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -694,5 +689,132 @@ impl LifecycleStore for PgStore {
         tx_execute(&tx, SET_PASSWORD, &[&user_id, &password_hash, &now]).await?;
         tx_execute(&tx, SPEND_RESET_LINKS, &[&user_id, &now, &LinkPurpose::ResetPassword.as_str()]).await?;
         tx.commit().await.map_err(|e| pg_error(&e))
+    }
+}
+
+#[async_trait]
+impl OrganizationStore for PgStore {
+    async fn create_org(&self, org: &Organization, owner: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+        let (mode, domains) = org.signup.columns();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let insert = "INSERT INTO organizations (id, slug, name, signup_mode, signup_domains, created_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6)";
+        tx_execute(&tx, insert, &[&org.id, &org.slug, &org.name, &mode, &domains, &now]).await?;
+        let member = "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
+                      VALUES ($1, $2, 'owner', $3, $3)";
+        tx_execute(&tx, member, &[&owner, &org.id, &now]).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))
+    }
+
+    async fn orgs_of(&self, user_id: Uuid) -> Result<Vec<(Organization, Role)>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            org_columns!(),
+            ", m.role FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 \
+             ORDER BY o.name, o.id"
+        );
+        let rows = self.query(SQL, &[&user_id]).await?;
+        rows.iter().map(|row| Ok((org_from(row)?, parsed(Role::parse(get(row, "role")?), "role")?))).collect()
+    }
+
+    async fn update_org(
+        &self,
+        org_id: Uuid,
+        update: &OrgUpdate,
+        now: OffsetDateTime,
+    ) -> Result<Option<Organization>, StoreError> {
+        const SQL: &str = concat!(
+            "UPDATE organizations o SET name = COALESCE($2, o.name), slug = COALESCE($3, o.slug), \
+             signup_mode = COALESCE($4, o.signup_mode), signup_domains = COALESCE($5, o.signup_domains), \
+             disabled_at = CASE WHEN $6::boolean IS NULL THEN o.disabled_at \
+                                WHEN $6 THEN COALESCE(o.disabled_at, $7) ELSE NULL END \
+             WHERE o.id = $1 RETURNING ",
+            org_columns!()
+        );
+        let signup = update.signup.as_ref().map(SignupMode::columns);
+        let (mode, domains) = (signup.as_ref().map(|s| s.0), signup.as_ref().map(|s| s.1.clone()));
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+            [&org_id, &update.name, &update.slug, &mode, &domains, &update.disabled, &now];
+        self.query_opt(SQL, &params).await?.as_ref().map(org_from).transpose()
+    }
+
+    async fn members(&self, org_id: Uuid) -> Result<Vec<Member>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            ", m.role, m.created_at AS joined_at FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.org_id = $1 ORDER BY (m.role = 'owner') DESC, m.created_at, u.id"
+        );
+        let rows = self.query(SQL, &[&org_id]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Member {
+                    user: user_from(row)?,
+                    role: parsed(Role::parse(get(row, "role")?), "role")?,
+                    joined_at: get(row, "joined_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn change_membership(
+        &self,
+        org_id: Uuid,
+        user_id: Uuid,
+        change: MembershipChange,
+    ) -> Result<MembershipOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        // The organization's row lock serializes membership changes: two owners demoting each other at
+        // once cannot both see the other still there.
+        tx_execute(&tx, "SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", &[&org_id]).await?;
+        let roles = tx
+            .prepare_cached(
+                "SELECT (SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2) AS role, \
+                 (SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner') AS owners",
+            )
+            .await
+            .map_err(|e| pg_error(&e))?;
+        let row = tx.query_one(&roles, &[&org_id, &user_id]).await.map_err(|e| pg_error(&e))?;
+        let Some(current) = get::<Option<&str>>(&row, "role")? else { return Ok(MembershipOutcome::NotAMember) };
+        let owners: i64 = get(&row, "owners")?;
+        if current == Role::Owner.as_str() && change != MembershipChange::Role(Role::Owner) && owners <= 1 {
+            return Ok(MembershipOutcome::LastOwner);
+        }
+        match change {
+            MembershipChange::Role(role) => {
+                let sql = "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2";
+                tx_execute(&tx, sql, &[&org_id, &user_id, &role.as_str()]).await?;
+            }
+            MembershipChange::Remove => {
+                let sql = "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2";
+                tx_execute(&tx, sql, &[&org_id, &user_id]).await?;
+            }
+        }
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(MembershipOutcome::Done)
+    }
+
+    async fn sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionInfo>, StoreError> {
+        let sql = "SELECT id, org_id, aal, auth_method, created_at, last_used_at, expires_at, user_agent, ip \
+                   FROM session_families WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+                   ORDER BY created_at DESC, id";
+        let rows = self.query(sql, &[&user_id, &now]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionInfo {
+                    sid: get(row, "id")?,
+                    org_id: get(row, "org_id")?,
+                    aal: parsed(Aal::parse(get(row, "aal")?), "aal")?,
+                    auth_method: parsed(AuthMethod::parse(get(row, "auth_method")?), "auth_method")?,
+                    created_at: get(row, "created_at")?,
+                    last_used_at: get(row, "last_used_at")?,
+                    expires_at: get(row, "expires_at")?,
+                    user_agent: get(row, "user_agent")?,
+                    ip: get(row, "ip")?,
+                })
+            })
+            .collect()
     }
 }

@@ -19,6 +19,7 @@ mod logout;
 mod mfa;
 mod openapi;
 mod operations;
+mod organizations;
 mod refresh;
 mod register;
 mod revocations;

@@ -1,0 +1,506 @@
+//! `/v1/organizations*`: create, list, read and update organizations; list, re-role and remove members.
+//! And `/v1/auth/sessions*`: the user's session list.
+//!
+//! Every route needs an access token (`Principal`). Reading needs membership; updating and managing
+//! members needs `admin` (owners for anything touching an owner, and to disable). An organization the user
+//! is not a member of is `organization_not_found`, like one that does not exist.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{OrgRef, Role};
+use crate::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::routes::auth::{UserJson, display_text};
+use crate::routes::{errors, string_enum};
+use crate::service::{NewOrganization, Principal};
+use crate::startup::AppState;
+use crate::store::{MembershipChange, OrgUpdate, Organization, SessionInfo, SignupMode};
+
+/// Longest list of sign-up domains kept.
+const MAX_DOMAINS: usize = 100;
+
+/// A new organization. Unknown fields are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "Acme Corp", "slug": "acme"})))]
+pub(crate) struct CreateBody {
+    /// Display name: trimmed, 1 to 100 characters without control characters.
+    #[schema(max_length = 100)]
+    name: String,
+    /// 1 to 63 of `a-z`, `0-9` and `-`, not starting or ending with `-`; drawn from the name when absent.
+    #[serde(default)]
+    #[schema(schema_with = slug_schema)]
+    slug: Option<String>,
+}
+
+/// Who may register straight into the organization.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SignupJson {
+    /// `closed`, `invite_only`, `open`, or `domains` (open to addresses at `domains`).
+    #[schema(schema_with = signup_mode_schema)]
+    mode: String,
+    /// Lower-case domains, for `domains` only.
+    #[serde(default)]
+    domains: Vec<String>,
+}
+
+/// What to change. Unknown fields are refused; absent fields stay as they are.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "Acme Inc", "signup": {"mode": "domains", "domains": ["acme.com"]}})))]
+pub(crate) struct UpdateBody {
+    /// New display name.
+    #[serde(default)]
+    #[schema(max_length = 100)]
+    name: Option<String>,
+    /// New slug; the id stays, so references by id keep working.
+    #[serde(default)]
+    #[schema(schema_with = slug_schema)]
+    slug: Option<String>,
+    /// New sign-up policy.
+    #[serde(default)]
+    signup: Option<SignupJson>,
+    /// Disable (`true`, owners only: its sessions stop refreshing, nobody signs in) or enable it.
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+/// A member's new role. Unknown fields are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleBody {
+    #[schema(schema_with = role_schema)]
+    role: String,
+}
+
+/// An organization, with the caller's role in it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationDetail)]
+struct OrgJson<'a> {
+    id: Uuid,
+    slug: &'a str,
+    name: &'a str,
+    /// The caller's role.
+    #[schema(schema_with = role_schema)]
+    role: &'static str,
+    disabled: bool,
+    signup: SignupJson,
+}
+
+impl<'a> OrgJson<'a> {
+    fn new(org: &'a Organization, role: Role) -> Self {
+        let (mode, domains) = org.signup.columns();
+        Self {
+            id: org.id,
+            slug: &org.slug,
+            name: &org.name,
+            role: role.as_str(),
+            disabled: org.disabled,
+            signup: SignupJson { mode: mode.to_owned(), domains },
+        }
+    }
+}
+
+/// The caller's organizations.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct OrgList<'a> {
+    organizations: Vec<OrgJson<'a>>,
+}
+
+/// A member.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct MemberJson<'a> {
+    user: UserJson<'a>,
+    #[schema(schema_with = role_schema)]
+    role: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    joined_at: OffsetDateTime,
+}
+
+/// The members, owners first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct MemberList<'a> {
+    members: Vec<MemberJson<'a>>,
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SessionItem<'a> {
+    /// Session family id (`sid`).
+    id: Uuid,
+    organization_id: Uuid,
+    /// `aal1` or `aal2`.
+    aal: &'static str,
+    /// `password`, `passkey` or `social_oauth`.
+    auth_method: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    /// The last refresh.
+    #[serde(with = "time::serde::rfc3339")]
+    last_used_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    /// The `User-Agent` the sign-in came with.
+    #[schema(required = true)]
+    user_agent: Option<&'a str>,
+    /// The client address the sign-in came from.
+    #[schema(required = true)]
+    ip: Option<&'a str>,
+    /// The session of the access token that asked.
+    current: bool,
+}
+
+/// The caller's live sessions, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SessionList<'a> {
+    sessions: Vec<SessionItem<'a>>,
+}
+
+fn slug_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .pattern(Some(SLUG_PATTERN))
+        .build()
+}
+
+fn signup_mode_schema() -> utoipa::openapi::Object {
+    string_enum(["closed", "invite_only", "open", "domains"])
+}
+
+fn role_schema() -> utoipa::openapi::Object {
+    string_enum([Role::Owner, Role::Admin, Role::Member].map(Role::as_str))
+}
+
+/// What `slug` accepts.
+const SLUG_PATTERN: &str = "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$";
+
+/// A slug as typed: 1 to 63 of `a-z0-9-`, not starting or ending with `-`, and not shaped like an id.
+fn slug(raw: String) -> Result<String, ApiError> {
+    let bytes = raw.as_bytes();
+    let shaped = (1..=63).contains(&bytes.len())
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-');
+    if !shaped || Uuid::parse_str(&raw).is_ok() {
+        return Err(ApiError::invalid_field(
+            "slug",
+            "slug must be 1 to 63 of a-z, 0-9 and -, not starting or ending with -",
+        ));
+    }
+    Ok(raw)
+}
+
+fn signup(json: SignupJson) -> Result<SignupMode, ApiError> {
+    let bad = |message: &str| ApiError::invalid_field("signup", message);
+    let domains: Vec<String> = json.domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+    if json.mode != "domains" && !domains.is_empty() {
+        return Err(bad("domains are only for mode `domains`"));
+    }
+    let valid = |d: &String| email_address::EmailAddress::is_valid(&format!("a@{d}"));
+    if domains.len() > MAX_DOMAINS || !domains.iter().all(valid) {
+        return Err(bad("domains must be at most 100 valid domain names"));
+    }
+    match json.mode.as_str() {
+        "domains" if domains.is_empty() => Err(bad("mode `domains` needs at least one domain")),
+        mode => SignupMode::from_columns(mode, domains)
+            .ok_or_else(|| bad("mode must be closed, invite_only, open or domains")),
+    }
+}
+
+fn path_org(raw: &str) -> Result<OrgRef, ApiError> {
+    OrgRef::parse(raw).ok_or(ApiError::OrganizationNotFound)
+}
+
+fn path_uuid(raw: &str, missing: ApiError) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw.trim()).map_err(|_| missing)
+}
+
+/// The errors of routes on one organization.
+fn org_errors() -> Vec<ApiError> {
+    let mut all = errors::live_session();
+    all.push(ApiError::OrganizationNotFound);
+    all
+}
+
+/// The errors of `create_organization`.
+pub(crate) fn create_errors() -> Vec<ApiError> {
+    let mut all = errors::live_session_unsafe();
+    all.extend(errors::json_body());
+    all.push(ApiError::SlugTaken);
+    all
+}
+
+/// `POST /v1/organizations` — requires an access token. Creates an organization; the caller is its owner.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations",
+    tag = "organizations",
+    summary = "Create an organization",
+    description = "The caller becomes its owner. Sign-up starts `closed`. Without `slug`, one is drawn from the name.",
+    request_body = CreateBody,
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 201, description = "Created.", body = OrgJson)),
+)]
+pub(crate) async fn create_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: ApiJson<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let CreateBody { name, slug: raw_slug } = body.0;
+    let name =
+        display_text("name", Some(name))?.ok_or_else(|| ApiError::invalid_field("name", "name must not be blank"))?;
+    let new = NewOrganization { name, slug: raw_slug.map(slug).transpose()? };
+    let org = state.service.create_org(&principal, new).await?;
+    Ok(HttpResponse::Created().json(OrgJson::new(&org, Role::Owner)))
+}
+
+/// The errors of `list_organizations`.
+pub(crate) fn list_errors() -> Vec<ApiError> {
+    errors::live_session()
+}
+
+/// `GET /v1/organizations` — requires an access token. The caller's organizations.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations",
+    tag = "organizations",
+    summary = "List my organizations",
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 200, description = "The caller's organizations, by name, with the caller's role.", body = OrgList)),
+)]
+pub(crate) async fn list_organizations(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let orgs = state.service.my_orgs(&principal).await?;
+    let organizations = orgs.iter().map(|(org, role)| OrgJson::new(org, *role)).collect();
+    Ok(HttpResponse::Ok().json(OrgList { organizations }))
+}
+
+/// The errors of `get_organization`.
+pub(crate) fn read_errors() -> Vec<ApiError> {
+    org_errors()
+}
+
+/// `GET /v1/organizations/{org}` — requires membership.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org}",
+    tag = "organizations",
+    summary = "Read an organization",
+    params(("org" = String, Path, description = "Organization id or slug")),
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 200, description = "The organization, with the caller's role.", body = OrgJson)),
+)]
+pub(crate) async fn get_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, role) = state.service.member_org(&principal, &path_org(&path)?).await?;
+    Ok(HttpResponse::Ok().json(OrgJson::new(&org, role)))
+}
+
+/// The errors of `update_organization`.
+pub(crate) fn update_errors() -> Vec<ApiError> {
+    let mut all = org_errors();
+    all.extend(errors::json_body());
+    all.extend([ApiError::CsrfRejected, ApiError::InsufficientRole, ApiError::SlugTaken]);
+    all
+}
+
+/// `PATCH /v1/organizations/{org}` — requires `admin` (`owner` to disable or enable).
+#[utoipa::path(
+    patch,
+    path = "/v1/organizations/{org}",
+    tag = "organizations",
+    summary = "Update an organization",
+    description = "Name, slug and sign-up policy need `admin`; `disabled` needs `owner`. A disabled organization's \
+                   sessions stop refreshing and nobody signs in to it. Renaming the slug keeps the id.",
+    params(("org" = String, Path, description = "Organization id or slug")),
+    request_body = UpdateBody,
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 200, description = "The organization afterwards.", body = OrgJson)),
+)]
+pub(crate) async fn update_organization(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+    body: ApiJson<UpdateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let UpdateBody { name, slug: raw_slug, signup: raw_signup, disabled } = body.0;
+    let name = match name {
+        Some(name) => Some(
+            display_text("name", Some(name))?
+                .ok_or_else(|| ApiError::invalid_field("name", "name must not be blank"))?,
+        ),
+        None => None,
+    };
+    let update = OrgUpdate {
+        name,
+        slug: raw_slug.map(slug).transpose()?,
+        signup: raw_signup.map(signup).transpose()?,
+        disabled,
+    };
+    let (org, role) = state.service.update_org(&principal, &path_org(&path)?, update).await?;
+    Ok(HttpResponse::Ok().json(OrgJson::new(&org, role)))
+}
+
+/// The errors of `list_members`.
+pub(crate) fn members_errors() -> Vec<ApiError> {
+    org_errors()
+}
+
+/// `GET /v1/organizations/{org}/members` — requires membership.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org}/members",
+    tag = "organizations",
+    summary = "List the members",
+    params(("org" = String, Path, description = "Organization id or slug")),
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 200, description = "The members, owners first.", body = MemberList)),
+)]
+pub(crate) async fn list_members(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let members = state.service.members(&principal, &path_org(&path)?).await?;
+    let members = members
+        .iter()
+        .map(|m| MemberJson { user: (&m.user).into(), role: m.role.as_str(), joined_at: m.joined_at })
+        .collect();
+    Ok(HttpResponse::Ok().json(MemberList { members }))
+}
+
+/// The errors of `change_member` and `remove_member`.
+pub(crate) fn member_errors() -> Vec<ApiError> {
+    let mut all = org_errors();
+    all.extend([ApiError::CsrfRejected, ApiError::InsufficientRole, ApiError::MemberNotFound, ApiError::LastOwner]);
+    all
+}
+
+/// The errors of `change_member`.
+pub(crate) fn role_errors() -> Vec<ApiError> {
+    let mut all = member_errors();
+    all.extend(errors::json_body());
+    all
+}
+
+/// `PATCH /v1/organizations/{org}/members/{user_id}` — requires `admin`; `owner` to touch an owner or make one.
+#[utoipa::path(
+    patch,
+    path = "/v1/organizations/{org}/members/{user_id}",
+    tag = "organizations",
+    summary = "Change a member's role",
+    description = "The last owner cannot be demoted (`last_owner`).",
+    params(("org" = String, Path, description = "Organization id or slug"),
+           ("user_id" = String, Path, description = "The member's user id")),
+    request_body = RoleBody,
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 204, description = "Changed.")),
+)]
+pub(crate) async fn change_member(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+    body: ApiJson<RoleBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, user) = path.into_inner();
+    let role = Role::parse(&body.0.role)
+        .ok_or_else(|| ApiError::invalid_field("role", "role must be owner, admin or member"))?;
+    let user = path_uuid(&user, ApiError::MemberNotFound)?;
+    state.service.change_member(&principal, &path_org(&org)?, user, MembershipChange::Role(role)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /v1/organizations/{org}/members/{user_id}` — requires `admin` (`owner` for an owner), or is the
+/// member themself leaving.
+#[utoipa::path(
+    delete,
+    path = "/v1/organizations/{org}/members/{user_id}",
+    tag = "organizations",
+    summary = "Remove a member, or leave",
+    description = "The member's sessions in the organization end at once. The last owner cannot leave or be removed \
+                   (`last_owner`).",
+    params(("org" = String, Path, description = "Organization id or slug"),
+           ("user_id" = String, Path, description = "The member's user id")),
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 204, description = "Removed.")),
+)]
+pub(crate) async fn remove_member(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (org, user) = path.into_inner();
+    let user = path_uuid(&user, ApiError::MemberNotFound)?;
+    state.service.change_member(&principal, &path_org(&org)?, user, MembershipChange::Remove).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The errors of `list_sessions`.
+pub(crate) fn sessions_errors() -> Vec<ApiError> {
+    errors::live_session()
+}
+
+/// `GET /v1/auth/sessions` — requires an access token. The caller's live sessions.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/sessions",
+    tag = "auth",
+    summary = "List my sessions",
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 200, description = "Live sessions, newest first; `current` marks the caller's.", body = SessionList)),
+)]
+pub(crate) async fn list_sessions(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
+    let sessions = state.service.sessions(&principal).await?;
+    let current = principal.claims.sid;
+    let sessions = sessions.iter().map(|s: &SessionInfo| SessionItem {
+        id: s.sid,
+        organization_id: s.org_id,
+        aal: s.aal.as_str(),
+        auth_method: s.auth_method.as_str(),
+        created_at: s.created_at,
+        last_used_at: s.last_used_at,
+        expires_at: s.expires_at,
+        user_agent: s.user_agent.as_deref(),
+        ip: s.ip.as_deref(),
+        current: s.sid == current,
+    });
+    Ok(HttpResponse::Ok().json(SessionList { sessions: sessions.collect() }))
+}
+
+/// The errors of `end_session`.
+pub(crate) fn end_session_errors() -> Vec<ApiError> {
+    let mut all = errors::live_session_unsafe();
+    all.push(ApiError::SessionNotFound);
+    all
+}
+
+/// `DELETE /v1/auth/sessions/{id}` — requires an access token. Ends one of the caller's sessions.
+#[utoipa::path(
+    delete,
+    path = "/v1/auth/sessions/{id}",
+    tag = "auth",
+    summary = "End one of my sessions",
+    description = "Like a logout of that session: its access tokens fail at once with `token_revoked`.",
+    params(("id" = String, Path, description = "Session (family) id")),
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 204, description = "Ended.")),
+)]
+pub(crate) async fn end_session(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sid = path_uuid(&path, ApiError::SessionNotFound)?;
+    state.service.end_session(&principal, sid).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

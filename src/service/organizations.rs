@@ -1,0 +1,170 @@
+//! Organizations, their members and roles, and a user's session list.
+//!
+//! Every call is made by a signed-in user (`Principal`) and checks the user's role in the organization
+//! named: an organization the user is not a member of answers exactly like one that does not exist
+//! (`organization_not_found`), so ids and slugs of other tenants cannot be probed. Owners may do
+//! everything, admins everything but touching owners and disabling, members read. An organization keeps
+//! at least one owner.
+
+use identsphere_actors::RevokeReason;
+use uuid::Uuid;
+
+use super::{AuthService, Principal, drawn_slug};
+use crate::domain::{OrgRef, Role};
+use crate::error::ApiError;
+use crate::store::{
+    Member, MembershipChange, MembershipOutcome, OrgUpdate, Organization, SessionInfo, SignupMode, StoreError,
+};
+
+/// A new organization.
+#[derive(Clone, Debug)]
+pub struct NewOrganization {
+    /// Display name, validated.
+    pub name: String,
+    /// Slug, validated; drawn from the name when `None`.
+    pub slug: Option<String>,
+}
+
+/// The unique-constraint name both stores report for a taken slug.
+const SLUG_CONSTRAINT: &str = "organizations_slug_key";
+
+impl AuthService {
+    /// Creates an organization owned by the principal's user.
+    ///
+    /// # Errors
+    /// `SlugTaken`; the session's errors.
+    pub async fn create_org(&self, principal: &Principal, new: NewOrganization) -> Result<Organization, ApiError> {
+        self.session(principal).await?;
+        let now = self.clock.now();
+        // A drawn slug collides only by chance: draw again.
+        for _ in 0..3 {
+            let slug = match &new.slug {
+                Some(slug) => slug.clone(),
+                None => drawn_slug(&new.name)?,
+            };
+            let org = Organization {
+                id: Uuid::new_v4(),
+                slug,
+                name: new.name.clone(),
+                signup: SignupMode::Closed,
+                disabled: false,
+            };
+            match self.stores.organizations.create_org(&org, principal.claims.sub, now).await {
+                Ok(()) => return Ok(org),
+                Err(StoreError::Conflict(constraint)) if constraint == SLUG_CONSTRAINT && new.slug.is_none() => {}
+                Err(StoreError::Conflict(constraint)) if constraint == SLUG_CONSTRAINT => {
+                    return Err(ApiError::SlugTaken);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ApiError::Internal(anyhow::anyhow!("no free organization slug after 3 draws")))
+    }
+
+    /// The organizations of the principal's user, with their role in each.
+    ///
+    /// # Errors
+    /// The session's errors.
+    pub async fn my_orgs(&self, principal: &Principal) -> Result<Vec<(Organization, Role)>, ApiError> {
+        self.session(principal).await?;
+        Ok(self.stores.organizations.orgs_of(principal.claims.sub).await?)
+    }
+
+    /// An organization the principal's user is a member of, with their role.
+    ///
+    /// # Errors
+    /// `OrganizationNotFound` for no such organization and for one the user is not a member of alike.
+    pub async fn member_org(&self, principal: &Principal, org: &OrgRef) -> Result<(Organization, Role), ApiError> {
+        self.session(principal).await?;
+        let org = self.stores.accounts.find_org(org).await?.ok_or(ApiError::OrganizationNotFound)?;
+        let role =
+            self.stores.accounts.role(principal.claims.sub, org.id).await?.ok_or(ApiError::OrganizationNotFound)?;
+        Ok((org, role))
+    }
+
+    /// Updates name, slug, sign-up policy (admins and owners) or the disabled flag (owners).
+    ///
+    /// # Errors
+    /// `InsufficientRole`, `SlugTaken`, `OrganizationNotFound`.
+    pub async fn update_org(
+        &self,
+        principal: &Principal,
+        org: &OrgRef,
+        update: OrgUpdate,
+    ) -> Result<(Organization, Role), ApiError> {
+        let (org, role) = self.member_org(principal, org).await?;
+        let needed = if update.disabled.is_some() { Role::Owner } else { Role::Admin };
+        if !role.at_least(needed) {
+            return Err(ApiError::InsufficientRole);
+        }
+        match self.stores.organizations.update_org(org.id, &update, self.clock.now()).await {
+            Ok(Some(updated)) => Ok((updated, role)),
+            Ok(None) => Err(ApiError::OrganizationNotFound),
+            Err(StoreError::Conflict(constraint)) if constraint == SLUG_CONSTRAINT => Err(ApiError::SlugTaken),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The members of an organization of the principal's user.
+    ///
+    /// # Errors
+    /// `OrganizationNotFound`.
+    pub async fn members(&self, principal: &Principal, org: &OrgRef) -> Result<Vec<Member>, ApiError> {
+        let (org, _) = self.member_org(principal, org).await?;
+        Ok(self.stores.organizations.members(org.id).await?)
+    }
+
+    /// Changes a member's role or removes them (a member removing themself leaves). Admins manage members
+    /// and admins; only owners touch owners or make one. A removed member's sessions in the organization
+    /// end at once.
+    ///
+    /// # Errors
+    /// `InsufficientRole`, `MemberNotFound`, `LastOwner`, `OrganizationNotFound`.
+    pub async fn change_member(
+        &self,
+        principal: &Principal,
+        org: &OrgRef,
+        user_id: Uuid,
+        change: MembershipChange,
+    ) -> Result<(), ApiError> {
+        let (org, role) = self.member_org(principal, org).await?;
+        let target = self.stores.accounts.role(user_id, org.id).await?.ok_or(ApiError::MemberNotFound)?;
+        let leaving = user_id == principal.claims.sub && change == MembershipChange::Remove;
+        let touches_owner = target == Role::Owner || change == MembershipChange::Role(Role::Owner);
+        let needed = if touches_owner { Role::Owner } else { Role::Admin };
+        if !leaving && !role.at_least(needed) {
+            return Err(ApiError::InsufficientRole);
+        }
+        match self.stores.organizations.change_membership(org.id, user_id, change).await? {
+            MembershipOutcome::Done => {}
+            MembershipOutcome::NotAMember => return Err(ApiError::MemberNotFound),
+            MembershipOutcome::LastOwner => return Err(ApiError::LastOwner),
+        }
+        if change == MembershipChange::Remove {
+            let now = self.clock.now();
+            let mut families = self.stores.accounts.live_families(user_id, now).await?;
+            families.retain(|(_, family_org)| *family_org == org.id);
+            self.end_families(families, RevokeReason::MembershipEnded, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The live sessions of the principal's user, newest first.
+    ///
+    /// # Errors
+    /// The session's errors.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionInfo>, ApiError> {
+        self.session(principal).await?;
+        Ok(self.stores.organizations.sessions(principal.claims.sub, self.clock.now()).await?)
+    }
+
+    /// Ends one session of the principal's user (this one included): a logout of that family.
+    ///
+    /// # Errors
+    /// `SessionNotFound` for a session that is not a live one of the user's.
+    pub async fn end_session(&self, principal: &Principal, sid: Uuid) -> Result<(), ApiError> {
+        let sessions = self.sessions(principal).await?;
+        let session = sessions.iter().find(|s| s.sid == sid).ok_or(ApiError::SessionNotFound)?;
+        self.end_families(vec![(session.sid, session.org_id)], RevokeReason::Logout, self.clock.now()).await
+    }
+}
