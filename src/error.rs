@@ -83,6 +83,15 @@ pub enum ApiError {
     /// No such session of the user.
     #[error("no such session")]
     SessionNotFound,
+    /// An invitation that is unknown, expired, revoked or used.
+    #[error("this invitation is invalid, has expired, was revoked or was already used")]
+    InvitationInvalid,
+    /// An invitation for another email than the account's.
+    #[error("this invitation is for another email address")]
+    InvitationEmailMismatch,
+    /// No such waiting invitation in the organization.
+    #[error("no such invitation")]
+    InvitationNotFound,
     /// The user or organization is disabled.
     #[error("this account or organization is disabled")]
     AccountDisabled,
@@ -186,6 +195,9 @@ impl ApiError {
             Self::LastOwner => ("last_owner", S::CONFLICT, "conflict_error"),
             Self::MemberNotFound => ("member_not_found", S::NOT_FOUND, REQ),
             Self::SessionNotFound => ("session_not_found", S::NOT_FOUND, REQ),
+            Self::InvitationInvalid => ("invitation_invalid", S::BAD_REQUEST, REQ),
+            Self::InvitationEmailMismatch => ("invitation_email_mismatch", S::FORBIDDEN, PERM),
+            Self::InvitationNotFound => ("invitation_not_found", S::NOT_FOUND, REQ),
             Self::AccountDisabled => ("account_disabled", S::FORBIDDEN, PERM),
             Self::SignupNotAllowed => ("signup_not_allowed", S::FORBIDDEN, PERM),
             Self::CsrfRejected => ("csrf_rejected", S::FORBIDDEN, PERM),
@@ -226,6 +238,9 @@ impl ApiError {
             Self::LastOwner,
             Self::MemberNotFound,
             Self::SessionNotFound,
+            Self::InvitationInvalid,
+            Self::InvitationEmailMismatch,
+            Self::InvitationNotFound,
             Self::AccountDisabled,
             Self::SignupNotAllowed,
             Self::CsrfRejected,
@@ -325,6 +340,9 @@ mod tests {
             (ApiError::LastOwner, "last_owner", 409, "conflict_error"),
             (ApiError::MemberNotFound, "member_not_found", 404, "invalid_request_error"),
             (ApiError::SessionNotFound, "session_not_found", 404, "invalid_request_error"),
+            (ApiError::InvitationInvalid, "invitation_invalid", 400, "invalid_request_error"),
+            (ApiError::InvitationEmailMismatch, "invitation_email_mismatch", 403, "permission_error"),
+            (ApiError::InvitationNotFound, "invitation_not_found", 404, "invalid_request_error"),
             (ApiError::AccountDisabled, "account_disabled", 403, "permission_error"),
             (ApiError::SignupNotAllowed, "signup_not_allowed", 403, "permission_error"),
             (ApiError::CsrfRejected, "csrf_rejected", 403, "permission_error"),

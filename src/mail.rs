@@ -23,6 +23,8 @@ pub enum MailKind {
     VerifyEmail,
     /// "Reset your password", with a reset link.
     ResetPassword,
+    /// "You are invited to join an organization", with an invitation link.
+    Invitation,
 }
 
 impl MailKind {
@@ -32,6 +34,7 @@ impl MailKind {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
+            Self::Invitation => "invitation",
         }
     }
 
@@ -40,6 +43,7 @@ impl MailKind {
         match self {
             Self::VerifyEmail => "verify-email",
             Self::ResetPassword => "reset-password",
+            Self::Invitation => "accept-invitation",
         }
     }
 }
@@ -81,13 +85,13 @@ impl Mailer {
         Ok(Self { transport, from, product: config.product_name.clone(), link_base: config.link_base.clone() })
     }
 
-    /// Sends `kind` with the link carrying `token` to `to`.
+    /// Sends `kind` with the link carrying `token` to `to`; an invitation names its `organization`.
     ///
     /// # Errors
     /// When the message cannot be built or delivered.
-    pub async fn send(&self, kind: MailKind, to: &str, token: &str) -> anyhow::Result<()> {
+    pub async fn send(&self, kind: MailKind, to: &str, token: &str, organization: Option<&str>) -> anyhow::Result<()> {
         let link = format!("{}/{}?token={token}", self.link_base, kind.page());
-        let (subject, text, html) = render(kind, &self.product, &link);
+        let (subject, text, html) = render(kind, &self.product, &link, organization.unwrap_or("an organization"));
         let message = Message::builder()
             .from(self.from.clone())
             .to(to.parse().context("recipient address")?)
@@ -116,7 +120,7 @@ async fn write_outbox(dir: &Path, message: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Subject, plain text and HTML of a message.
-fn render(kind: MailKind, product: &str, link: &str) -> (String, String, String) {
+fn render(kind: MailKind, product: &str, link: &str, organization: &str) -> (String, String, String) {
     let (subject, lead, action, note) = match kind {
         MailKind::VerifyEmail => (
             format!("Confirm your email address for {product}"),
@@ -130,6 +134,13 @@ fn render(kind: MailKind, product: &str, link: &str) -> (String, String, String)
             "Choose a new password",
             "The link works once and expires in 1 hour; using it signs you out everywhere. If you did not ask \
              for it, ignore this message: your password stays as it is.",
+        ),
+        MailKind::Invitation => (
+            format!("You are invited to join {organization} on {product}"),
+            format!("You have been invited to join {organization} on {product}."),
+            "Accept the invitation",
+            "The invitation is for this email address only, works once and expires in 7 days. If you do not \
+             know the organization, ignore this message.",
         ),
     };
     let text = format!("{lead}\n\n{action}: {link}\n\n{note}\n");
@@ -153,7 +164,8 @@ mod tests {
 
     #[test]
     fn both_parts_carry_the_link_and_html_is_escaped() {
-        let (subject, text, html) = render(MailKind::ResetPassword, "Acme <Corp>", "https://a.example/x?token=abc");
+        let (subject, text, html) =
+            render(MailKind::ResetPassword, "Acme <Corp>", "https://a.example/x?token=abc", "-");
         assert_eq!(subject, "Reset your Acme <Corp> password");
         assert!(text.contains("https://a.example/x?token=abc"), "{text}");
         assert!(html.contains("href=\"https://a.example/x?token=abc\""), "{html}");

@@ -296,20 +296,23 @@ mod tests {
             ApiError::LastOwner => 18,
             ApiError::MemberNotFound => 19,
             ApiError::SessionNotFound => 20,
-            ApiError::AccountDisabled => 21,
-            ApiError::SignupNotAllowed => 22,
-            ApiError::CsrfRejected => 23,
-            ApiError::OrganizationNotFound => 24,
-            ApiError::NotFound => 25,
-            ApiError::MethodNotAllowed { .. } => 26,
-            ApiError::PayloadTooLarge { .. } => 27,
-            ApiError::UnsupportedMediaType => 28,
-            ApiError::RateLimited { .. } => 29,
-            ApiError::ServiceUnavailable(_) => 30,
-            ApiError::Internal(_) => 31,
+            ApiError::InvitationInvalid => 21,
+            ApiError::InvitationEmailMismatch => 22,
+            ApiError::InvitationNotFound => 23,
+            ApiError::AccountDisabled => 24,
+            ApiError::SignupNotAllowed => 25,
+            ApiError::CsrfRejected => 26,
+            ApiError::OrganizationNotFound => 27,
+            ApiError::NotFound => 28,
+            ApiError::MethodNotAllowed { .. } => 29,
+            ApiError::PayloadTooLarge { .. } => 30,
+            ApiError::UnsupportedMediaType => 31,
+            ApiError::RateLimited { .. } => 32,
+            ApiError::ServiceUnavailable(_) => 33,
+            ApiError::Internal(_) => 34,
         }
     }
-    const VARIANTS: usize = 32;
+    const VARIANTS: usize = 35;
 
     #[test]
     fn every_kind_lists_each_variant_once() {

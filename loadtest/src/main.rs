@@ -8,7 +8,10 @@
 //! - `mixed`: per-user life: register, log in, mostly session reads, refreshes, and now and then log out and in;
 //! - `hot-org`: session reads and refreshes by users who all belong to one organization;
 //! - `many-orgs`: the same by users spread over the populated organizations;
-//! - `signin+session`: session reads measured while a login storm saturates hashing.
+//! - `signin+session`: session reads measured while a login storm saturates hashing;
+//! - `mfa-signin`: what a second factor adds to a sign-in: half the users sign in with a password only, half
+//!   with a password and a TOTP code (`login` then `mfa verify`), each about once per TOTP step (30 s), so
+//!   the latencies compare at the same light load.
 //!
 //! `signin`, `refresh`, `session`, `hot-org`, `many-orgs` and `signin+session` sign in as users that `populate`
 //! loaded (`LOADTEST_USERS`, default 100000; `LOADTEST_HOT_USERS`, default 1000). The run fails (exit 1) on any
@@ -47,7 +50,22 @@ fn failed(message: impl Into<String>) -> Box<TransactionError> {
 
 /// Posts `body` and returns the JSON answer; a non-2xx answer is marked failed by goose itself.
 async fn post(user: &mut GooseUser, name: &str, path: &str, body: &Value) -> Result<Value, Box<TransactionError>> {
+    post_as(user, name, path, body, None).await
+}
+
+/// `post` with an access token.
+async fn post_as(
+    user: &mut GooseUser,
+    name: &str,
+    path: &str,
+    body: &Value,
+    bearer: Option<&str>,
+) -> Result<Value, Box<TransactionError>> {
     let builder = user.get_request_builder(&GooseMethod::Post, path)?.json(body);
+    let builder = match bearer {
+        Some(token) => builder.bearer_auth(token),
+        None => builder,
+    };
     let request =
         GooseRequest::builder().method(GooseMethod::Post).path(path).name(name).set_request_builder(builder).build();
     let goose = user.request(request).await?;
@@ -125,6 +143,73 @@ async fn logout_and_in(user: &mut GooseUser) -> TransactionResult {
     login_populated(user).await
 }
 
+/// A goose user of `mfa-signin`: their email, TOTP secret (for those with a factor) and last TOTP step used.
+#[derive(Clone, Debug)]
+struct Account {
+    email: String,
+    totp: Option<totp_rs::Totp>,
+    last_step: u64,
+}
+
+fn now_unix() -> Result<u64, Box<TransactionError>> {
+    // The load generator's own clock: the server's rule (`src/clock.rs`) is about the server.
+    #[expect(clippy::disallowed_methods, reason = "the load generator reads the wall clock for TOTP codes")]
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).map_err(|e| failed(e.to_string()))
+}
+
+/// Registers a new account; with `factor`, enrolls and confirms TOTP.
+async fn new_account(user: &mut GooseUser, factor: bool) -> TransactionResult {
+    let email = format!("lt-mfa-{}@example.com", uuid::Uuid::new_v4().simple());
+    let answer = post(user, "register", "/v1/auth/register", &json!({ "email": email, "password": PASSWORD })).await?;
+    let access = session_of(&answer)?.access;
+    let mut account = Account { email, totp: None, last_step: 0 };
+    if factor {
+        let enrollment = post_as(user, "mfa enroll", "/v1/auth/mfa/totp", &json!({}), Some(&access)).await?;
+        let secret = enrollment["secret"].as_str().ok_or_else(|| failed("no secret"))?;
+        let secret = totp_rs::Secret::try_from_base32(secret).map_err(|e| failed(e.to_string()))?;
+        let totp = totp_rs::Builder::new().with_secret(secret).build().map_err(|e| failed(e.to_string()))?;
+        let now = now_unix()?;
+        let code = totp.generate(now).to_string();
+        post_as(user, "mfa confirm", "/v1/auth/mfa/totp/confirm", &json!({ "code": code }), Some(&access)).await?;
+        account.last_step = now / 30;
+        account.totp = Some(totp);
+    }
+    user.set_session_data(account);
+    Ok(())
+}
+
+async fn password_account(user: &mut GooseUser) -> TransactionResult {
+    new_account(user, false).await
+}
+
+async fn mfa_account(user: &mut GooseUser) -> TransactionResult {
+    new_account(user, true).await
+}
+
+/// A full sign-in: the password, and the TOTP code when the account has a factor (waiting for a TOTP step not
+/// used yet: each is accepted once).
+async fn full_signin(user: &mut GooseUser) -> TransactionResult {
+    let account = user.get_session_data::<Account>().ok_or_else(|| failed("no account"))?.clone();
+    let body = json!({ "email": account.email, "password": PASSWORD });
+    let Some(totp) = &account.totp else {
+        return post(user, "login (password only)", "/v1/auth/login", &body).await.map(drop);
+    };
+    let mut now = now_unix()?;
+    while now / 30 <= account.last_step {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        now = now_unix()?;
+    }
+    let answer = post(user, "login (mfa user)", "/v1/auth/login", &body).await?;
+    let mfa_token = answer["mfa_token"].as_str().ok_or_else(|| failed("no mfa_required"))?.to_owned();
+    let code = totp.generate(now).to_string();
+    let verified =
+        post(user, "mfa verify", "/v1/auth/mfa/verify", &json!({ "mfa_token": mfa_token, "code": code })).await?;
+    session_of(&verified)?;
+    user.set_session_data(Account { last_step: now / 30, ..account });
+    Ok(())
+}
+
 fn scenarios(name: &str) -> Result<Vec<Scenario>, GooseError> {
     let session_and_refresh = |scenario: Scenario, on_start: Transaction| -> Result<Scenario, GooseError> {
         Ok(scenario
@@ -160,11 +245,25 @@ fn scenarios(name: &str) -> Result<Vec<Scenario>, GooseError> {
                 .register_transaction(transaction!(login_populated).set_on_start())
                 .register_transaction(transaction!(read_session)),
         ],
+        "mfa-signin" => {
+            let step = std::time::Duration::from_secs(30);
+            vec![
+                scenario!("PasswordSignin")
+                    .set_wait_time(step, step)?
+                    .register_transaction(transaction!(password_account).set_on_start())
+                    .register_transaction(transaction!(full_signin)),
+                scenario!("MfaSignin")
+                    .set_wait_time(step, step)?
+                    .register_transaction(transaction!(mfa_account).set_on_start())
+                    .register_transaction(transaction!(full_signin)),
+            ]
+        }
         other => {
             return Err(GooseError::InvalidOption {
                 option: "LOADTEST_SCENARIO".to_owned(),
                 value: other.to_owned(),
-                detail: "one of signin, refresh, session, mixed, hot-org, many-orgs, signin+session".to_owned(),
+                detail: "one of signin, refresh, session, mixed, hot-org, many-orgs, signin+session, mfa-signin"
+                    .to_owned(),
             });
         }
     })

@@ -73,6 +73,11 @@ pub(crate) struct RegisterBody {
     #[serde(default)]
     #[schema(schema_with = organization_schema)]
     organization: Option<String>,
+    /// The token of an invitation for this email: the account joins its organization with its role
+    /// (instead of `organization`, whatever that organization's sign-up policy).
+    #[serde(default)]
+    #[schema(max_length = 128)]
+    invitation: Option<String>,
 }
 
 /// Email and password. Unknown fields are refused.
@@ -363,6 +368,8 @@ pub(crate) fn register_errors() -> Vec<ApiError> {
         ApiError::SignupNotAllowed,
         ApiError::AccountDisabled,
         ApiError::OrganizationNotFound,
+        ApiError::InvitationInvalid,
+        ApiError::InvitationEmailMismatch,
         errors::rate_limited(),
     ]);
     all.extend(errors::server());
@@ -400,12 +407,16 @@ pub(crate) async fn register_user(
     req: HttpRequest,
     body: ApiJson<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let RegisterBody { email, password, display_name, organization } = body.0;
+    let RegisterBody { email, password, display_name, organization, invitation } = body.0;
+    if organization.is_some() && invitation.is_some() {
+        return Err(ApiError::invalid_field("invitation", "give organization or invitation, not both"));
+    }
     let registration = Registration {
         email: Email::parse(&email)?,
         password: Password::parse(password)?,
         display_name: display_text("display_name", display_name)?,
         organization: org_ref(organization)?,
+        invitation,
     };
     let sign_in = state.service.register(registration, origin(&req, &state)).await?;
     Ok(token_response(StatusCode::CREATED, &sign_in, &state))

@@ -90,6 +90,13 @@ routing_table! {
         errors: organizations::role_errors;
     DELETE "/v1/organizations/{org}/members/{user_id}" => organizations::remove_member,
         errors: organizations::member_errors;
+    POST "/v1/organizations/{org}/invitations" => organizations::create_invitation,
+        errors: organizations::invite_errors;
+    GET "/v1/organizations/{org}/invitations" => organizations::list_invitations,
+        errors: organizations::invitations_errors;
+    DELETE "/v1/organizations/{org}/invitations/{invitation_id}" => organizations::revoke_invitation,
+        errors: organizations::revoke_errors;
+    POST "/v1/invitations/accept" => organizations::accept_invitation, errors: organizations::accept_errors;
     GET "/v1/revocations" => revocations::get_revocations, errors: revocations::feed_errors;
     GET "/.well-known/jwks.json" => well_known::get_jwks, errors: well_known::discovery_errors;
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,

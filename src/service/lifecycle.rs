@@ -29,43 +29,36 @@ const LINK_TOKEN_BYTES: usize = 32;
 impl AuthService {
     /// Makes a link for `user_id` and mails it to `to`, in the background: failures are logged and
     /// counted, never shown to the requester.
-    pub(super) fn send_link(&self, user_id: Uuid, to: String, kind: MailKind, now: OffsetDateTime) {
+    pub(super) fn send_link(&self, user_id: Uuid, to: String, purpose: LinkPurpose, now: OffsetDateTime) {
         let service = self.clone();
+        let (kind, ttl) = match purpose {
+            LinkPurpose::VerifyEmail => (MailKind::VerifyEmail, VERIFY_LINK_TTL),
+            LinkPurpose::ResetPassword => (MailKind::ResetPassword, RESET_LINK_TTL),
+        };
+        self.deliver(kind, async move {
+            let (token, token_hash) = new_link_token()?;
+            let link =
+                NewLink { token_hash, user_id, purpose, email: to.clone(), created_at: now, expires_at: now + ttl };
+            service.stores.lifecycle.add_link(&link).await?;
+            service.services.mailer.send(kind, &to, &token, None).await
+        });
+    }
+
+    /// Runs `sending` in the background, counting and logging its outcome.
+    pub(super) fn deliver(
+        &self,
+        kind: MailKind,
+        sending: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
         tokio::spawn(async move {
-            let result = service.create_and_send_link(user_id, &to, kind, now).await;
+            let result = sending.await;
             let label = if result.is_ok() { "sent" } else { "failed" };
             metrics::counter!("identsphere_email_deliveries_total", "kind" => kind.as_str(), "result" => label)
                 .increment(1);
             if let Err(err) = result {
-                tracing::error!(kind = kind.as_str(), %user_id, error = format!("{err:#}"), "mail not delivered");
+                tracing::error!(kind = kind.as_str(), error = format!("{err:#}"), "mail not delivered");
             }
         });
-    }
-
-    async fn create_and_send_link(
-        &self,
-        user_id: Uuid,
-        to: &str,
-        kind: MailKind,
-        now: OffsetDateTime,
-    ) -> anyhow::Result<()> {
-        let mut raw = [0u8; LINK_TOKEN_BYTES];
-        SystemRandom::new().fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
-        let token = B64URL.encode(raw);
-        let (purpose, ttl) = match kind {
-            MailKind::VerifyEmail => (LinkPurpose::VerifyEmail, VERIFY_LINK_TTL),
-            MailKind::ResetPassword => (LinkPurpose::ResetPassword, RESET_LINK_TTL),
-        };
-        let link = NewLink {
-            token_hash: link_hash(&token),
-            user_id,
-            purpose,
-            email: to.to_owned(),
-            created_at: now,
-            expires_at: now + ttl,
-        };
-        self.stores.lifecycle.add_link(&link).await?;
-        self.services.mailer.send(kind, to, &token).await
     }
 
     /// Marks an email verified with the token of its link.
@@ -90,7 +83,7 @@ impl AuthService {
         let email = Email::parse(&context.user.email)?;
         self.limit(Limit::EmailAccount, Some(email.normalized()), true).await?;
         if !context.user.email_verified {
-            self.send_link(context.user.id, context.user.email, MailKind::VerifyEmail, self.clock.now());
+            self.send_link(context.user.id, context.user.email, LinkPurpose::VerifyEmail, self.clock.now());
         }
         Ok(())
     }
@@ -109,7 +102,7 @@ impl AuthService {
         tokio::spawn(async move {
             match service.stores.accounts.credentials(email.normalized()).await {
                 Ok(Some(credentials)) if !credentials.disabled => {
-                    service.send_link(credentials.user.id, credentials.user.email, MailKind::ResetPassword, now);
+                    service.send_link(credentials.user.id, credentials.user.email, LinkPurpose::ResetPassword, now);
                 }
                 Ok(_) => {}
                 Err(err) => tracing::error!(error = %err, "password reset: looking up the account failed"),
@@ -164,6 +157,15 @@ impl AuthService {
     }
 }
 
+/// A new link token (256 random bits, base64url) and its stored form.
+pub(super) fn new_link_token() -> anyhow::Result<(String, SecretHash)> {
+    let mut raw = [0u8; LINK_TOKEN_BYTES];
+    SystemRandom::new().fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let token = B64URL.encode(raw);
+    let hash = link_hash(&token);
+    Ok((token, hash))
+}
+
 /// The stored form of a link token.
 fn link_hash(token: &str) -> SecretHash {
     let mut hash = [0u8; 32];
@@ -171,11 +173,13 @@ fn link_hash(token: &str) -> SecretHash {
     hash
 }
 
-/// A link token as sent: 43 base64url characters, else no link of ours.
-fn parse_link(token: &str) -> Result<SecretHash, ApiError> {
+/// The stored form of a link token as sent: 43 base64url characters, else no token of ours.
+pub(super) fn link_token_hash(token: &str) -> Option<SecretHash> {
     let token = token.trim();
-    match B64URL.decode(token) {
-        Ok(raw) if raw.len() == LINK_TOKEN_BYTES => Ok(link_hash(token)),
-        _ => Err(ApiError::LinkInvalid),
-    }
+    B64URL.decode(token).ok().filter(|raw| raw.len() == LINK_TOKEN_BYTES).map(|_| link_hash(token))
+}
+
+/// A link token as sent, or `LinkInvalid`.
+fn parse_link(token: &str) -> Result<SecretHash, ApiError> {
+    link_token_hash(token).ok_or(ApiError::LinkInvalid)
 }

@@ -31,8 +31,10 @@ use crate::clock::Clock;
 use crate::config::RateLimits;
 use crate::domain::{Email, OrgRef, Password, Role};
 use crate::error::ApiError;
-use crate::mail::{MailKind, Mailer};
-use crate::store::{Joining, NewAccount, Organization, SessionContext, SignupMode, Stores};
+use crate::mail::Mailer;
+use crate::store::{
+    INVITATION_SPENT, Joining, LinkPurpose, NewAccount, Organization, SecretHash, SessionContext, SignupMode, Stores,
+};
 
 /// A completed sign-in or refresh: what the token response shows.
 #[derive(Clone, Debug)]
@@ -87,6 +89,18 @@ pub struct Registration {
     pub display_name: Option<String>,
     /// The organization to join; `None` creates a personal one.
     pub organization: Option<OrgRef>,
+    /// The token of an invitation to accept at once (instead of `organization`).
+    pub invitation: Option<String>,
+}
+
+/// Where a new account goes.
+enum Target {
+    /// A new personal organization.
+    Personal,
+    /// An organization that takes the sign-up.
+    Existing(Organization),
+    /// The organization of an invitation.
+    Invited { org_id: Uuid, role: Role, token_hash: SecretHash },
 }
 
 /// Session lifetimes and abuse limits from configuration.
@@ -189,19 +203,23 @@ impl AuthService {
 
     async fn register_uncounted(&self, registration: Registration, origin: Origin) -> Result<SignIn, ApiError> {
         self.limit(Limit::RegisterIp, origin.ip.as_deref(), true).await?;
-        let Registration { email, password, display_name, organization } = registration;
-        let joined = match organization {
-            Some(org) => Some(self.signup_target(&org, &email).await?),
-            None => None,
+        let Registration { email, password, display_name, organization, invitation } = registration;
+        let target = match (organization, invitation) {
+            (_, Some(token)) => self.invited_target(&token, &email).await?,
+            (Some(org), None) => Target::Existing(self.signup_target(&org, &email).await?),
+            (None, None) => Target::Personal,
         };
         let password_hash = self.hasher.hash(password).await?;
         let now = self.clock.now();
         let user_id = Uuid::new_v4();
         // A personal slug collides only by chance: draw another suffix.
         for _ in 0..3 {
-            let joining = match &joined {
-                Some(org) => Joining::Existing(org.id),
-                None => Joining::Personal {
+            let joining = match &target {
+                Target::Existing(org) => Joining::Existing(org.id),
+                Target::Invited { org_id, role, token_hash } => {
+                    Joining::Invited { org_id: *org_id, role: *role, token_hash: *token_hash }
+                }
+                Target::Personal => Joining::Personal {
                     id: Uuid::new_v4(),
                     slug: personal_slug(&email)?,
                     name: display_name.clone().unwrap_or_else(|| email.local_part().to_owned()),
@@ -210,6 +228,7 @@ impl AuthService {
             let org_id = match &joining {
                 Joining::Personal { id, .. } => *id,
                 Joining::Existing(id) => *id,
+                Joining::Invited { org_id, .. } => *org_id,
             };
             let account = NewAccount {
                 user_id,
@@ -221,7 +240,7 @@ impl AuthService {
             };
             match self.stores.accounts.create_account(&account).await {
                 Ok(user) => {
-                    self.send_link(user.id, user.email.clone(), MailKind::VerifyEmail, now);
+                    self.send_link(user.id, user.email.clone(), LinkPurpose::VerifyEmail, now);
                     let family = self.new_family(user.id, org_id, AuthMethod::Password, now);
                     return self.start_family(family, user, origin, now).await;
                 }
@@ -229,10 +248,20 @@ impl AuthService {
                     return Err(ApiError::EmailTaken);
                 }
                 Err(StoreError::Conflict(constraint)) if constraint == "organizations_slug_key" => {}
+                Err(StoreError::Conflict(constraint)) if constraint == INVITATION_SPENT => {
+                    return Err(ApiError::InvitationInvalid);
+                }
                 Err(other) => return Err(other.into()),
             }
         }
         Err(ApiError::Internal(anyhow::anyhow!("no free personal organization slug after 3 draws")))
+    }
+
+    /// The organization and role of a working invitation for `email`.
+    async fn invited_target(&self, token: &str, email: &Email) -> Result<Target, ApiError> {
+        let token_hash = lifecycle::link_token_hash(token).ok_or(ApiError::InvitationInvalid)?;
+        let invitation = self.live_invitation(&token_hash, email).await?;
+        Ok(Target::Invited { org_id: invitation.org_id, role: invitation.role, token_hash })
     }
 
     async fn signup_target(&self, org: &OrgRef, email: &Email) -> Result<Organization, ApiError> {

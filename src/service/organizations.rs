@@ -7,14 +7,21 @@
 //! at least one owner.
 
 use identsphere_actors::RevokeReason;
+use time::Duration;
 use uuid::Uuid;
 
+use super::lifecycle::{link_token_hash, new_link_token};
 use super::{AuthService, Principal, drawn_slug};
-use crate::domain::{OrgRef, Role};
+use crate::domain::{Email, OrgRef, Role};
 use crate::error::ApiError;
+use crate::mail::MailKind;
 use crate::store::{
-    Member, MembershipChange, MembershipOutcome, OrgUpdate, Organization, SessionInfo, SignupMode, StoreError,
+    Invitation, Member, MembershipChange, MembershipOutcome, OrgUpdate, Organization, SecretHash, SessionInfo,
+    SignupMode, StoreError,
 };
+
+/// How long an invitation works.
+const INVITATION_TTL: Duration = Duration::days(7);
 
 /// A new organization.
 #[derive(Clone, Debug)]
@@ -166,5 +173,105 @@ impl AuthService {
         let sessions = self.sessions(principal).await?;
         let session = sessions.iter().find(|s| s.sid == sid).ok_or(ApiError::SessionNotFound)?;
         self.end_families(vec![(session.sid, session.org_id)], RevokeReason::Logout, self.clock.now()).await
+    }
+
+    /// Invites `email` into an organization with `role` (admins; owners to invite an owner) and mails the
+    /// link in the background.
+    ///
+    /// # Errors
+    /// `InsufficientRole`, `OrganizationNotFound`.
+    pub async fn invite(
+        &self,
+        principal: &Principal,
+        org: &OrgRef,
+        email: &Email,
+        role: Role,
+    ) -> Result<Invitation, ApiError> {
+        let (org, my_role) = self.member_org(principal, org).await?;
+        let needed = if role == Role::Owner { Role::Owner } else { Role::Admin };
+        if !my_role.at_least(needed) {
+            return Err(ApiError::InsufficientRole);
+        }
+        let (token, token_hash) = new_link_token().map_err(ApiError::Internal)?;
+        let now = self.clock.now();
+        let invitation = Invitation {
+            id: Uuid::new_v4(),
+            org_id: org.id,
+            email: email.as_typed().to_owned(),
+            email_normalized: email.normalized().to_owned(),
+            role,
+            invited_by: Some(principal.claims.sub),
+            created_at: now,
+            expires_at: now + INVITATION_TTL,
+        };
+        self.stores.organizations.add_invitation(&invitation, &token_hash).await?;
+        let (mailer, to) = (self.services.mailer.clone(), invitation.email.clone());
+        self.deliver(MailKind::Invitation, async move {
+            mailer.send(MailKind::Invitation, &to, &token, Some(&org.name)).await
+        });
+        Ok(invitation)
+    }
+
+    /// The waiting invitations of an organization (admins).
+    ///
+    /// # Errors
+    /// `InsufficientRole`, `OrganizationNotFound`.
+    pub async fn invitations(&self, principal: &Principal, org: &OrgRef) -> Result<Vec<Invitation>, ApiError> {
+        let (org, role) = self.member_org(principal, org).await?;
+        if !role.at_least(Role::Admin) {
+            return Err(ApiError::InsufficientRole);
+        }
+        Ok(self.stores.organizations.invitations(org.id, self.clock.now()).await?)
+    }
+
+    /// Revokes a waiting invitation (admins).
+    ///
+    /// # Errors
+    /// `InsufficientRole`, `InvitationNotFound`, `OrganizationNotFound`.
+    pub async fn revoke_invitation(&self, principal: &Principal, org: &OrgRef, id: Uuid) -> Result<(), ApiError> {
+        let (org, role) = self.member_org(principal, org).await?;
+        if !role.at_least(Role::Admin) {
+            return Err(ApiError::InsufficientRole);
+        }
+        if !self.stores.organizations.revoke_invitation(org.id, id, self.clock.now()).await? {
+            return Err(ApiError::InvitationNotFound);
+        }
+        Ok(())
+    }
+
+    /// Accepts an invitation for the principal's user: they join with its role (a member already keeps
+    /// their role). Returns the organization and their role in it.
+    ///
+    /// # Errors
+    /// `InvitationInvalid`, `InvitationEmailMismatch`.
+    pub async fn accept_invitation(
+        &self,
+        principal: &Principal,
+        token: &str,
+    ) -> Result<(Organization, Role), ApiError> {
+        let (context, _) = self.session(principal).await?;
+        let token_hash = link_token_hash(token).ok_or(ApiError::InvitationInvalid)?;
+        self.live_invitation(&token_hash, &Email::parse(&context.user.email)?).await?;
+        let now = self.clock.now();
+        let user_id = context.user.id;
+        let accepted = self.stores.organizations.accept_invitation(&token_hash, user_id, now).await?;
+        let invitation = accepted.ok_or(ApiError::InvitationInvalid)?;
+        let org = self.stores.accounts.find_org(&OrgRef::Id(invitation.org_id)).await?;
+        let role = self.stores.accounts.role(user_id, invitation.org_id).await?;
+        org.zip(role).ok_or(ApiError::InvitationInvalid)
+    }
+
+    /// The waiting invitation with this token, if it is for `email`.
+    pub(super) async fn live_invitation(&self, token_hash: &SecretHash, email: &Email) -> Result<Invitation, ApiError> {
+        let invitation = self.stores.organizations.invitation(token_hash, self.clock.now()).await?;
+        let invitation = invitation.ok_or(ApiError::InvitationInvalid)?;
+        if invitation.email_normalized != email.normalized() {
+            return Err(ApiError::InvitationEmailMismatch);
+        }
+        let org = self.stores.accounts.find_org(&OrgRef::Id(invitation.org_id)).await?;
+        if org.is_none_or(|o| o.disabled) {
+            return Err(ApiError::AccountDisabled);
+        }
+        Ok(invitation)
     }
 }

@@ -24,9 +24,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Credentials, FactorStore, Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, Member,
-    MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate, Organization, OrganizationStore, Probe, Rate,
-    RateLimiter, SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor,
+    AccountStore, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm, KeyStore,
+    LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate,
+    Organization, OrganizationStore, Probe, Rate, RateLimiter, SecretHash, SessionContext, SessionInfo, SignupMode,
+    StoredKey, TotpFactor, spend_invitation_sql,
 };
 use crate::config::KeyEncryptionKey;
 use crate::domain::{OrgRef, Role};
@@ -209,6 +210,23 @@ const SET_PASSWORD: &str = "UPDATE password_credentials SET hash = ?2, updated_a
 /// Spends a user's outstanding reset links: `?1` user, `?2` now, `?3` the reset purpose.
 const SPEND_RESET_LINKS: &str =
     "UPDATE action_tokens SET used_at = ?2 WHERE user_id = ?1 AND purpose = ?3 AND used_at IS NULL";
+
+/// Columns of an invitation, for `invitation_from`.
+const INVITATION_COLUMNS: &str = "id, org_id, email, email_normalized, role, invited_by, created_at, expires_at";
+
+fn invitation_from(row: &Row<'_>) -> rusqlite::Result<Invitation> {
+    let role: String = row.get("role")?;
+    Ok(Invitation {
+        id: uuid(row, "id")?,
+        org_id: uuid(row, "org_id")?,
+        email: row.get("email")?,
+        email_normalized: row.get("email_normalized")?,
+        role: Role::parse(&role).ok_or_else(|| unknown("role"))?,
+        invited_by: opt_uuid(row, "invited_by")?,
+        created_at: time_at(row, "created_at")?,
+        expires_at: time_at(row, "expires_at")?,
+    })
+}
 
 fn credentials_from(row: &Row<'_>) -> rusqlite::Result<Credentials> {
     Ok(Credentials { user: user_from(row)?, disabled: row.get("disabled")?, password_hash: row.get("hash")? })
@@ -395,6 +413,7 @@ impl AccountStore for SqliteStore {
                     (*id, Role::Owner)
                 }
                 Joining::Existing(id) => (*id, Role::Member),
+                Joining::Invited { org_id, role, .. } => (*org_id, *role),
             };
             let user_id = account.user_id.as_bytes().as_slice();
             tx.prepare_cached(
@@ -413,16 +432,29 @@ impl AccountStore for SqliteStore {
                 "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?4)",
             )?
             .execute(params![user_id, org_id.as_bytes().as_slice(), role.as_str(), now])?;
+            if let Joining::Invited { token_hash, .. } = &account.joining {
+                let spent = tx.prepare_cached(spend_invitation_sql!("?"))?.execute(params![
+                    token_hash.as_slice(),
+                    user_id,
+                    now,
+                    account.email.normalized()
+                ])?;
+                if spent != 1 {
+                    // Dropping the transaction rolls the account back.
+                    return Ok(None);
+                }
+            }
             tx.commit()?;
-            Ok(UserProfile {
+            Ok(Some(UserProfile {
                 id: account.user_id,
                 email: account.email.as_typed().to_owned(),
                 email_verified: false,
                 display_name: account.display_name,
                 created_at: account.now,
-            })
+            }))
         })
-        .await
+        .await?
+        .ok_or_else(|| StoreError::Conflict(INVITATION_SPENT.to_owned()))
     }
 
     async fn credentials(&self, email_normalized: &str) -> Result<Option<Credentials>, StoreError> {
@@ -871,6 +903,105 @@ impl OrganizationStore for SqliteStore {
             };
             tx.commit()?;
             Ok(MembershipOutcome::Done)
+        })
+        .await
+    }
+
+    async fn add_invitation(&self, invitation: &Invitation, token_hash: &SecretHash) -> Result<(), StoreError> {
+        let (i, hash) = (invitation.clone(), *token_hash);
+        self.run(move |c| {
+            c.prepare_cached(
+                "INSERT INTO invitations (id, org_id, email, email_normalized, role, token_hash, invited_by, \
+                 created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                i.id.as_bytes().as_slice(),
+                i.org_id.as_bytes().as_slice(),
+                i.email,
+                i.email_normalized,
+                i.role.as_str(),
+                hash.as_slice(),
+                i.invited_by.map(|u| u.as_bytes().to_vec()),
+                ms(i.created_at),
+                ms(i.expires_at),
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn invitations(&self, org_id: Uuid, now: OffsetDateTime) -> Result<Vec<Invitation>, StoreError> {
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {INVITATION_COLUMNS} FROM invitations WHERE org_id = ?1 AND accepted_at IS NULL \
+                 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY created_at, id"
+            );
+            let mut statement = c.prepare_cached(&sql)?;
+            let rows = statement.query_map(params![org_id.as_bytes().as_slice(), ms(now)], invitation_from)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.run(move |c| {
+            let changed = c
+                .prepare_cached(
+                    "UPDATE invitations SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2 \
+                     AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?3",
+                )?
+                .execute(params![org_id.as_bytes().as_slice(), id.as_bytes().as_slice(), ms(now)])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn invitation(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Invitation>, StoreError> {
+        let hash = *token_hash;
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {INVITATION_COLUMNS} FROM invitations WHERE token_hash = ?1 AND accepted_at IS NULL \
+                 AND revoked_at IS NULL AND expires_at > ?2"
+            );
+            c.prepare_cached(&sql)?.query_row(params![hash.as_slice(), ms(now)], invitation_from).optional()
+        })
+        .await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &SecretHash,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let hash = *token_hash;
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let sql = format!(
+                "UPDATE invitations SET accepted_at = ?3, accepted_by = ?2 WHERE token_hash = ?1 \
+                 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?3 \
+                 AND email_normalized = (SELECT email_normalized FROM users WHERE id = ?2) \
+                 RETURNING {INVITATION_COLUMNS}"
+            );
+            let user = user_id.as_bytes().as_slice();
+            let invitation = tx
+                .prepare_cached(&sql)?
+                .query_row(params![hash.as_slice(), user, ms(now)], invitation_from)
+                .optional()?;
+            if let Some(invitation) = &invitation {
+                tx.prepare_cached(
+                    "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (user_id, org_id) DO NOTHING",
+                )?
+                .execute(params![
+                    user,
+                    invitation.org_id.as_bytes().as_slice(),
+                    invitation.role.as_str(),
+                    ms(now)
+                ])?;
+            }
+            tx.commit()?;
+            Ok(invitation)
         })
         .await
     }

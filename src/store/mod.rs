@@ -110,8 +110,17 @@ pub enum Joining {
         /// Its name.
         name: String,
     },
-    /// An existing organization, as a member.
+    /// An existing organization that takes sign-ups, as a member.
     Existing(Uuid),
+    /// The organization of an invitation, with its role; the invitation is spent in the same transaction.
+    Invited {
+        /// The organization.
+        org_id: Uuid,
+        /// The role invited to.
+        role: Role,
+        /// SHA-256 of the invitation's token.
+        token_hash: SecretHash,
+    },
 }
 
 /// Everything registering creates, in one transaction.
@@ -203,6 +212,29 @@ pub trait AccountStore: Send + Sync + 'static {
     /// `StoreError` when the store fails.
     async fn live_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
 }
+
+/// What `create_account` reports as its conflict when the invitation it was to spend no longer works.
+pub const INVITATION_SPENT: &str = "invitation_spent";
+
+/// Spends a waiting, unexpired invitation for the account with this email (the binding), once.
+macro_rules! spend_invitation_sql {
+    ($p:literal) => {
+        concat!(
+            "UPDATE invitations SET accepted_at = ",
+            $p,
+            "3, accepted_by = ",
+            $p,
+            "2 WHERE token_hash = ",
+            $p,
+            "1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ",
+            $p,
+            "3 AND email_normalized = ",
+            $p,
+            "4"
+        )
+    };
+}
+pub(crate) use spend_invitation_sql;
 
 /// A user's TOTP factor as stored.
 #[derive(Clone)]
@@ -436,6 +468,27 @@ pub struct SessionInfo {
     pub ip: Option<String>,
 }
 
+/// An invitation waiting to be accepted.
+#[derive(Clone, Debug)]
+pub struct Invitation {
+    /// Its id.
+    pub id: Uuid,
+    /// The organization it is into.
+    pub org_id: Uuid,
+    /// The invited address, as typed.
+    pub email: String,
+    /// The invited address, normalized: only this account may accept.
+    pub email_normalized: String,
+    /// The role it grants.
+    pub role: Role,
+    /// Who invited.
+    pub invited_by: Option<Uuid>,
+    /// When.
+    pub created_at: OffsetDateTime,
+    /// Until when it works.
+    pub expires_at: OffsetDateTime,
+}
+
 /// Organizations, their members, and users' session lists.
 #[async_trait]
 pub trait OrganizationStore: Send + Sync + 'static {
@@ -479,6 +532,43 @@ pub trait OrganizationStore: Send + Sync + 'static {
         user_id: Uuid,
         change: MembershipChange,
     ) -> Result<MembershipOutcome, StoreError>;
+
+    /// Stores a new invitation with the hash of its token.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn add_invitation(&self, invitation: &Invitation, token_hash: &SecretHash) -> Result<(), StoreError>;
+
+    /// The organization's invitations still waiting at `now`, oldest first.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn invitations(&self, org_id: Uuid, now: OffsetDateTime) -> Result<Vec<Invitation>, StoreError>;
+
+    /// Revokes a waiting invitation of the organization: `false` when there is none with this id.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// The waiting, unexpired invitation with this token.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn invitation(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Invitation>, StoreError>;
+
+    /// Spends the waiting, unexpired invitation with this token for `user_id` and makes them a member with
+    /// its role (an existing membership stays as it is), in one transaction. `None` when the invitation
+    /// does not work (any more).
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn accept_invitation(
+        &self,
+        token_hash: &SecretHash,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<Invitation>, StoreError>;
 
     /// The user's live session families, newest first.
     ///

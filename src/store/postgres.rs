@@ -17,9 +17,10 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Credentials, FactorStore, Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, Member,
-    MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate, Organization, OrganizationStore, Probe,
-    SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor,
+    AccountStore, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm, KeyStore,
+    LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate,
+    Organization, OrganizationStore, Probe, SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor,
+    spend_invitation_sql,
 };
 use crate::domain::{OrgRef, Role};
 
@@ -233,6 +234,26 @@ fn org_from(row: &Row) -> Result<Organization, StoreError> {
     })
 }
 
+/// Columns of an invitation, for `invitation_from`.
+macro_rules! invitation_columns {
+    () => {
+        "i.id, i.org_id, i.email, i.email_normalized, i.role, i.invited_by, i.created_at, i.expires_at"
+    };
+}
+
+fn invitation_from(row: &Row) -> Result<Invitation, StoreError> {
+    Ok(Invitation {
+        id: get(row, "id")?,
+        org_id: get(row, "org_id")?,
+        email: get(row, "email")?,
+        email_normalized: get(row, "email_normalized")?,
+        role: parsed(Role::parse(get(row, "role")?), "role")?,
+        invited_by: get(row, "invited_by")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
 fn credentials_from(row: &Row) -> Result<Credentials, StoreError> {
     Ok(Credentials { user: user_from(row)?, disabled: get(row, "disabled")?, password_hash: get(row, "hash")? })
 }
@@ -341,6 +362,7 @@ impl AccountStore for PgStore {
                 (*id, Role::Owner)
             }
             Joining::Existing(id) => (*id, Role::Member),
+            Joining::Invited { org_id, role, .. } => (*org_id, *role),
         };
         let (email, normalized, role) = (account.email.as_typed(), account.email.normalized(), role.as_str());
         let statements = [
@@ -366,6 +388,13 @@ impl AccountStore for PgStore {
         for (sql, params) in statements {
             let statement = tx.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
             tx.execute(&statement, &params).await.map_err(|e| pg_error(&e))?;
+        }
+        if let Joining::Invited { token_hash, .. } = &account.joining {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+                [&token_hash.as_slice(), &account.user_id, &account.now, &normalized];
+            if tx_execute(&tx, spend_invitation_sql!("$"), &params).await? != 1 {
+                return Err(StoreError::Conflict(INVITATION_SPENT.to_owned()));
+            }
         }
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(UserProfile {
@@ -794,6 +823,75 @@ impl OrganizationStore for PgStore {
         }
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(MembershipOutcome::Done)
+    }
+
+    async fn add_invitation(&self, invitation: &Invitation, token_hash: &SecretHash) -> Result<(), StoreError> {
+        let sql = "INSERT INTO invitations (id, org_id, email, email_normalized, role, token_hash, invited_by, \
+                   created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let i = invitation;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &i.id,
+            &i.org_id,
+            &i.email,
+            &i.email_normalized,
+            &i.role.as_str(),
+            &token_hash.as_slice(),
+            &i.invited_by,
+            &i.created_at,
+            &i.expires_at,
+        ];
+        self.execute(sql, &params).await.map(drop)
+    }
+
+    async fn invitations(&self, org_id: Uuid, now: OffsetDateTime) -> Result<Vec<Invitation>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            invitation_columns!(),
+            " FROM invitations i WHERE i.org_id = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL \
+             AND i.expires_at > $2 ORDER BY i.created_at, i.id"
+        );
+        self.query(sql, &[&org_id, &now]).await?.iter().map(invitation_from).collect()
+    }
+
+    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let sql = "UPDATE invitations SET revoked_at = $3 WHERE org_id = $1 AND id = $2 \
+                   AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $3";
+        Ok(self.execute(sql, &[&org_id, &id, &now]).await? == 1)
+    }
+
+    async fn invitation(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Invitation>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            invitation_columns!(),
+            " FROM invitations i WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL \
+             AND i.expires_at > $2"
+        );
+        self.query_opt(sql, &[&token_hash.as_slice(), &now]).await?.as_ref().map(invitation_from).transpose()
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &SecretHash,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<Invitation>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let spend = concat!(
+            "UPDATE invitations i SET accepted_at = $3, accepted_by = $2 FROM users u \
+             WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > $3 \
+             AND u.id = $2 AND u.email_normalized = i.email_normalized RETURNING ",
+            invitation_columns!()
+        );
+        let statement = tx.prepare_cached(spend).await.map_err(|e| pg_error(&e))?;
+        let row =
+            tx.query_opt(&statement, &[&token_hash.as_slice(), &user_id, &now]).await.map_err(|e| pg_error(&e))?;
+        let Some(invitation) = row.as_ref().map(invitation_from).transpose()? else { return Ok(None) };
+        let join = "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
+                    VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, org_id) DO NOTHING";
+        tx_execute(&tx, join, &[&user_id, &invitation.org_id, &invitation.role.as_str(), &now]).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(Some(invitation))
     }
 
     async fn sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionInfo>, StoreError> {

@@ -743,3 +743,26 @@ pub fn token_in(text: &str, page: &str) -> Option<String> {
     let start = text.find(&marker)? + marker.len();
     Some(text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
 }
+
+/// The token of the first `page` link mailed to `to` in the server's outbox, waiting up to 10 s for it.
+pub async fn outbox_token(app: &TestApp, page: &str, to: &str) -> String {
+    let outbox = app.config.data_dir.join("outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(mut dir) = tokio::fs::read_dir(&outbox).await {
+            while let Some(entry) = dir.next_entry().await.unwrap() {
+                let message = tokio::fs::read_to_string(entry.path()).await.unwrap_or_default();
+                if !message.contains(&format!("To: {to}")) {
+                    continue;
+                }
+                let token = token_in(&quoted_printable_decoded(&message), page);
+                // A file still being written may hold part of the token.
+                if let Some(token) = token.filter(|t| t.len() == 43) {
+                    return token;
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no {page} link in {}", outbox.display());
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -156,7 +156,7 @@ async fn the_most_verbose_log_holds_no_secret() {
         .await
         .unwrap();
     app.post("/v1/auth/password/forgot", &json!({ "email": mfa_user.email })).await;
-    let reset_token = outbox_token(&app, "reset-password").await;
+    let reset_token = crate::helpers::outbox_token(&app, "reset-password", &mfa_user.email).await;
     app.post("/v1/auth/password/reset", &json!({ "token": reset_token, "password": "another fine passphrase" })).await;
 
     let (user_id, _, _) = crate::helpers::ids(&user.tokens);
@@ -189,24 +189,4 @@ async fn the_most_verbose_log_holds_no_secret() {
 
 fn totp_secret_base32(secret: &[u8]) -> String {
     totp_rs::Secret::new(secret.to_vec().into_boxed_slice()).to_base32()
-}
-
-/// The token of the first `page` link in the server's mail outbox, waiting up to 10 s for it.
-async fn outbox_token(app: &TestApp, page: &str) -> String {
-    let outbox = app.config.data_dir.join("outbox");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        if let Ok(mut dir) = tokio::fs::read_dir(&outbox).await {
-            while let Some(entry) = dir.next_entry().await.unwrap() {
-                let message = tokio::fs::read_to_string(entry.path()).await.unwrap_or_default();
-                let token = crate::helpers::token_in(&crate::helpers::quoted_printable_decoded(&message), page);
-                // A file still being written may hold part of the token.
-                if let Some(token) = token.filter(|t| t.len() == 43) {
-                    return token;
-                }
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "no {page} link in {}", outbox.display());
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use time::Duration;
 use uuid::Uuid;
 
-use crate::helpers::{PASSWORD, TestApp, User, assert_error, ids, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, User, assert_error, ids, outbox_token, spawn_app};
 
 async fn call(app: &TestApp, method: Method, path: &str, access: &str, body: Option<&Value>) -> reqwest::Response {
     let request = app.client.request(method, app.url(path)).bearer_auth(access);
@@ -302,8 +302,118 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
     match (method, path) {
         ("PATCH", "/v1/organizations/{org}") => Some(json!({"name": "pwned", "disabled": true})),
         ("PATCH", "/v1/organizations/{org}/members/{user_id}") => Some(json!({"role": "owner"})),
+        ("POST", "/v1/organizations/{org}/invitations") => Some(json!({"email": "spy@example.com", "role": "owner"})),
         _ => None,
     }
+}
+
+/// Invites `email` into `org` as `role`, by `inviter`; returns the invitation and the token of its link.
+async fn invite(app: &TestApp, inviter: &str, org: &str, email: &str, role: &str) -> (Value, String) {
+    let body = json!({"email": email, "role": role});
+    let response = call(app, Method::POST, &format!("/v1/organizations/{org}/invitations"), inviter, Some(&body)).await;
+    let invitation = json_of(response, StatusCode::CREATED).await;
+    (invitation, outbox_token(app, "accept-invitation", email).await)
+}
+
+async fn accept(app: &TestApp, access: &str, token: &str) -> reqwest::Response {
+    call(app, Method::POST, "/v1/invitations/accept", access, Some(&json!({ "token": token }))).await
+}
+
+#[actix_web::test]
+async fn an_invitation_lets_the_invited_account_join_with_its_role_once() {
+    let app = spawn_app().await;
+    let (ada, bob, carol) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
+    create_org(&app, &ada, "Acme", Some("acme")).await;
+    let (invitation, token) = invite(&app, ada.access(), "acme", &bob.email.to_uppercase(), "admin").await;
+    assert_eq!(
+        (invitation["role"].clone(), invitation["email"].clone()),
+        (json!("admin"), json!(bob.email.to_uppercase()))
+    );
+
+    let mismatch = accept(&app, carol.access(), &token).await;
+    assert_error(mismatch, 403, "invitation_email_mismatch", "permission_error").await;
+    let joined = json_of(accept(&app, bob.access(), &token).await, StatusCode::OK).await;
+    assert_eq!((joined["slug"].clone(), joined["role"].clone()), (json!("acme"), json!("admin")));
+    assert_error(accept(&app, bob.access(), &token).await, 400, "invitation_invalid", "invalid_request_error").await;
+    let members =
+        json_of(call(&app, Method::GET, "/v1/organizations/acme/members", ada.access(), None).await, StatusCode::OK)
+            .await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 2);
+    // Bob switches his session there without signing in again.
+    let switched = app.post("/v1/auth/refresh", &json!({"refresh_token": bob.refresh(), "organization": "acme"})).await;
+    assert_eq!(json_of(switched, StatusCode::OK).await["session"]["organization_id"], joined["id"]);
+}
+
+#[actix_web::test]
+async fn registering_with_an_invitation_joins_its_organization_whatever_its_sign_up_policy() {
+    let app = spawn_app().await;
+    let ada = app.signed_up_user().await;
+    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let email = format!("new-{}@example.com", Uuid::new_v4().simple());
+    let (_, token) = invite(&app, ada.access(), "acme", &email, "member").await;
+
+    let other = json!({"email": "someone-else@example.com", "password": PASSWORD, "invitation": token});
+    assert_error(app.register(&other).await, 403, "invitation_email_mismatch", "permission_error").await;
+    let both = json!({"email": email, "password": PASSWORD, "invitation": token, "organization": "acme"});
+    assert_error(app.register(&both).await, 400, "invalid_request", "invalid_request_error").await;
+    let forged = json!({"email": email, "password": PASSWORD, "invitation": "A".repeat(43)});
+    assert_error(app.register(&forged).await, 400, "invitation_invalid", "invalid_request_error").await;
+
+    let body = json!({"email": email, "password": PASSWORD, "invitation": token});
+    let tokens = json_of(app.register(&body).await, StatusCode::CREATED).await;
+    assert_eq!(tokens["session"]["organization_id"], org["id"], "closed to sign-up, open to the invited");
+    let session = json_of(app.session(access(&tokens)).await, StatusCode::OK).await;
+    assert_eq!(session["organization"]["role"], "member");
+    let list = json_of(call(&app, Method::GET, "/v1/organizations", access(&tokens), None).await, StatusCode::OK).await;
+    assert_eq!(list["organizations"].as_array().unwrap().len(), 1, "no personal organization: {list}");
+    let again = json!({"email": format!("x{email}"), "password": PASSWORD, "invitation": token});
+    assert_error(app.register(&again).await, 400, "invitation_invalid", "invalid_request_error").await;
+}
+
+#[actix_web::test]
+async fn invitations_are_listed_revocable_expiring_and_for_admins() {
+    let app = spawn_app().await;
+    let (ada, bob, member) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let member_tokens = join(&app, &member, &org, "member").await;
+    let admin_tokens = join(&app, &app.signed_up_user().await, &org, "admin").await;
+    let body = json!({"email": "x@example.com", "role": "member"});
+    let response =
+        call(&app, Method::POST, "/v1/organizations/acme/invitations", access(&member_tokens), Some(&body)).await;
+    assert_error(response, 403, "insufficient_role", "permission_error").await;
+    let owner_invite = json!({"email": "x@example.com", "role": "owner"});
+    let response =
+        call(&app, Method::POST, "/v1/organizations/acme/invitations", access(&admin_tokens), Some(&owner_invite))
+            .await;
+    assert_error(response, 403, "insufficient_role", "permission_error").await;
+
+    let (first, first_token) = invite(&app, ada.access(), "acme", &bob.email, "member").await;
+    let list = json_of(
+        call(&app, Method::GET, "/v1/organizations/acme/invitations", ada.access(), None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["invitations"][0]["id"], first["id"]);
+    let path = format!("/v1/organizations/acme/invitations/{}", first["id"].as_str().unwrap());
+    assert_eq!(call(&app, Method::DELETE, &path, ada.access(), None).await.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        call(&app, Method::DELETE, &path, ada.access(), None).await,
+        404,
+        "invitation_not_found",
+        "invalid_request_error",
+    )
+    .await;
+    assert_error(accept(&app, bob.access(), &first_token).await, 400, "invitation_invalid", "invalid_request_error")
+        .await;
+
+    let (_, second_token) = invite(&app, ada.access(), "acme", &bob.email, "member").await;
+    app.clock.advance(Duration::days(7));
+    let fresh = json_of(app.login(&json!({"email": bob.email, "password": PASSWORD})).await, StatusCode::OK).await;
+    assert_error(accept(&app, access(&fresh), &second_token).await, 400, "invitation_invalid", "invalid_request_error")
+        .await;
+    let ada_now = sign_in_to(&app, &ada, &org).await;
+    let list = call(&app, Method::GET, "/v1/organizations/acme/invitations", access(&ada_now), None).await;
+    assert_eq!(json_of(list, StatusCode::OK).await["invitations"], json!([]));
 }
 
 #[actix_web::test]
@@ -322,20 +432,22 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
     ];
     let b_member_tokens = join(&app, &b_member, &org_b, "member").await;
     let (b_member_id, _, b_member_sid) = ids(&b_member_tokens);
+    let (b_invitation, _) = invite(&app, b_owner.access(), "beta", "guest@example.com", "member").await;
 
     let snapshot = || async {
         let org =
             json_of(call(&app, Method::GET, "/v1/organizations/beta", b_owner.access(), None).await, StatusCode::OK)
                 .await;
         let members = call(&app, Method::GET, "/v1/organizations/beta/members", b_owner.access(), None).await;
-        (org, json_of(members, StatusCode::OK).await)
+        let invitations = call(&app, Method::GET, "/v1/organizations/beta/invitations", b_owner.access(), None).await;
+        (org, json_of(members, StatusCode::OK).await, json_of(invitations, StatusCode::OK).await)
     };
     let before = snapshot().await;
 
     // Every route with a path parameter, B's objects substituted (by id and by slug): generated from the
     // routing table, so a new route is covered or this test fails for want of a body.
     let parametrized: Vec<_> = route_table().iter().filter(|e| e.path.contains('{')).collect();
-    assert!(parametrized.len() >= 6, "{parametrized:?}");
+    assert!(parametrized.len() >= 9, "{parametrized:?}");
     let mut tried = 0;
     for (role, tokens) in &principals {
         for endpoint in &parametrized {
@@ -344,7 +456,8 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
                     .path
                     .replace("{org}", org)
                     .replace("{user_id}", &b_member_id.to_string())
-                    .replace("{id}", &b_member_sid.to_string());
+                    .replace("{id}", &b_member_sid.to_string())
+                    .replace("{invitation_id}", b_invitation["id"].as_str().unwrap());
                 let body = body_for(endpoint.method, endpoint.path);
                 let takes_body = matches!(endpoint.method, "PATCH" | "POST");
                 assert_eq!(takes_body, body.is_some(), "no body for {endpoint:?}");
