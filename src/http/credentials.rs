@@ -118,9 +118,14 @@ impl FromRequest for Principal {
             },
             Err(err) => Err(err),
         };
+        let ip = state
+            .as_ref()
+            .and_then(|s| crate::http::client_ip::client_ip(req, &s.config.trusted_proxies))
+            .map(|ip| ip.to_string());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-            state.service.authenticate(&token?).await
+            let principal = state.service.authenticate(&token?).await?;
+            Ok(Principal { ip, ..principal })
         })
     }
 }

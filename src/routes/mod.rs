@@ -97,6 +97,7 @@ routing_table! {
     DELETE "/v1/organizations/{org}/invitations/{invitation_id}" => organizations::revoke_invitation,
         errors: organizations::revoke_errors;
     POST "/v1/invitations/accept" => organizations::accept_invitation, errors: organizations::accept_errors;
+    GET "/v1/organizations/{org}/audit-log" => organizations::get_audit_log, errors: organizations::audit_errors;
     GET "/v1/revocations" => revocations::get_revocations, errors: revocations::feed_errors;
     GET "/.well-known/jwks.json" => well_known::get_jwks, errors: well_known::discovery_errors;
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,

@@ -684,3 +684,105 @@ pub(crate) async fn accept_invitation(
     let (org, role) = state.service.accept_invitation(&principal, &body.0.token).await?;
     Ok(HttpResponse::Ok().json(OrgJson::new(&org, role)))
 }
+
+/// Which page of the audit log. Unknown parameters are refused.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditQuery {
+    /// The `next` of the previous page: entries older than it.
+    #[param(pattern = r"^[0-9]{1,25}\.[0-9a-f]{32}$")]
+    before: Option<String>,
+    /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct AuditJson<'a> {
+    id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    /// The user who acted (`null` once deleted).
+    #[schema(required = true)]
+    actor_id: Option<Uuid>,
+    /// `organization.created`, `organization.updated`, `member.role_changed`, `member.removed`, `member.left`,
+    /// `invitation.created`, `invitation.revoked`, `invitation.accepted`.
+    action: &'a str,
+    /// What it was on: a user or invitation id (with the role given), or the fields changed.
+    #[schema(required = true)]
+    target: Option<&'a str>,
+    /// The client address it came from.
+    #[schema(required = true)]
+    ip: Option<&'a str>,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct AuditPage<'a> {
+    events: Vec<AuditJson<'a>>,
+    /// Pass as `before` for the next, older page; `null` on the last page.
+    #[schema(required = true)]
+    next: Option<String>,
+}
+
+/// Entries of a page when `limit` is not given.
+const AUDIT_PAGE: u32 = 50;
+
+fn audit_cursor(raw: &str) -> Option<(OffsetDateTime, Uuid)> {
+    let (nanos, id) = raw.split_once('.')?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
+    Some((at, Uuid::try_parse(id).ok()?))
+}
+
+/// The errors of `get_audit_log`.
+pub(crate) fn audit_errors() -> Vec<ApiError> {
+    let mut all = org_errors();
+    all.extend([ApiError::InsufficientRole, ApiError::invalid_field("before", "")]);
+    all
+}
+
+/// `GET /v1/organizations/{org}/audit-log` — requires `admin`. Who changed what in the organization, when,
+/// from where.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{org}/audit-log",
+    tag = "organizations",
+    summary = "The organization's audit log",
+    description = "Every change to the organization, its members and invitations, written in the same transaction as \
+                   the change: who, what, when, from which address. Newest first, paged with `next`.",
+    params(("org" = String, Path, description = "Organization id or slug"), AuditQuery),
+    security(("bearer" = []), ("access_cookie" = [])),
+    responses((status = 200, description = "A page of the audit log.", body = AuditPage)),
+)]
+pub(crate) async fn get_audit_log(
+    state: web::Data<AppState>,
+    principal: Principal,
+    req: actix_web::HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let bad = || ApiError::invalid_field("before", "before must be the next of a previous page, limit 1 to 200");
+    let query = web::Query::<AuditQuery>::from_query(req.query_string()).map_err(|_| bad())?.into_inner();
+    let before = query.before.as_deref().map(|raw| audit_cursor(raw).ok_or_else(bad)).transpose()?;
+    let limit = query.limit.unwrap_or(AUDIT_PAGE);
+    if !(1..=crate::service::AUDIT_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "limit must be from 1 to 200"));
+    }
+    let events = state.service.audit_log(&principal, &path_org(&path)?, before, limit).await?;
+    let next = (events.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        .then(|| events.last().map(|e| format!("{}.{}", e.at.unix_timestamp_nanos(), e.id.simple())))
+        .flatten();
+    let events = events
+        .iter()
+        .map(|e| AuditJson {
+            id: e.id,
+            at: e.at,
+            actor_id: e.actor_id,
+            action: &e.action,
+            target: e.target.as_deref(),
+            ip: e.ip.as_deref(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AuditPage { events, next }))
+}

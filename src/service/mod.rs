@@ -10,7 +10,7 @@ mod mfa;
 mod organizations;
 
 pub use mfa::{FACTORS, LoginOutcome, MfaProof, TotpEnrollment};
-pub use organizations::NewOrganization;
+pub use organizations::{AUDIT_PAGE_MAX, NewOrganization};
 
 use std::collections::BTreeMap;
 
@@ -76,6 +76,8 @@ pub struct LogoutCredentials<'a> {
 pub struct Principal {
     /// Its claims.
     pub claims: Claims,
+    /// The client address the request came from, for the audit log.
+    pub ip: Option<String>,
 }
 
 /// Registration input, validated.
@@ -433,7 +435,7 @@ impl AuthService {
         let result = match claims {
             Ok(claims) => match self.stores.denylist.is_denied(claims.jti, claims.sid, now).await {
                 Ok(true) => Err(ApiError::TokenRevoked),
-                Ok(false) => Ok(Principal { claims }),
+                Ok(false) => Ok(Principal { claims, ip: None }),
                 Err(err) => Err(err.into()),
             },
             Err(err) => Err(err),

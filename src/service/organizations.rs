@@ -16,8 +16,8 @@ use crate::domain::{Email, OrgRef, Role};
 use crate::error::ApiError;
 use crate::mail::MailKind;
 use crate::store::{
-    Invitation, Member, MembershipChange, MembershipOutcome, OrgUpdate, Organization, SecretHash, SessionInfo,
-    SignupMode, StoreError,
+    Audit, AuditEvent, Invitation, Member, MembershipChange, MembershipOutcome, OrgUpdate, Organization, SecretHash,
+    SessionInfo, SignupMode, StoreError,
 };
 
 /// How long an invitation works.
@@ -32,17 +32,24 @@ pub struct NewOrganization {
     pub slug: Option<String>,
 }
 
+/// Longest page of the audit log.
+pub const AUDIT_PAGE_MAX: u32 = 200;
+
 /// The unique-constraint name both stores report for a taken slug.
 const SLUG_CONSTRAINT: &str = "organizations_slug_key";
 
 impl AuthService {
+    /// What the principal does now, for the audit log.
+    fn audit(&self, principal: &Principal, action: &'static str, target: Option<String>) -> Audit {
+        Audit { at: self.clock.now(), actor_id: principal.claims.sub, ip: principal.ip.clone(), action, target }
+    }
+
     /// Creates an organization owned by the principal's user.
     ///
     /// # Errors
     /// `SlugTaken`; the session's errors.
     pub async fn create_org(&self, principal: &Principal, new: NewOrganization) -> Result<Organization, ApiError> {
         self.session(principal).await?;
-        let now = self.clock.now();
         // A drawn slug collides only by chance: draw again.
         for _ in 0..3 {
             let slug = match &new.slug {
@@ -56,7 +63,8 @@ impl AuthService {
                 signup: SignupMode::Closed,
                 disabled: false,
             };
-            match self.stores.organizations.create_org(&org, principal.claims.sub, now).await {
+            let audit = self.audit(principal, "organization.created", Some(org.slug.clone()));
+            match self.stores.organizations.create_org(&org, principal.claims.sub, &audit).await {
                 Ok(()) => return Ok(org),
                 Err(StoreError::Conflict(constraint)) if constraint == SLUG_CONSTRAINT && new.slug.is_none() => {}
                 Err(StoreError::Conflict(constraint)) if constraint == SLUG_CONSTRAINT => {
@@ -104,7 +112,17 @@ impl AuthService {
         if !role.at_least(needed) {
             return Err(ApiError::InsufficientRole);
         }
-        match self.stores.organizations.update_org(org.id, &update, self.clock.now()).await {
+        let changed: Vec<String> = [
+            update.name.as_ref().map(|_| "name".to_owned()),
+            update.slug.as_ref().map(|slug| format!("slug={slug}")),
+            update.signup.as_ref().map(|signup| format!("signup={}", signup.columns().0)),
+            update.disabled.map(|disabled| format!("disabled={disabled}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let audit = self.audit(principal, "organization.updated", Some(changed.join(",")));
+        match self.stores.organizations.update_org(org.id, &update, &audit).await {
             Ok(Some(updated)) => Ok((updated, role)),
             Ok(None) => Err(ApiError::OrganizationNotFound),
             Err(StoreError::Conflict(constraint)) if constraint == SLUG_CONSTRAINT => Err(ApiError::SlugTaken),
@@ -142,7 +160,14 @@ impl AuthService {
         if !leaving && !role.at_least(needed) {
             return Err(ApiError::InsufficientRole);
         }
-        match self.stores.organizations.change_membership(org.id, user_id, change).await? {
+        let audit = match change {
+            MembershipChange::Role(new) => {
+                self.audit(principal, "member.role_changed", Some(format!("{user_id}:{}", new.as_str())))
+            }
+            MembershipChange::Remove if leaving => self.audit(principal, "member.left", Some(user_id.to_string())),
+            MembershipChange::Remove => self.audit(principal, "member.removed", Some(user_id.to_string())),
+        };
+        match self.stores.organizations.change_membership(org.id, user_id, change, &audit).await? {
             MembershipOutcome::Done => {}
             MembershipOutcome::NotAMember => return Err(ApiError::MemberNotFound),
             MembershipOutcome::LastOwner => return Err(ApiError::LastOwner),
@@ -204,7 +229,9 @@ impl AuthService {
             created_at: now,
             expires_at: now + INVITATION_TTL,
         };
-        self.stores.organizations.add_invitation(&invitation, &token_hash).await?;
+        let target = format!("{}:{}", invitation.id, role.as_str());
+        let audit = Audit { at: now, ..self.audit(principal, "invitation.created", Some(target)) };
+        self.stores.organizations.add_invitation(&invitation, &token_hash, &audit).await?;
         let (mailer, to) = (self.services.mailer.clone(), invitation.email.clone());
         self.deliver(MailKind::Invitation, async move {
             mailer.send(MailKind::Invitation, &to, &token, Some(&org.name)).await
@@ -233,7 +260,8 @@ impl AuthService {
         if !role.at_least(Role::Admin) {
             return Err(ApiError::InsufficientRole);
         }
-        if !self.stores.organizations.revoke_invitation(org.id, id, self.clock.now()).await? {
+        let audit = self.audit(principal, "invitation.revoked", Some(id.to_string()));
+        if !self.stores.organizations.revoke_invitation(org.id, id, &audit).await? {
             return Err(ApiError::InvitationNotFound);
         }
         Ok(())
@@ -252,9 +280,9 @@ impl AuthService {
         let (context, _) = self.session(principal).await?;
         let token_hash = link_token_hash(token).ok_or(ApiError::InvitationInvalid)?;
         self.live_invitation(&token_hash, &Email::parse(&context.user.email)?).await?;
-        let now = self.clock.now();
         let user_id = context.user.id;
-        let accepted = self.stores.organizations.accept_invitation(&token_hash, user_id, now).await?;
+        let audit = self.audit(principal, "invitation.accepted", None);
+        let accepted = self.stores.organizations.accept_invitation(&token_hash, user_id, &audit).await?;
         let invitation = accepted.ok_or(ApiError::InvitationInvalid)?;
         let org = self.stores.accounts.find_org(&OrgRef::Id(invitation.org_id)).await?;
         let role = self.stores.accounts.role(user_id, invitation.org_id).await?;
@@ -273,5 +301,23 @@ impl AuthService {
             return Err(ApiError::AccountDisabled);
         }
         Ok(invitation)
+    }
+
+    /// A page of an organization's audit log (admins), newest first, older than `before` when given.
+    ///
+    /// # Errors
+    /// `InsufficientRole`, `OrganizationNotFound`.
+    pub async fn audit_log(
+        &self,
+        principal: &Principal,
+        org: &OrgRef,
+        before: Option<(time::OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, ApiError> {
+        let (org, role) = self.member_org(principal, org).await?;
+        if !role.at_least(Role::Admin) {
+            return Err(ApiError::InsufficientRole);
+        }
+        Ok(self.stores.organizations.audit_events(org.id, before, limit.clamp(1, AUDIT_PAGE_MAX)).await?)
     }
 }

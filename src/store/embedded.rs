@@ -24,8 +24,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm, KeyStore,
-    LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate,
+    AccountStore, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm,
+    KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate,
     Organization, OrganizationStore, Probe, Rate, RateLimiter, SecretHash, SessionContext, SessionInfo, SignupMode,
     StoredKey, TotpFactor, spend_invitation_sql,
 };
@@ -210,6 +210,25 @@ const SET_PASSWORD: &str = "UPDATE password_credentials SET hash = ?2, updated_a
 /// Spends a user's outstanding reset links: `?1` user, `?2` now, `?3` the reset purpose.
 const SPEND_RESET_LINKS: &str =
     "UPDATE action_tokens SET used_at = ?2 WHERE user_id = ?1 AND purpose = ?3 AND used_at IS NULL";
+
+/// Records `audit` for `org_id`, on `target`, inside the transaction of the change. Its id is a UUIDv7:
+/// entries of one process at the same millisecond still list in the order they happened.
+fn audit_row(connection: &Connection, org_id: Uuid, audit: &Audit, target: Option<&str>) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT INTO audit_events (id, org_id, at, actor_id, action, target, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            Uuid::now_v7().as_bytes().as_slice(),
+            org_id.as_bytes().as_slice(),
+            ms(audit.at),
+            audit.actor_id.as_bytes().as_slice(),
+            audit.action,
+            target,
+            audit.ip,
+        ])
+        .map(drop)
+}
 
 /// Columns of an invitation, for `invitation_from`.
 const INVITATION_COLUMNS: &str = "id, org_id, email, email_normalized, role, invited_by, created_at, expires_at";
@@ -775,8 +794,9 @@ impl LifecycleStore for SqliteStore {
 
 #[async_trait]
 impl OrganizationStore for SqliteStore {
-    async fn create_org(&self, org: &Organization, owner: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
-        let org = org.clone();
+    async fn create_org(&self, org: &Organization, owner: Uuid, audit: &Audit) -> Result<(), StoreError> {
+        let (org, audit) = (org.clone(), audit.clone());
+        let now = audit.at;
         self.run(move |c| {
             let tx = c.transaction()?;
             let (mode, domains) = org.signup.columns();
@@ -791,6 +811,7 @@ impl OrganizationStore for SqliteStore {
                  VALUES (?1, ?2, 'owner', ?3, ?3)",
             )?
             .execute(params![owner.as_bytes().as_slice(), org.id.as_bytes().as_slice(), ms(now)])?;
+            audit_row(&tx, org.id, &audit, audit.target.as_deref())?;
             tx.commit()
         })
         .await
@@ -816,9 +837,10 @@ impl OrganizationStore for SqliteStore {
         &self,
         org_id: Uuid,
         update: &OrgUpdate,
-        now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Option<Organization>, StoreError> {
-        let update = update.clone();
+        let (update, audit) = (update.clone(), audit.clone());
+        let now = audit.at;
         self.run(move |c| {
             let signup = update.signup.as_ref().map(SignupMode::columns);
             let domains = signup
@@ -844,7 +866,11 @@ impl OrganizationStore for SqliteStore {
                     ":disabled": update.disabled,
                     ":now": ms(now),
                 })?;
-            let org = if changed == 1 { find_org(&tx, &OrgRef::Id(org_id))? } else { None };
+            if changed != 1 {
+                return Ok(None);
+            }
+            let org = find_org(&tx, &OrgRef::Id(org_id))?;
+            audit_row(&tx, org_id, &audit, audit.target.as_deref())?;
             tx.commit()?;
             Ok(org)
         })
@@ -877,7 +903,9 @@ impl OrganizationStore for SqliteStore {
         org_id: Uuid,
         user_id: Uuid,
         change: MembershipChange,
+        audit: &Audit,
     ) -> Result<MembershipOutcome, StoreError> {
+        let audit = audit.clone();
         self.run(move |c| {
             // One connection: changes are serialized already; the transaction keeps check and change together.
             let tx = c.transaction()?;
@@ -901,16 +929,23 @@ impl OrganizationStore for SqliteStore {
                     .prepare_cached("DELETE FROM memberships WHERE org_id = ?1 AND user_id = ?2")?
                     .execute([org, user])?,
             };
+            audit_row(&tx, org_id, &audit, audit.target.as_deref())?;
             tx.commit()?;
             Ok(MembershipOutcome::Done)
         })
         .await
     }
 
-    async fn add_invitation(&self, invitation: &Invitation, token_hash: &SecretHash) -> Result<(), StoreError> {
-        let (i, hash) = (invitation.clone(), *token_hash);
+    async fn add_invitation(
+        &self,
+        invitation: &Invitation,
+        token_hash: &SecretHash,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
+        let (i, hash, audit) = (invitation.clone(), *token_hash, audit.clone());
         self.run(move |c| {
-            c.prepare_cached(
+            let tx = c.transaction()?;
+            tx.prepare_cached(
                 "INSERT INTO invitations (id, org_id, email, email_normalized, role, token_hash, invited_by, \
                  created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
@@ -924,8 +959,9 @@ impl OrganizationStore for SqliteStore {
                 i.invited_by.map(|u| u.as_bytes().to_vec()),
                 ms(i.created_at),
                 ms(i.expires_at),
-            ])
-            .map(drop)
+            ])?;
+            audit_row(&tx, i.org_id, &audit, audit.target.as_deref())?;
+            tx.commit()
         })
         .await
     }
@@ -943,15 +979,22 @@ impl OrganizationStore for SqliteStore {
         .await
     }
 
-    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, audit: &Audit) -> Result<bool, StoreError> {
+        let audit = audit.clone();
         self.run(move |c| {
-            let changed = c
+            let tx = c.transaction()?;
+            let changed = tx
                 .prepare_cached(
                     "UPDATE invitations SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2 \
                      AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?3",
                 )?
-                .execute(params![org_id.as_bytes().as_slice(), id.as_bytes().as_slice(), ms(now)])?;
-            Ok(changed == 1)
+                .execute(params![org_id.as_bytes().as_slice(), id.as_bytes().as_slice(), ms(audit.at)])?;
+            if changed != 1 {
+                return Ok(false);
+            }
+            audit_row(&tx, org_id, &audit, audit.target.as_deref())?;
+            tx.commit()?;
+            Ok(true)
         })
         .await
     }
@@ -972,9 +1015,10 @@ impl OrganizationStore for SqliteStore {
         &self,
         token_hash: &SecretHash,
         user_id: Uuid,
-        now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Option<Invitation>, StoreError> {
-        let hash = *token_hash;
+        let (hash, audit) = (*token_hash, audit.clone());
+        let now = audit.at;
         self.run(move |c| {
             let tx = c.transaction()?;
             let sql = format!(
@@ -999,9 +1043,40 @@ impl OrganizationStore for SqliteStore {
                     invitation.role.as_str(),
                     ms(now)
                 ])?;
+                audit_row(&tx, invitation.org_id, &audit, Some(&invitation.id.to_string()))?;
             }
             tx.commit()?;
             Ok(invitation)
+        })
+        .await
+    }
+
+    async fn audit_events(
+        &self,
+        org_id: Uuid,
+        before: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.run(move |c| {
+            let mut statement = c.prepare_cached(
+                "SELECT id, at, actor_id, action, target, ip FROM audit_events WHERE org_id = ?1 \
+                 AND (?2 IS NULL OR at < ?2 OR (at = ?2 AND id < ?3)) ORDER BY at DESC, id DESC LIMIT ?4",
+            )?;
+            let (at, id) = (before.map(|b| ms(b.0)), before.map_or(Uuid::nil(), |b| b.1));
+            let rows = statement.query_map(
+                params![org_id.as_bytes().as_slice(), at, id.as_bytes().as_slice(), limit],
+                |row| {
+                    Ok(AuditEvent {
+                        id: uuid(row, "id")?,
+                        at: time_at(row, "at")?,
+                        actor_id: opt_uuid(row, "actor_id")?,
+                        action: row.get("action")?,
+                        target: row.get("target")?,
+                        ip: row.get("ip")?,
+                    })
+                },
+            )?;
+            rows.collect()
         })
         .await
     }

@@ -489,6 +489,38 @@ pub struct Invitation {
     pub expires_at: OffsetDateTime,
 }
 
+/// Who changes an organization, for its audit log: written in the same transaction as the change.
+#[derive(Clone, Debug)]
+pub struct Audit {
+    /// When.
+    pub at: OffsetDateTime,
+    /// The user acting.
+    pub actor_id: Uuid,
+    /// From where (their client address).
+    pub ip: Option<String>,
+    /// What, as `subject.verb` (`member.removed`).
+    pub action: &'static str,
+    /// What on: a user or invitation id, or the fields changed.
+    pub target: Option<String>,
+}
+
+/// One entry of an organization's audit log.
+#[derive(Clone, Debug)]
+pub struct AuditEvent {
+    /// Its id.
+    pub id: Uuid,
+    /// When.
+    pub at: OffsetDateTime,
+    /// The user who acted; `None` once deleted.
+    pub actor_id: Option<Uuid>,
+    /// What.
+    pub action: String,
+    /// What on.
+    pub target: Option<String>,
+    /// From where.
+    pub ip: Option<String>,
+}
+
 /// Organizations, their members, and users' session lists.
 #[async_trait]
 pub trait OrganizationStore: Send + Sync + 'static {
@@ -496,7 +528,7 @@ pub trait OrganizationStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `StoreError::Conflict("organizations_slug_key")` when the slug is taken.
-    async fn create_org(&self, org: &Organization, owner: Uuid, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn create_org(&self, org: &Organization, owner: Uuid, audit: &Audit) -> Result<(), StoreError>;
 
     /// The organizations the user is a member of, with their role, by name.
     ///
@@ -512,7 +544,7 @@ pub trait OrganizationStore: Send + Sync + 'static {
         &self,
         org_id: Uuid,
         update: &OrgUpdate,
-        now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Option<Organization>, StoreError>;
 
     /// The members, owners first, then by join time.
@@ -531,13 +563,19 @@ pub trait OrganizationStore: Send + Sync + 'static {
         org_id: Uuid,
         user_id: Uuid,
         change: MembershipChange,
+        audit: &Audit,
     ) -> Result<MembershipOutcome, StoreError>;
 
     /// Stores a new invitation with the hash of its token.
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn add_invitation(&self, invitation: &Invitation, token_hash: &SecretHash) -> Result<(), StoreError>;
+    async fn add_invitation(
+        &self,
+        invitation: &Invitation,
+        token_hash: &SecretHash,
+        audit: &Audit,
+    ) -> Result<(), StoreError>;
 
     /// The organization's invitations still waiting at `now`, oldest first.
     ///
@@ -549,7 +587,7 @@ pub trait OrganizationStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, audit: &Audit) -> Result<bool, StoreError>;
 
     /// The waiting, unexpired invitation with this token.
     ///
@@ -558,8 +596,8 @@ pub trait OrganizationStore: Send + Sync + 'static {
     async fn invitation(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Invitation>, StoreError>;
 
     /// Spends the waiting, unexpired invitation with this token for `user_id` and makes them a member with
-    /// its role (an existing membership stays as it is), in one transaction. `None` when the invitation
-    /// does not work (any more).
+    /// its role (an existing membership stays as it is), in one transaction (the audit entry's target is
+    /// the invitation). `None` when the invitation does not work (any more).
     ///
     /// # Errors
     /// `StoreError` when the store fails.
@@ -567,8 +605,20 @@ pub trait OrganizationStore: Send + Sync + 'static {
         &self,
         token_hash: &SecretHash,
         user_id: Uuid,
-        now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Option<Invitation>, StoreError>;
+
+    /// The organization's audit log, newest first: at most `limit` entries older than `before` (an entry's
+    /// time and id) when given.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn audit_events(
+        &self,
+        org_id: Uuid,
+        before: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// The user's live session families, newest first.
     ///

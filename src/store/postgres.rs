@@ -17,8 +17,8 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm, KeyStore,
-    LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate,
+    AccountStore, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm,
+    KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate,
     Organization, OrganizationStore, Probe, SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor,
     spend_invitation_sql,
 };
@@ -556,6 +556,21 @@ const SET_PASSWORD: &str = "UPDATE password_credentials SET hash = $2, updated_a
 const SPEND_RESET_LINKS: &str =
     "UPDATE action_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL";
 
+/// Records `audit` for `org_id`, on `target`, inside the transaction of the change. Its id is a UUIDv7:
+/// entries of one process at the same millisecond still list in the order they happened.
+async fn tx_audit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    org_id: Uuid,
+    audit: &Audit,
+    target: Option<&str>,
+) -> Result<(), StoreError> {
+    let sql =
+        "INSERT INTO audit_events (id, org_id, at, actor_id, action, target, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+        [&Uuid::now_v7(), &org_id, &audit.at, &audit.actor_id, &audit.action, &target, &audit.ip];
+    tx_execute(tx, sql, &params).await.map(drop)
+}
+
 /// Runs one statement inside a transaction; returns its row count.
 async fn tx_execute(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -723,16 +738,17 @@ impl LifecycleStore for PgStore {
 
 #[async_trait]
 impl OrganizationStore for PgStore {
-    async fn create_org(&self, org: &Organization, owner: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn create_org(&self, org: &Organization, owner: Uuid, audit: &Audit) -> Result<(), StoreError> {
         let (mode, domains) = org.signup.columns();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
         let insert = "INSERT INTO organizations (id, slug, name, signup_mode, signup_domains, created_at) \
                       VALUES ($1, $2, $3, $4, $5, $6)";
-        tx_execute(&tx, insert, &[&org.id, &org.slug, &org.name, &mode, &domains, &now]).await?;
+        tx_execute(&tx, insert, &[&org.id, &org.slug, &org.name, &mode, &domains, &audit.at]).await?;
         let member = "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
                       VALUES ($1, $2, 'owner', $3, $3)";
-        tx_execute(&tx, member, &[&owner, &org.id, &now]).await?;
+        tx_execute(&tx, member, &[&owner, &org.id, &audit.at]).await?;
+        tx_audit(&tx, org.id, audit, audit.target.as_deref()).await?;
         tx.commit().await.map_err(|e| pg_error(&e))
     }
 
@@ -751,7 +767,7 @@ impl OrganizationStore for PgStore {
         &self,
         org_id: Uuid,
         update: &OrgUpdate,
-        now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Option<Organization>, StoreError> {
         const SQL: &str = concat!(
             "UPDATE organizations o SET name = COALESCE($2, o.name), slug = COALESCE($3, o.slug), \
@@ -764,8 +780,15 @@ impl OrganizationStore for PgStore {
         let signup = update.signup.as_ref().map(SignupMode::columns);
         let (mode, domains) = (signup.as_ref().map(|s| s.0), signup.as_ref().map(|s| s.1.clone()));
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&org_id, &update.name, &update.slug, &mode, &domains, &update.disabled, &now];
-        self.query_opt(SQL, &params).await?.as_ref().map(org_from).transpose()
+            [&org_id, &update.name, &update.slug, &mode, &domains, &update.disabled, &audit.at];
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let statement = tx.prepare_cached(SQL).await.map_err(|e| pg_error(&e))?;
+        let row = tx.query_opt(&statement, &params).await.map_err(|e| pg_error(&e))?;
+        let Some(org) = row.as_ref().map(org_from).transpose()? else { return Ok(None) };
+        tx_audit(&tx, org_id, audit, audit.target.as_deref()).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(Some(org))
     }
 
     async fn members(&self, org_id: Uuid) -> Result<Vec<Member>, StoreError> {
@@ -792,6 +815,7 @@ impl OrganizationStore for PgStore {
         org_id: Uuid,
         user_id: Uuid,
         change: MembershipChange,
+        audit: &Audit,
     ) -> Result<MembershipOutcome, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
@@ -821,11 +845,17 @@ impl OrganizationStore for PgStore {
                 tx_execute(&tx, sql, &[&org_id, &user_id]).await?;
             }
         }
+        tx_audit(&tx, org_id, audit, audit.target.as_deref()).await?;
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(MembershipOutcome::Done)
     }
 
-    async fn add_invitation(&self, invitation: &Invitation, token_hash: &SecretHash) -> Result<(), StoreError> {
+    async fn add_invitation(
+        &self,
+        invitation: &Invitation,
+        token_hash: &SecretHash,
+        audit: &Audit,
+    ) -> Result<(), StoreError> {
         let sql = "INSERT INTO invitations (id, org_id, email, email_normalized, role, token_hash, invited_by, \
                    created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
         let i = invitation;
@@ -840,7 +870,11 @@ impl OrganizationStore for PgStore {
             &i.created_at,
             &i.expires_at,
         ];
-        self.execute(sql, &params).await.map(drop)
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        tx_execute(&tx, sql, &params).await?;
+        tx_audit(&tx, i.org_id, audit, audit.target.as_deref()).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))
     }
 
     async fn invitations(&self, org_id: Uuid, now: OffsetDateTime) -> Result<Vec<Invitation>, StoreError> {
@@ -853,10 +887,17 @@ impl OrganizationStore for PgStore {
         self.query(sql, &[&org_id, &now]).await?.iter().map(invitation_from).collect()
     }
 
-    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn revoke_invitation(&self, org_id: Uuid, id: Uuid, audit: &Audit) -> Result<bool, StoreError> {
         let sql = "UPDATE invitations SET revoked_at = $3 WHERE org_id = $1 AND id = $2 \
                    AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $3";
-        Ok(self.execute(sql, &[&org_id, &id, &now]).await? == 1)
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        if tx_execute(&tx, sql, &[&org_id, &id, &audit.at]).await? != 1 {
+            return Ok(false);
+        }
+        tx_audit(&tx, org_id, audit, audit.target.as_deref()).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(true)
     }
 
     async fn invitation(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Invitation>, StoreError> {
@@ -873,8 +914,9 @@ impl OrganizationStore for PgStore {
         &self,
         token_hash: &SecretHash,
         user_id: Uuid,
-        now: OffsetDateTime,
+        audit: &Audit,
     ) -> Result<Option<Invitation>, StoreError> {
+        let now = audit.at;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
         let spend = concat!(
@@ -890,8 +932,33 @@ impl OrganizationStore for PgStore {
         let join = "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, org_id) DO NOTHING";
         tx_execute(&tx, join, &[&user_id, &invitation.org_id, &invitation.role.as_str(), &now]).await?;
+        tx_audit(&tx, invitation.org_id, audit, Some(&invitation.id.to_string())).await?;
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(Some(invitation))
+    }
+
+    async fn audit_events(
+        &self,
+        org_id: Uuid,
+        before: Option<(OffsetDateTime, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let sql = "SELECT id, at, actor_id, action, target, ip FROM audit_events WHERE org_id = $1 \
+                   AND ($2::timestamptz IS NULL OR (at, id) < ($2, $3)) ORDER BY at DESC, id DESC LIMIT $4";
+        let (at, id) = (before.map(|b| b.0), before.map_or(Uuid::nil(), |b| b.1));
+        let rows = self.query(sql, &[&org_id, &at, &id, &i64::from(limit)]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEvent {
+                    id: get(row, "id")?,
+                    at: get(row, "at")?,
+                    actor_id: get(row, "actor_id")?,
+                    action: get(row, "action")?,
+                    target: get(row, "target")?,
+                    ip: get(row, "ip")?,
+                })
+            })
+            .collect()
     }
 
     async fn sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionInfo>, StoreError> {

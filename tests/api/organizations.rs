@@ -447,7 +447,7 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
     // Every route with a path parameter, B's objects substituted (by id and by slug): generated from the
     // routing table, so a new route is covered or this test fails for want of a body.
     let parametrized: Vec<_> = route_table().iter().filter(|e| e.path.contains('{')).collect();
-    assert!(parametrized.len() >= 9, "{parametrized:?}");
+    assert!(parametrized.len() >= 10, "{parametrized:?}");
     let mut tried = 0;
     for (role, tokens) in &principals {
         for endpoint in &parametrized {
@@ -481,4 +481,88 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
             json_of(call(&app, Method::GET, "/v1/auth/sessions", access(tokens), None).await, StatusCode::OK).await;
         assert!(sessions["sessions"].as_array().unwrap().iter().all(|s| s["organization_id"] != org_b["id"]));
     }
+}
+
+#[actix_web::test]
+async fn every_change_lands_in_the_audit_log_with_who_and_from_where() {
+    let app = spawn_app().await;
+    let (ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let rename = json!({"name": "Acme Inc", "slug": "acme-inc"});
+    assert_eq!(
+        call(&app, Method::PATCH, "/v1/organizations/acme", ada.access(), Some(&rename)).await.status(),
+        StatusCode::OK
+    );
+    let (revoked, _) = invite(&app, ada.access(), "acme-inc", "someone@example.com", "member").await;
+    let path = format!("/v1/organizations/acme-inc/invitations/{}", revoked["id"].as_str().unwrap());
+    assert_eq!(call(&app, Method::DELETE, &path, ada.access(), None).await.status(), StatusCode::NO_CONTENT);
+    let (invitation, token) = invite(&app, ada.access(), "acme-inc", &bob.email, "member").await;
+    assert_eq!(accept(&app, bob.access(), &token).await.status(), StatusCode::OK);
+    let (bob_id, _, _) = ids(&bob.tokens);
+    let member = format!("/v1/organizations/acme-inc/members/{bob_id}");
+    assert_eq!(
+        call(&app, Method::PATCH, &member, ada.access(), Some(&json!({"role": "admin"}))).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(call(&app, Method::DELETE, &member, ada.access(), None).await.status(), StatusCode::NO_CONTENT);
+
+    let log = call(&app, Method::GET, "/v1/organizations/acme-inc/audit-log", ada.access(), None).await;
+    let log = json_of(log, StatusCode::OK).await;
+    let events = log["events"].as_array().unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "member.removed",
+            "member.role_changed",
+            "invitation.accepted",
+            "invitation.created",
+            "invitation.revoked",
+            "invitation.created",
+            "organization.updated",
+            "organization.created"
+        ]
+    );
+    let (ada_id, _, _) = ids(&ada.tokens);
+    assert_eq!(events[0]["actor_id"], json!(ada_id.to_string()));
+    assert_eq!(events[0]["target"], json!(bob_id.to_string()));
+    assert_eq!(events[2]["actor_id"], json!(bob_id.to_string()), "bob accepted");
+    assert_eq!(events[2]["target"], invitation["id"]);
+    assert_eq!(events[6]["target"], "name,slug=acme-inc");
+    assert!(events.iter().all(|e| e["ip"] == "127.0.0.1"), "{log}");
+    assert_eq!(log["next"], Value::Null);
+    assert_eq!(
+        org["id"],
+        json_of(call(&app, Method::GET, "/v1/organizations/acme-inc", ada.access(), None).await, StatusCode::OK).await
+            ["id"]
+    );
+
+    // Paged: three at a time, nothing lost or repeated.
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let query = next.as_ref().map_or(String::new(), |n| format!("&before={n}"));
+        let page = call(
+            &app,
+            Method::GET,
+            &format!("/v1/organizations/acme-inc/audit-log?limit=3{query}"),
+            ada.access(),
+            None,
+        )
+        .await;
+        let page = json_of(page, StatusCode::OK).await;
+        seen.extend(page["events"].as_array().unwrap().iter().map(|e| e["id"].clone()));
+        match page["next"].as_str() {
+            Some(cursor) => next = Some(cursor.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, events.iter().map(|e| e["id"].clone()).collect::<Vec<_>>());
+    let bad = call(&app, Method::GET, "/v1/organizations/acme-inc/audit-log?before=nonsense", ada.access(), None).await;
+    assert_error(bad, 400, "invalid_request", "invalid_request_error").await;
+    // Members do not read it.
+    let carol = app.signed_up_user().await;
+    let carol_tokens = join(&app, &carol, &org, "member").await;
+    let refused = call(&app, Method::GET, "/v1/organizations/acme-inc/audit-log", access(&carol_tokens), None).await;
+    assert_error(refused, 403, "insufficient_role", "permission_error").await;
 }
