@@ -26,13 +26,22 @@ pub struct Server {
     pub clock: Clock,
     pub http: reqwest::Client,
     handle: ServerHandle,
-    data_dir: PathBuf,
+    // Dropped after the server is told to stop (fields drop in order).
+    _data_dir: DataDir,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         drop(self.handle.stop(false));
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A data directory, removed on drop even when the test fails before its server is up.
+struct DataDir(PathBuf);
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -45,11 +54,11 @@ pub async fn spawn_server() -> Server {
 pub async fn spawn_server_with(overrides: &[(&str, &str)]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let address = format!("http://127.0.0.1:{port}");
-    let data_dir = std::env::temp_dir().join(format!("identsphere-sdk-test-{}", Uuid::new_v4().simple()));
+    let data_dir = DataDir(std::env::temp_dir().join(format!("identsphere-sdk-test-{}", Uuid::new_v4().simple())));
     let vars = [
         ("IDENTSPHERE_BIND", format!("127.0.0.1:{port}")),
         ("IDENTSPHERE_PUBLIC_BASE_URL", address.clone()),
-        ("IDENTSPHERE_DATA_DIR", data_dir.display().to_string()),
+        ("IDENTSPHERE_DATA_DIR", data_dir.0.display().to_string()),
         ("IDENTSPHERE_PLATFORM_API_KEY", KEY.to_owned()),
         ("IDENTSPHERE_KEY_CHECK_INTERVAL", "1".to_owned()),
         ("IDENTSPHERE_WORKERS", "1".to_owned()),
@@ -69,7 +78,7 @@ pub async fn spawn_server_with(overrides: &[(&str, &str)]) -> Server {
     let application = Application::build(config, clock.clone()).await.unwrap();
     let handle = application.handle();
     actix_web::rt::spawn(application.run_until_stopped());
-    Server { address, clock, http: reqwest::Client::new(), handle, data_dir }
+    Server { address, clock, http: reqwest::Client::new(), handle, _data_dir: data_dir }
 }
 
 impl Server {
