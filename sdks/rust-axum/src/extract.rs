@@ -32,6 +32,7 @@ pub struct Authenticated(pub Claims);
 
 /// The claims when a token was sent, `None` when none was. A token that was sent but does not verify is
 /// still refused, so a client learns that its token has expired rather than being served anonymously.
+/// `Option<Authenticated>` behaves the same way.
 #[derive(Clone, Debug)]
 pub struct MaybeAuthenticated(pub Option<Claims>);
 

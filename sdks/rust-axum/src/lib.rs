@@ -1,4 +1,4 @@
-//! Verify [IdentSphere](https://github.com/IdentSphere) access tokens in an [axum] app.
+//! Verify IdentSphere access tokens in an [axum] app.
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};

@@ -198,6 +198,10 @@ async fn maybe(MaybeAuthenticated(claims): MaybeAuthenticated) -> axum::Json<Val
     axum::Json(json!({ "sub": claims.map(|c| c.sub) }))
 }
 
+async fn optional(claims: Option<Authenticated>) -> axum::Json<Value> {
+    axum::Json(json!({ "sub": claims.map(|Authenticated(c)| c.sub) }))
+}
+
 async fn aal2(RequireAal2(claims): RequireAal2) -> String {
     claims.sub.to_string()
 }
@@ -214,6 +218,7 @@ pub async fn spawn_app(auth: &IdentSphere) -> App {
     let router = Router::new()
         .route("/me", get(me).post(me))
         .route("/maybe", get(maybe))
+        .route("/optional", get(optional))
         .route("/aal2", get(aal2))
         .route("/orgs/{org_id}/things", get(org))
         .route("/exact", get(exact))

@@ -79,4 +79,14 @@ async fn with_the_server_down_valid_tokens_still_pass_and_known_revocations_stil
     assert_refused(app.get("/me", Some(&revoked)).await, 401, "token_revoked").await;
     let status = auth.revocation_feed().unwrap();
     assert!(status.synced && status.entries >= 1, "{status:?}");
+
+    // The SDK's metrics go to this process's recorder, which any IdentSphere here serves at /metrics.
+    let witness = spawn_server().await;
+    let text = witness.http.get(witness.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let errors = text
+        .lines()
+        .find_map(|l| l.strip_prefix("identsphere_sdk_revocation_feed_errors_total "))
+        .map(|v| v.parse::<f64>().unwrap());
+    assert!(errors.is_some_and(|e| e >= 2.0), "the outage is counted: {errors:?}");
+    assert!(text.lines().any(|l| l == "identsphere_sdk_revocation_feed_up 0"), "and the feed is reported down");
 }

@@ -26,8 +26,10 @@ async fn a_valid_token_passes_and_the_handler_sees_its_claims() {
     assert_eq!(claims["typ"], "access");
     assert_eq!(claims["aal"], "aal1");
 
-    let maybe: Value = app.get("/maybe", Some(&token)).await.json().await.unwrap();
-    assert_eq!(maybe["sub"], tokens["user"]["id"]);
+    for route in ["/maybe", "/optional"] {
+        let signed_in: Value = app.get(route, Some(&token)).await.json().await.unwrap();
+        assert_eq!(signed_in["sub"], tokens["user"]["id"], "{route}");
+    }
 }
 
 #[actix_web::test]
@@ -56,10 +58,12 @@ async fn no_token_is_token_missing_except_where_authentication_is_optional() {
     assert_refused(app.get("/me", None).await, 401, "token_missing").await;
     let basic = app.http.get(format!("{}/me", app.address)).basic_auth("a", Some("b")).send().await.unwrap();
     assert_refused(basic, 401, "token_missing").await;
-    let maybe = app.get("/maybe", None).await;
-    assert_eq!(maybe.status(), 200);
-    assert_eq!(maybe.json::<Value>().await.unwrap(), json!({"sub": null}));
-    assert_refused(app.get("/maybe", Some("not-a-jwt")).await, 401, "token_invalid").await;
+    for route in ["/maybe", "/optional"] {
+        let anonymous = app.get(route, None).await;
+        assert_eq!(anonymous.status(), 200, "{route}");
+        assert_eq!(anonymous.json::<Value>().await.unwrap(), json!({"sub": null}));
+        assert_refused(app.get(route, Some("not-a-jwt")).await, 401, "token_invalid").await;
+    }
 }
 
 #[actix_web::test]
