@@ -272,7 +272,6 @@ pub struct IdentSphere {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     issuer: String,
     validation: Validation,
@@ -284,6 +283,17 @@ struct Inner {
     org_path_param: String,
     organization: Option<Uuid>,
     allowed_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for Inner {
+    // Short on purpose: the revocation list and the online cache can be large.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentSphere")
+            .field("issuer", &self.issuer)
+            .field("jwks", &self.keys)
+            .field("revocation_feed", &self.revocations.as_ref().map(|r| r.status()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for Inner {
