@@ -120,6 +120,26 @@ impl Server {
         response.json().await.unwrap()
     }
 
+    /// Enrolls and confirms TOTP in the session of `access` (computing the code from the secret): the
+    /// confirmation's token response, at `aal2`.
+    pub async fn confirm_totp(&self, access: &str) -> Value {
+        let response = self.http.post(self.url("/v1/auth/mfa/totp")).bearer_auth(access).json(&json!({})).send().await;
+        let enrollment: Value = response.unwrap().json().await.unwrap();
+        let secret = totp_rs::Secret::try_from_base32(enrollment["secret"].as_str().unwrap()).unwrap();
+        let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
+        let code = totp.generate(u64::try_from(self.clock.now().unix_timestamp()).unwrap()).to_string();
+        let response = self
+            .http
+            .post(self.url("/v1/auth/mfa/totp/confirm"))
+            .bearer_auth(access)
+            .json(&json!({ "code": code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
     /// Stops the server and waits until it no longer answers.
     pub async fn stop(&self) {
         self.handle.stop(true).await;

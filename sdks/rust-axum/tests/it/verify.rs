@@ -139,6 +139,11 @@ async fn require_org_matches_the_path_or_the_configured_organization_and_aal2_ne
     let pinned = spawn_app(&fixed).await;
     assert_refused(pinned.get(&format!("/orgs/{org}/things"), Some(&token)).await, 403, "not_a_member").await;
 
-    // IdentSphere has no second factor yet: every session is aal1.
+    // An aal1 session is refused where a second factor is required; once the user confirms TOTP in it, the
+    // new aal2 token passes.
     assert_refused(app.get("/aal2", Some(&token)).await, 403, "insufficient_aal").await;
+    let raised = server.confirm_totp(&token).await;
+    let raised = access(&raised);
+    assert_eq!(part(&raised, 1)["aal"], "aal2");
+    assert_eq!(app.get("/aal2", Some(&raised)).await.status(), 200);
 }
