@@ -188,13 +188,21 @@ export class IdentSphereClient {
     );
   }
 
-  /** `GET /v1/auth/session`, refreshing once if the access token has expired. Updates the state. */
+  /**
+   * `GET /v1/auth/session`, refreshing once if the access token has expired. Updates the state: a session
+   * ended elsewhere (global logout, revocation) signs out.
+   */
   async getSession(): Promise<SessionInfo> {
-    const info = await this.withFreshAccess(() =>
-      this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true }),
-    );
-    this.setState({ status: "signed-in", ...info });
-    return info;
+    try {
+      const info = await this.withFreshAccess(() =>
+        this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true }),
+      );
+      this.setState({ status: "signed-in", ...info });
+      return info;
+    } catch (error) {
+      if (endsSession(error)) await this.endSession();
+      throw error;
+    }
   }
 
   /**
@@ -218,10 +226,7 @@ export class IdentSphereClient {
       // Dead credentials: the server has nothing left to end (and cleared the cookies).
       if (!endsSession(error)) throw error;
     }
-    if (scope === "others") return;
-    await this.forget();
-    this.setSignedOut();
-    this.tabs?.publish({ kind: "signed-out" });
+    if (scope !== "others") await this.endSession();
   }
 
   private async rotate(): Promise<SessionInfo> {
@@ -234,11 +239,7 @@ export class IdentSphereClient {
     try {
       return await this.signedIn(await this.request<TokenResponse>("POST", "/v1/auth/refresh", { body }), organization);
     } catch (error) {
-      if (endsSession(error)) {
-        await this.forget();
-        this.setSignedOut();
-        this.tabs?.publish({ kind: "signed-out" });
-      }
+      if (endsSession(error)) await this.endSession();
       throw error;
     }
   }
@@ -337,6 +338,13 @@ export class IdentSphereClient {
     } catch {
       return null;
     }
+  }
+
+  /** Signs out here and in the other tabs. */
+  private async endSession(): Promise<void> {
+    await this.forget();
+    this.setSignedOut();
+    this.tabs?.publish({ kind: "signed-out" });
   }
 
   /** Drops what this tab holds of the session; `fromStorage` also clears the shared storage. */
