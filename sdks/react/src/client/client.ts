@@ -226,7 +226,11 @@ export class IdentSphereClient {
       // Dead credentials: the server has nothing left to end (and cleared the cookies).
       if (!endsSession(error)) throw error;
     }
-    if (scope !== "others") await this.endSession();
+    if (scope !== "others") return this.endSession();
+    // The server clears this browser's cookies on every logout, `others` included (it does today): ask it
+    // whether this session is still usable rather than assume. The logout itself succeeded, so a failure
+    // here is not the caller's error; getSession has already signed out if the session is gone.
+    if (this.mode === "cookie") await this.getSession().catch(() => undefined);
   }
 
   private async rotate(): Promise<SessionInfo> {

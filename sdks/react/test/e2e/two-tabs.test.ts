@@ -1,0 +1,111 @@
+// Two tabs of the demo app in Debian's Chromium share one cookie session through many refresh cycles of a
+// 3-second access token: both stay signed in, the server sees exactly one refresh per cycle (its own
+// counters, polled faster than the cycle, so two tabs refreshing the same cycle would show as a step of 2),
+// and signing out in one tab signs the other out.
+import { randomUUID } from "node:crypto";
+
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+
+import { startDemo, type RunningDemo } from "../../scripts/demo.mjs";
+import { freePort, metric } from "../../scripts/identsphere.mjs";
+
+const TTL_SECONDS = 3;
+/** refreshDelay: a token of 3 s is refreshed after 2.25 s. */
+const CYCLE_MS = TTL_SECONDS * 750;
+const WATCH_MS = 25_000;
+
+let demo: RunningDemo;
+let browser: Browser;
+let context: BrowserContext;
+
+beforeAll(async () => {
+  demo = await startDemo({ port: await freePort(), env: { IDENTSPHERE_ACCESS_TOKEN_TTL: String(TTL_SECONDS) } });
+  // As root Chromium needs --no-sandbox; the rest keeps it off the network this machine does not have.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  // One context: its tabs share cookies, localStorage, BroadcastChannel and Web Locks, like a user's tabs.
+  context = await browser.newContext();
+});
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await demo?.stop();
+});
+
+const refreshes = () => metric(demo.identsphereUrl, "identsphere_http_requests_total", { route: "/v1/auth/refresh" });
+const outcomes = async () => ({
+  rotated: await metric(demo.identsphereUrl, "identsphere_sessions_refreshes_total", { outcome: "rotated" }),
+  graceReplay: await metric(demo.identsphereUrl, "identsphere_sessions_refreshes_total", { outcome: "grace_replay" }),
+});
+
+async function status(page: Page) {
+  return page.getByTestId("status").textContent();
+}
+
+/** What the tab's cookies are worth to the server right now. */
+async function sessionStatus(page: Page) {
+  return page.evaluate(async () => (await fetch("/v1/auth/session", { credentials: "include" })).status);
+}
+
+it("two tabs stay signed in through many refreshes, one refresh per cycle, and sign out together", async () => {
+  const first = await context.newPage();
+  await first.goto(demo.url);
+  await expect.poll(() => status(first)).toBe("signed-out");
+  await first.getByPlaceholder("Email").fill(`e2e-${randomUUID()}@example.com`);
+  await first.getByPlaceholder("Password").fill("correct horse battery staple");
+  await first.getByText("Create account").click();
+  await expect.poll(() => status(first)).toBe("signed-in");
+
+  const second = await context.newPage();
+  await second.goto(demo.url);
+  await expect.poll(() => status(second)).toBe("signed-in");
+  expect(await second.getByTestId("user").textContent()).toBe(await first.getByTestId("user").textContent());
+
+  // Watch the server's refresh counter over many cycles.
+  const startCount = await refreshes();
+  const startOutcomes = await outcomes();
+  const steps: number[] = [];
+  const stepTimes: number[] = [];
+  let last = startCount;
+  const started = Date.now();
+  while (Date.now() - started < WATCH_MS) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = await refreshes();
+    if (now !== last) {
+      steps.push(now - last);
+      stepTimes.push(Date.now() - started);
+      last = now;
+    }
+    // Both tabs signed in, and their cookies accepted, all along.
+    expect([await status(first), await status(second)]).toEqual(["signed-in", "signed-in"]);
+    expect([await sessionStatus(first), await sessionStatus(second)]).toEqual([200, 200]);
+  }
+  const total = last - startCount;
+  const cycles = WATCH_MS / CYCLE_MS;
+  console.log(`e2e: ${total} refresh requests in ${WATCH_MS} ms (${cycles.toFixed(1)} cycles of ${CYCLE_MS} ms); steps ${JSON.stringify(steps)} at ${JSON.stringify(stepTimes)} ms`);
+  expect(steps.every((step) => step === 1)).toBe(true);
+  expect(total).toBeGreaterThanOrEqual(Math.floor(cycles) - 1);
+  expect(total).toBeLessThanOrEqual(Math.ceil(cycles) + 1);
+  const endOutcomes = await outcomes();
+  expect(endOutcomes.rotated - startOutcomes.rotated).toBe(total);
+  expect(endOutcomes.graceReplay - startOutcomes.graceReplay).toBe(0);
+
+  // Sign out in the second tab: the first follows without a reload.
+  await second.getByText("Sign out", { exact: true }).click();
+  await expect.poll(() => status(second)).toBe("signed-out");
+  await expect.poll(() => status(first), { timeout: 3_000 }).toBe("signed-out");
+  expect(await sessionStatus(first)).toBe(401);
+});
