@@ -61,6 +61,15 @@ const MAX_REFRESH_MARGIN_MS = 60_000;
 const RETRY_DELAY_MS = 5_000;
 const SIGNED_OUT: AuthState = { status: "signed-out" };
 
+/**
+ * When an access token received now with `expires_in` seconds expires, on this machine's clock. The token's
+ * `exp` is whole seconds, counted from the server's current second, so the token may end up to a second
+ * before `expires_in` says: the client counts one second less.
+ */
+export function accessExpiry(expiresInSeconds: number, now = Date.now()): number {
+  return now + Math.max(0, expiresInSeconds - 1) * 1000;
+}
+
 /** When to refresh an access token that expires in `remainingMs`. */
 export function refreshDelay(remainingMs: number): number {
   return Math.max(0, remainingMs - Math.min(MAX_REFRESH_MARGIN_MS, remainingMs / 4));
@@ -253,7 +262,7 @@ export class IdentSphereClient {
    * the session kept its own, tells the other tabs and schedules the next refresh.
    */
   private async signedIn(response: TokenResponse, organization: Organization | null): Promise<SessionInfo> {
-    const expiresAt = Date.now() + response.expires_in * 1000;
+    const expiresAt = accessExpiry(response.expires_in);
     if (this.mode === "bearer") {
       this.tokens = { accessToken: response.access_token, refreshToken: response.refresh_token, expiresAt };
       await this.storage?.setItem(STORAGE_KEY, JSON.stringify(this.tokens));

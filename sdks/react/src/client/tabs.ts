@@ -46,6 +46,8 @@ export class TabSync {
     if (this.usesLocks && locks) {
       locks
         .request(`${name}:leader`, { signal: this.stopLeading.signal }, () => {
+          // Granted just as close() ran (the abort only cancels a request still waiting): let it go.
+          if (this.stopLeading.signal.aborted) return undefined;
           this.leader = true;
           return new Promise<void>((resolve) => (this.releaseLeader = resolve));
         })

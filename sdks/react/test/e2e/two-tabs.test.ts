@@ -1,5 +1,5 @@
 // Two tabs of the demo app in Debian's Chromium share one cookie session through many refresh cycles of a
-// 3-second access token: both stay signed in, the server sees exactly one refresh per cycle (its own
+// 3-second access token (a cycle of 1.5 s): both stay signed in, the server sees exactly one refresh per cycle (its own
 // counters, polled faster than the cycle, so two tabs refreshing the same cycle would show as a step of 2),
 // and signing out in one tab signs the other out.
 import { randomUUID } from "node:crypto";
@@ -11,8 +11,8 @@ import { startDemo, type RunningDemo } from "../../scripts/demo.mjs";
 import { freePort, metric } from "../../scripts/identsphere.mjs";
 
 const TTL_SECONDS = 3;
-/** refreshDelay: a token of 3 s is refreshed after 2.25 s. */
-const CYCLE_MS = TTL_SECONDS * 750;
+/** accessExpiry counts 2 s for a 3 s token; refreshDelay refreshes it at three quarters, after 1.5 s. */
+const CYCLE_MS = (TTL_SECONDS - 1) * 750;
 const WATCH_MS = 25_000;
 
 let demo: RunningDemo;

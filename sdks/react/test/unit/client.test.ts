@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { IdentSphereClient, IdentSphereError, refreshDelay } from "../../src/client/index.js";
+import { IdentSphereClient, IdentSphereError, accessExpiry, refreshDelay } from "../../src/client/index.js";
 import { totp } from "../integration/helpers.js";
 import { INFO, envelope, fakeFetch, json, tokenResponse } from "./fake-server.js";
 
@@ -13,6 +13,13 @@ describe("refreshDelay", () => {
   });
   it("refreshes at once when already expired", () => {
     expect(refreshDelay(-5)).toBe(0);
+  });
+});
+
+describe("accessExpiry", () => {
+  it("counts a second less than expires_in, for exp's whole seconds", () => {
+    expect(accessExpiry(900, 1_000)).toBe(900_000);
+    expect(accessExpiry(3, 0)).toBe(2_000);
   });
 });
 
