@@ -1,7 +1,7 @@
-// Two tabs of the demo app in Debian's Chromium share one cookie session through many refresh cycles of a
-// 3-second access token (a cycle of 1.5 s): both stay signed in, the server sees exactly one refresh per cycle (its own
-// counters, polled faster than the cycle, so two tabs refreshing the same cycle would show as a step of 2),
-// and signing out in one tab signs the other out.
+// The demo app in Debian's Chromium. Two tabs share one cookie session through many refresh cycles of a
+// 3-second access token (a cycle of 1.5 s): both stay signed in, the server sees exactly one refresh per
+// cycle (its own counters, polled faster than the cycle, so two tabs refreshing in the same cycle would show
+// as a step of 2), and signing out in one tab signs the other out. Then the README's sign-in page, as printed.
 import { randomUUID } from "node:crypto";
 
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -108,4 +108,29 @@ it("two tabs stay signed in through many refreshes, one refresh per cycle, and s
   await expect.poll(() => status(second)).toBe("signed-out");
   await expect.poll(() => status(first), { timeout: 3_000 }).toBe("signed-out");
   expect(await sessionStatus(first)).toBe(401);
+});
+
+it("the README's sign-in page signs in, reports a wrong password, and signs out", async () => {
+  const email = `readme-${randomUUID()}@example.com`;
+  const registered = await fetch(`${demo.identsphereUrl}/v1/auth/register`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, password: "correct horse battery staple" }),
+  });
+  expect(registered.status).toBe(201);
+
+  const page = await context.newPage();
+  await page.goto(`${demo.url}/sign-in.html`);
+  await page.getByPlaceholder("Email").fill(email);
+  await page.getByPlaceholder("Password").fill("not the password");
+  await page.getByText("Sign in").click();
+  await expect.poll(() => page.getByRole("alert").textContent()).toBe("wrong password or unknown email");
+
+  await page.getByPlaceholder("Password").fill("correct horse battery staple");
+  await page.getByText("Sign in").click();
+  await expect.poll(() => page.locator("p").first().textContent()).toBe(`Signed in as ${email} Sign out`);
+
+  await page.getByText("Sign out").click();
+  await expect.poll(() => page.getByPlaceholder("Email").count()).toBe(1);
+  expect(await sessionStatus(page)).toBe(401);
 });
