@@ -3,7 +3,8 @@
 // IDENTSPHERE_URL set: that server is used as it is; it must list the demo's origin in
 // IDENTSPHERE_ALLOWED_ORIGINS (or have it as IDENTSPHERE_PUBLIC_BASE_URL), or sign-out and refresh get
 // `csrf_rejected`. Unset: a throwaway IdentSphere is started from the release binary (built if missing)
-// with the demo's origin allowed. DEMO_PORT (default 5173) is the page's port; IDENTSPHERE_ACCESS_TOKEN_TTL
+// with the demo's origin as its public base URL, as behind any same-origin proxy: the issuer, the cookies
+// and the CSRF check all name the origin the browser sees. DEMO_PORT (default 5173) is the page's port; IDENTSPHERE_ACCESS_TOKEN_TTL
 // is passed on, so a short one shows the refresh cycles.
 import { fileURLToPath } from "node:url";
 
@@ -18,7 +19,7 @@ export async function startDemo({ port = 5173, identsphereUrl, env = {} } = {}) 
   const url = `http://127.0.0.1:${port}`;
   const identsphere = identsphereUrl
     ? { baseUrl: identsphereUrl, stop: async () => {} }
-    : await startIdentSphere({ IDENTSPHERE_ALLOWED_ORIGINS: url, ...env });
+    : await startIdentSphere({ IDENTSPHERE_PUBLIC_BASE_URL: url, ...env });
   process.env.IDENTSPHERE_URL = identsphere.baseUrl;
   try {
     const vite = await createServer({ configFile, logLevel: "warn", server: { port, strictPort: true } });

@@ -1,6 +1,7 @@
 // The demo's dev server. IdentSphere sends no CORS headers, so the page reaches it same-origin: Vite
 // proxies the API paths to IDENTSPHERE_URL, and the browser sees one origin for the page, the API and the
-// cookies. IdentSphere must accept this origin for cookie requests (IDENTSPHERE_ALLOWED_ORIGINS).
+// cookies. IdentSphere must accept this origin for cookie requests (IDENTSPHERE_PUBLIC_BASE_URL or
+// IDENTSPHERE_ALLOWED_ORIGINS).
 import { fileURLToPath } from "node:url";
 
 import { defineConfig } from "vite";
