@@ -190,11 +190,20 @@ export class IdentSphereClient {
     return this.withFreshAccess(() => this.request<TotpEnrollment>("POST", "/v1/auth/mfa/totp", { auth: true }));
   }
 
-  /** `POST /v1/auth/mfa/totp/confirm`: the first code from the app turns TOTP on; keep the recovery codes. */
-  confirmTotp(code: string): Promise<TotpConfirmation> {
-    return this.withFreshAccess(() =>
-      this.request<TotpConfirmation>("POST", "/v1/auth/mfa/totp/confirm", { body: { code }, auth: true }),
+  /**
+   * `POST /v1/auth/mfa/totp/confirm`: the first code from the app turns TOTP on; show the recovery codes
+   * once. The server raises this session to `aal2` and, when the answer carries the new pair, so does the state.
+   */
+  async confirmTotp(code: string): Promise<TotpConfirmation> {
+    const organization = this.currentOrganization();
+    const response = await this.withFreshAccess(() =>
+      this.request<TotpConfirmation | (TotpConfirmation & TokenResponse)>("POST", "/v1/auth/mfa/totp/confirm", {
+        body: { code },
+        auth: true,
+      }),
     );
+    if ("access_token" in response) await this.signedIn(response, organization);
+    return { recovery_codes: response.recovery_codes };
   }
 
   /**
