@@ -2,8 +2,8 @@
 // error envelopes. Cookie mode runs on a cookie jar that follows the browser's rules (helpers.ts).
 import { describe, expect, inject, it } from "vitest";
 
-import { IdentSphereClient, IdentSphereError, type Mode, type TokenStorage } from "../../src/client/index.js";
-import { PASSWORD, browserFetch, newClient, uniqueEmail } from "./helpers.js";
+import { IdentSphereClient, type Mode, type TokenStorage } from "../../src/client/index.js";
+import { PASSWORD, browserFetch, failure, newClient, uniqueEmail } from "./helpers.js";
 
 const baseUrl = inject("baseUrl");
 
@@ -12,15 +12,6 @@ async function registered(mode: Mode) {
   const email = uniqueEmail();
   const info = await client.register({ email, password: PASSWORD });
   return { client, jar, email, info };
-}
-
-async function failure(promise: Promise<unknown>): Promise<IdentSphereError> {
-  const error = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(IdentSphereError);
-  return error as IdentSphereError;
 }
 
 describe.each(["cookie", "bearer"] as const)("%s mode", (mode) => {

@@ -2,7 +2,9 @@
 // cookies) that also sends the page's Origin, unique accounts, and TOTP codes.
 import { createHmac, randomUUID } from "node:crypto";
 
-import { IdentSphereClient, type Mode } from "../../src/client/index.js";
+import { expect } from "vitest";
+
+import { IdentSphereClient, IdentSphereError, type Mode } from "../../src/client/index.js";
 
 interface StoredCookie {
   value: string;
@@ -47,6 +49,16 @@ export function newClient(baseUrl: string, mode: Mode, origin = baseUrl) {
   const jar = browserFetch(origin);
   const client = new IdentSphereClient({ baseUrl, mode, fetch: jar, syncTabs: false });
   return { client, jar };
+}
+
+/** The `IdentSphereError` that `promise` rejects with (fails the test if it resolves or rejects otherwise). */
+export async function failure(promise: Promise<unknown>): Promise<IdentSphereError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(IdentSphereError);
+  return error as IdentSphereError;
 }
 
 export function uniqueEmail(): string {

@@ -4,19 +4,9 @@
 // the test takes the current and the next step's codes at one instant and signs in with a recovery code.
 import { describe, expect, inject, it } from "vitest";
 
-import { IdentSphereError } from "../../src/client/index.js";
-import { PASSWORD, newClient, totp, uniqueEmail } from "./helpers.js";
+import { PASSWORD, failure, newClient, totp, uniqueEmail } from "./helpers.js";
 
 const baseUrl = inject("baseUrl");
-
-async function failure(promise: Promise<unknown>): Promise<IdentSphereError> {
-  const error = await promise.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(IdentSphereError);
-  return error as IdentSphereError;
-}
 
 describe.skip.each(["cookie", "bearer"] as const)(
   "MFA in %s mode (SKIPPED: POST /v1/auth/mfa/totp, /mfa/totp/confirm and /mfa/verify are not on main yet)",
