@@ -90,6 +90,8 @@ export class IdentSphereClient {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private refreshing: Promise<SessionInfo> | null = null;
   private tabs: TabSync | null = null;
+  /** Between start() and stop(): only then are refreshes scheduled, so a discarded client stops refreshing. */
+  private running = false;
 
   constructor(options: ClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? "").replace(/\/+$/, "");
@@ -114,10 +116,12 @@ export class IdentSphereClient {
   }
 
   /**
-   * Finds out whether a session exists (page load), joins the other tabs and starts the refresh schedule.
+   * Finds out whether a session exists (page load), joins the other tabs and starts the refresh schedule
+   * (until stop(); a client never started refreshes only when a call finds its access token expired).
    * Never rejects: a failure leaves the state `signed-out`.
    */
   async start(): Promise<AuthState> {
+    this.running = true;
     if (this.syncTabs && !this.tabs) {
       this.tabs = new TabSync(`identsphere:${this.baseUrl || "same-origin"}`, (m) => this.onTabMessage(m));
     }
@@ -129,11 +133,14 @@ export class IdentSphereClient {
       }
       const info = await this.withFreshAccess(() => this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true }));
       const expiresAt = this.expiresAt ?? this.tabs?.knownExpiry(Date.now()) ?? null;
-      // Cookie mode on a fresh page with no tab to ask: the expiry is unknown, so rotate now to learn it.
-      if (expiresAt === null) return { status: "signed-in", ...(await this.refresh()) };
-      this.expiresAt = expiresAt;
-      this.setState({ status: "signed-in", ...info });
-      this.schedule(expiresAt);
+      if (expiresAt === null) {
+        // Cookie mode on a fresh page with no tab to ask: the expiry is unknown, so rotate now to learn it.
+        await this.refresh();
+      } else {
+        this.expiresAt = expiresAt;
+        this.setState({ status: "signed-in", ...info });
+        this.schedule(expiresAt);
+      }
     } catch (error) {
       if (endsSession(error)) await this.forget();
       this.setSignedOut();
@@ -141,8 +148,9 @@ export class IdentSphereClient {
     return this.state;
   }
 
-  /** Stops the refresh timer and leaves the other tabs; the session itself stays. */
+  /** Stops the refresh schedule and leaves the other tabs; the session itself stays. */
   stop(): void {
+    this.running = false;
     clearTimeout(this.timer);
     this.tabs?.close();
     this.tabs = null;
@@ -301,8 +309,13 @@ export class IdentSphereClient {
 
   /** Plans the refresh of the access token expiring at `round`. */
   private schedule(round: number): void {
+    this.later(refreshDelay(round - Date.now()), () => this.onRefreshDue(round));
+  }
+
+  /** The one refresh timer of this client: replaces the previous one; none after stop(). */
+  private later(delayMs: number, task: () => Promise<void>): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.onRefreshDue(round), refreshDelay(round - Date.now()));
+    if (this.running) this.timer = setTimeout(() => void task(), Math.max(0, delayMs));
   }
 
   private async onRefreshDue(round: number): Promise<void> {
@@ -313,8 +326,7 @@ export class IdentSphereClient {
     if (!elected) {
       // The elected tab's result arrives as a message; if it never does (that tab closed mid-refresh), take
       // over when the token expires.
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.refreshNow(round), Math.max(0, round - Date.now()));
+      this.later(round - Date.now(), () => this.refreshNow(round));
       return;
     }
     await this.refreshNow(round);
@@ -325,10 +337,7 @@ export class IdentSphereClient {
     try {
       await this.refresh();
     } catch (error) {
-      if (!endsSession(error)) {
-        clearTimeout(this.timer);
-        this.timer = setTimeout(() => void this.refreshNow(round), RETRY_DELAY_MS);
-      }
+      if (!endsSession(error)) this.later(RETRY_DELAY_MS, () => this.refreshNow(round));
     }
   }
 

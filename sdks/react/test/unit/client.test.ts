@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { IdentSphereClient, IdentSphereError, accessExpiry, refreshDelay } from "../../src/client/index.js";
 import { totp } from "../integration/helpers.js";
@@ -132,6 +132,35 @@ describe("bearer mode", () => {
     await client.verifyMfa({ mfaToken: "mfa", code: "123456" });
     client.stop();
     expect(client.getState().status).toBe("signed-in");
+  });
+});
+
+describe("the refresh schedule", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("refreshes ahead of expiry between start and stop", async () => {
+    vi.useFakeTimers();
+    const fetch = fakeFetch({
+      "POST /v1/auth/login": () => json(200, tokenResponse(INFO, 5)),
+      "POST /v1/auth/refresh": () => json(200, tokenResponse(INFO, 5)),
+      "GET /v1/auth/session": () => json(200, INFO),
+    });
+    const refreshes = () => fetch.calls.filter((c) => c === "POST /v1/auth/refresh").length;
+    const client = new IdentSphereClient({ mode: "bearer", fetch });
+    expect(await client.start()).toEqual({ status: "signed-out" });
+    await client.login({ email: "a@b.c", password: "x" });
+
+    // A 5 s token counts as 4 s and is refreshed at three quarters: after 3 s, then every 3 s.
+    await vi.advanceTimersByTimeAsync(2_900);
+    expect(refreshes()).toBe(0);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(refreshes()).toBe(1);
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(refreshes()).toBe(2);
+
+    client.stop();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(refreshes()).toBe(2);
   });
 });
 
