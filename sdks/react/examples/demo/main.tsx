@@ -4,6 +4,7 @@ import { createRoot } from "react-dom/client";
 import {
   IdentSphereError,
   IdentSphereProvider,
+  type TotpEnrollment,
   RequireAal2,
   SignedIn,
   SignedOut,
@@ -11,13 +12,18 @@ import {
   useSession,
 } from "@identsphere/react";
 
+/** What the user is shown for a failure: the catalog code and its message. */
+function message(error: unknown): string {
+  return error instanceof IdentSphereError ? `${error.code}: ${error.message}` : String(error);
+}
+
 function SignIn() {
   const { login, register, verifyMfa } = useAuth();
   const [error, setError] = useState("");
   const [mfaToken, setMfaToken] = useState<string | null>(null);
   const run = (action: () => Promise<unknown>) => {
     setError("");
-    action().catch((e: unknown) => setError(e instanceof IdentSphereError ? `${e.code}: ${e.message}` : String(e)));
+    action().catch((e: unknown) => setError(message(e)));
   };
   const submit = (form: FormData, create: boolean) => {
     const credentials = { email: String(form.get("email")), password: String(form.get("password")) };
@@ -60,11 +66,35 @@ function Account() {
       </p>
       <button onClick={() => void logout()}>Sign out</button>
       <button onClick={() => void logout("global")}>Sign out everywhere</button>
+      <h2>Two-factor</h2>
+      <TwoFactorSetup />
       <h2>Step-up area</h2>
       <RequireAal2>
         <p>Only an aal2 session sees this.</p>
       </RequireAal2>
     </>
+  );
+}
+
+/** TOTP enrollment: scan the QR code, confirm with the first code, keep the recovery codes. */
+function TwoFactorSetup() {
+  const { enrollTotp, confirmTotp } = useAuth();
+  const [enrollment, setEnrollment] = useState<TotpEnrollment | null>(null);
+  const [recoveryCodes, setRecoveryCodes] = useState<string[]>([]);
+  const [error, setError] = useState("");
+  const fail = (e: unknown) => setError(message(e));
+  if (recoveryCodes.length > 0) return <pre data-testid="recovery-codes">{recoveryCodes.join("\n")}</pre>;
+  if (!enrollment) return <button onClick={() => enrollTotp().then(setEnrollment, fail)}>Set up two-factor</button>;
+  const confirm = (form: FormData) =>
+    confirmTotp(String(form.get("code"))).then((c) => setRecoveryCodes(c.recovery_codes), fail);
+  return (
+    <form onSubmit={(e) => (e.preventDefault(), void confirm(new FormData(e.currentTarget)))}>
+      <img src={enrollment.qr_svg} alt="QR code for your authenticator app" width={200} height={200} />
+      <code data-testid="totp-secret">{enrollment.secret}</code>
+      <input name="code" placeholder="Code from the app" autoComplete="one-time-code" />
+      <button>Turn on</button>
+      {error && <p role="alert">{error}</p>}
+    </form>
   );
 }
 
