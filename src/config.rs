@@ -128,6 +128,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The key resource servers present to read the revocation feed; unset: the feed answers nobody.
     pub platform_api_key: Option<ApiKey>,
+    /// Outgoing mail.
+    pub email: EmailConfig,
 }
 
 /// An API key. Its `Debug` shows nothing of it.
@@ -159,6 +161,39 @@ pub struct RateLimits {
     pub register_ip: Option<Rate>,
     /// Refreshes per client IP.
     pub refresh_ip: Option<Rate>,
+    /// Wrong second-factor codes per mfa token and per user.
+    pub mfa_failures: Option<Rate>,
+    /// Requests that send mail (password forgotten, verification resent) per client IP.
+    pub email_ip: Option<Rate>,
+    /// Mails of those requests per account (by email, existing or not).
+    pub email_account: Option<Rate>,
+    /// Link redemptions (email verification, password reset) per client IP.
+    pub link_ip: Option<Rate>,
+}
+
+/// Outgoing mail: how it is delivered and what its links point at.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailConfig {
+    /// `smtp://` or `smtps://` URL (lettre's format, credentials included); `None`: the file outbox.
+    pub smtp_url: Option<String>,
+    /// The `From` mailbox.
+    pub from: String,
+    /// The product name the messages speak of.
+    pub product_name: String,
+    /// Where links point: `<link_base>/verify-email?token=…`, `<link_base>/reset-password?token=…`.
+    pub link_base: String,
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The SMTP URL may carry a password.
+        f.debug_struct("EmailConfig")
+            .field("smtp", &self.smtp_url.as_ref().map(|_| ".."))
+            .field("from", &self.from)
+            .field("product_name", &self.product_name)
+            .field("link_base", &self.link_base)
+            .finish()
+    }
 }
 
 /// Reads a rate as `COUNT/SECONDS` (`30/60`); `0` or `off` turns it off.
@@ -310,6 +345,16 @@ impl Config {
             &get("IDENTSPHERE_PUBLIC_BASE_URL").unwrap_or_else(|| format!("http://{bind}")),
         )?;
 
+        let email = EmailConfig {
+            smtp_url: get("IDENTSPHERE_SMTP_URL").map(|url| url.trim().to_owned()).filter(|url| !url.is_empty()),
+            from: get("IDENTSPHERE_EMAIL_FROM").unwrap_or_else(|| "IdentSphere <no-reply@localhost>".to_owned()),
+            product_name: get("IDENTSPHERE_PRODUCT_NAME").unwrap_or_else(|| "IdentSphere".to_owned()),
+            link_base: match get("IDENTSPHERE_EMAIL_LINK_BASE_URL") {
+                Some(raw) => PublicUrl::parse("IDENTSPHERE_EMAIL_LINK_BASE_URL", &raw)?.base,
+                None => public_url.base.clone(),
+            },
+        };
+
         let store = match (postgres_url(&get)?, get("IDENTSPHERE_REDIS_URL")) {
             (None, None) => StoreConfig::Embedded,
             (Some(_), None) => {
@@ -428,6 +473,18 @@ impl Config {
                     get("IDENTSPHERE_RATE_LIMIT_REFRESH_IP"),
                     (300, 60),
                 )?,
+                mfa_failures: rate(
+                    "IDENTSPHERE_RATE_LIMIT_MFA_FAILURES",
+                    get("IDENTSPHERE_RATE_LIMIT_MFA_FAILURES"),
+                    (5, 900),
+                )?,
+                email_ip: rate("IDENTSPHERE_RATE_LIMIT_EMAIL_IP", get("IDENTSPHERE_RATE_LIMIT_EMAIL_IP"), (10, 3600))?,
+                email_account: rate(
+                    "IDENTSPHERE_RATE_LIMIT_EMAIL_ACCOUNT",
+                    get("IDENTSPHERE_RATE_LIMIT_EMAIL_ACCOUNT"),
+                    (3, 3600),
+                )?,
+                link_ip: rate("IDENTSPHERE_RATE_LIMIT_LINK_IP", get("IDENTSPHERE_RATE_LIMIT_LINK_IP"), (20, 900))?,
             },
             platform_api_key: match get("IDENTSPHERE_PLATFORM_API_KEY") {
                 Some(key) if key.trim().len() < 32 => {
@@ -438,6 +495,7 @@ impl Config {
                 }
                 key => key.map(|k| ApiKey(k.trim().to_owned())),
             },
+            email,
             trusted_proxies: get("IDENTSPHERE_TRUSTED_PROXIES")
                 .unwrap_or_default()
                 .split(',')

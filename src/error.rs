@@ -50,6 +50,21 @@ pub enum ApiError {
     /// A rotated refresh token came back after the grace window; the family is revoked.
     #[error("this refresh token was already used; the session has been revoked")]
     RefreshTokenReused,
+    /// A wrong, reused or unknown second-factor code.
+    #[error("the code is wrong or was already used")]
+    MfaInvalidCode,
+    /// The action needs an `aal2` session: verify a second factor first (step-up).
+    #[error("this action needs a session verified with a second factor")]
+    InsufficientAal,
+    /// Enrolling a second factor while one is active: remove it first.
+    #[error("a second factor is already active; remove it first")]
+    MfaAlreadyEnrolled,
+    /// Confirming or removing a second factor that is not there.
+    #[error("no second factor is enrolled or waiting for confirmation")]
+    MfaNotEnrolled,
+    /// An email-verification or password-reset link that is unknown, expired or already used.
+    #[error("this link is invalid, has expired or was already used")]
+    LinkInvalid,
     /// The user is not a member of the organization asked for.
     #[error("you are not a member of this organization")]
     NotAMember,
@@ -145,6 +160,11 @@ impl ApiError {
             Self::TokenExpired => ("token_expired", S::UNAUTHORIZED, AUTHN),
             Self::TokenRevoked => ("token_revoked", S::UNAUTHORIZED, AUTHN),
             Self::RefreshTokenReused => ("refresh_token_reused", S::UNAUTHORIZED, AUTHN),
+            Self::MfaInvalidCode => ("mfa_invalid_code", S::UNAUTHORIZED, AUTHN),
+            Self::InsufficientAal => ("insufficient_aal", S::FORBIDDEN, PERM),
+            Self::MfaAlreadyEnrolled => ("mfa_already_enrolled", S::CONFLICT, "conflict_error"),
+            Self::MfaNotEnrolled => ("mfa_not_enrolled", S::CONFLICT, "conflict_error"),
+            Self::LinkInvalid => ("link_invalid", S::BAD_REQUEST, REQ),
             Self::NotAMember => ("not_a_member", S::FORBIDDEN, PERM),
             Self::AccountDisabled => ("account_disabled", S::FORBIDDEN, PERM),
             Self::SignupNotAllowed => ("signup_not_allowed", S::FORBIDDEN, PERM),
@@ -175,6 +195,11 @@ impl ApiError {
             Self::TokenExpired,
             Self::TokenRevoked,
             Self::RefreshTokenReused,
+            Self::MfaInvalidCode,
+            Self::InsufficientAal,
+            Self::MfaAlreadyEnrolled,
+            Self::MfaNotEnrolled,
+            Self::LinkInvalid,
             Self::NotAMember,
             Self::AccountDisabled,
             Self::SignupNotAllowed,
@@ -264,6 +289,11 @@ mod tests {
             (ApiError::TokenExpired, "token_expired", 401, "authentication_error"),
             (ApiError::TokenRevoked, "token_revoked", 401, "authentication_error"),
             (ApiError::RefreshTokenReused, "refresh_token_reused", 401, "authentication_error"),
+            (ApiError::MfaInvalidCode, "mfa_invalid_code", 401, "authentication_error"),
+            (ApiError::InsufficientAal, "insufficient_aal", 403, "permission_error"),
+            (ApiError::MfaAlreadyEnrolled, "mfa_already_enrolled", 409, "conflict_error"),
+            (ApiError::MfaNotEnrolled, "mfa_not_enrolled", 409, "conflict_error"),
+            (ApiError::LinkInvalid, "link_invalid", 400, "invalid_request_error"),
             (ApiError::NotAMember, "not_a_member", 403, "permission_error"),
             (ApiError::AccountDisabled, "account_disabled", 403, "permission_error"),
             (ApiError::SignupNotAllowed, "signup_not_allowed", 403, "permission_error"),

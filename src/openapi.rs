@@ -48,6 +48,8 @@ use crate::routes;
     modifiers(&SecuritySchemes),
     tags(
         (name = "auth", description = "Sign-up, sign-in, refresh rotation, logout and the session."),
+        (name = "mfa", description = "The second factor: TOTP, recovery codes, step-up to `aal2`."),
+        (name = "account", description = "Email verification, password reset and change."),
         (name = "discovery", description = "Public documents: keys, OpenID metadata, this description."),
         (name = "revocations", description = "The revocation feed, for resource servers that verify tokens locally."),
         (name = "operations", description = "Liveness, readiness and metrics."),
@@ -282,21 +284,26 @@ mod tests {
             ApiError::TokenExpired => 7,
             ApiError::TokenRevoked => 8,
             ApiError::RefreshTokenReused => 9,
-            ApiError::NotAMember => 10,
-            ApiError::AccountDisabled => 11,
-            ApiError::SignupNotAllowed => 12,
-            ApiError::CsrfRejected => 13,
-            ApiError::OrganizationNotFound => 14,
-            ApiError::NotFound => 15,
-            ApiError::MethodNotAllowed { .. } => 16,
-            ApiError::PayloadTooLarge { .. } => 17,
-            ApiError::UnsupportedMediaType => 18,
-            ApiError::RateLimited { .. } => 19,
-            ApiError::ServiceUnavailable(_) => 20,
-            ApiError::Internal(_) => 21,
+            ApiError::MfaInvalidCode => 10,
+            ApiError::InsufficientAal => 11,
+            ApiError::MfaAlreadyEnrolled => 12,
+            ApiError::MfaNotEnrolled => 13,
+            ApiError::LinkInvalid => 14,
+            ApiError::NotAMember => 15,
+            ApiError::AccountDisabled => 16,
+            ApiError::SignupNotAllowed => 17,
+            ApiError::CsrfRejected => 18,
+            ApiError::OrganizationNotFound => 19,
+            ApiError::NotFound => 20,
+            ApiError::MethodNotAllowed { .. } => 21,
+            ApiError::PayloadTooLarge { .. } => 22,
+            ApiError::UnsupportedMediaType => 23,
+            ApiError::RateLimited { .. } => 24,
+            ApiError::ServiceUnavailable(_) => 25,
+            ApiError::Internal(_) => 26,
         }
     }
-    const VARIANTS: usize = 22;
+    const VARIANTS: usize = 27;
 
     #[test]
     fn every_kind_lists_each_variant_once() {

@@ -14,14 +14,15 @@ use anyhow::Context as _;
 use identsphere_actors::{Backend, Policy, Registry};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::auth::keys::{KeyRing, KeyStore, RotationPolicy};
+use crate::auth::keys::{KeyRing, KeyStore, RotationPolicy, Sealer};
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Tokens;
 use crate::clock::Clock;
 use crate::config::{Config, KeyEncryptionKey, StoreConfig};
 use crate::http::middleware::outermost;
+use crate::mail::Mailer;
 use crate::routes;
-use crate::service::{AuthService, Lifetimes};
+use crate::service::{AuthService, Lifetimes, Services};
 use crate::store::Stores;
 use crate::store::embedded::{SqliteStore, embedded_kek};
 use crate::store::postgres::{PgStore, migrate};
@@ -81,6 +82,8 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
             let stores = Stores {
                 accounts: Arc::new(pg.clone()),
                 families: Arc::new(pg.clone()),
+                factors: Arc::new(pg.clone()),
+                lifecycle: Arc::new(pg.clone()),
                 keys: Arc::new(pg.clone()),
                 denylist: Arc::new(redis.clone()),
                 limiter: Arc::new(redis.clone()),
@@ -107,6 +110,8 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
             let stores = Stores {
                 accounts: Arc::new(store.clone()),
                 families: Arc::new(store.clone()),
+                factors: Arc::new(store.clone()),
+                lifecycle: Arc::new(store.clone()),
                 keys: Arc::new(store.clone()),
                 denylist: Arc::new(store.clone()),
                 limiter: Arc::new(store.clone()),
@@ -182,6 +187,7 @@ impl Application {
         let metrics = metrics_handle()?;
         metrics::gauge!("identsphere_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         let (stores, kek) = open_stores(&config).await?;
+        let sealer = Sealer::new(&kek)?;
         let policy = RotationPolicy::new(config.key_rotation_interval, config.access_token_ttl);
         let (ring, _) = KeyRing::maintain(stores.keys.as_ref(), &kek, Some(&policy), clock.now())
             .await
@@ -211,7 +217,12 @@ impl Application {
             grace: config.refresh_reuse_grace,
             limits: config.rate_limits,
         };
-        let service = AuthService::new(stores, hasher, tokens, registry, clock, lifetimes);
+        let services = Services {
+            sealer,
+            mailer: Mailer::new(&config.email, &config.data_dir)?,
+            product_name: config.email.product_name.clone(),
+        };
+        let service = AuthService::new(stores, hasher, tokens, registry, clock, lifetimes, services);
         let state = web::Data::new(AppState {
             service,
             metrics,

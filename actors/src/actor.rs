@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::family::{Decision, FamilyRecord, RefreshPointer, RevokeReason, Subject, decide};
+use crate::family::{Aal, Decision, FamilyRecord, RefreshPointer, RevokeReason, Subject, decide};
 use crate::store::{Denylist, FamilyStore, Origin, StoreError};
 
 /// The stores an actor works through, shared by every actor of the process.
@@ -79,6 +79,9 @@ pub enum RotationKind {
     Rotated,
     /// The presented token was spent within the grace window; `family.current` is the same successor.
     Replayed,
+    /// A second factor raised the family to `aal2`; `family.current` is a new refresh token and the one
+    /// it replaced is spent (a replay of it within the grace window gets the new one).
+    Elevated,
 }
 
 /// The result of presenting a refresh token.
@@ -118,6 +121,17 @@ pub struct RotateRefreshToken {
     pub now: OffsetDateTime,
 }
 
+/// Raise family `sid` to `aal2` (a second factor was verified in it), rotating its refresh token so
+/// the new tokens carry the new level.
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "Result<Rotation, FamilyError>")]
+pub struct ElevateFamily {
+    /// The family.
+    pub sid: Uuid,
+    /// The request's time.
+    pub now: OffsetDateTime,
+}
+
 /// End these families and denylist their access tokens.
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "Result<(), FamilyError>")]
@@ -134,14 +148,23 @@ pub struct RevokeFamilies {
 /// and lanes, and what runs).
 const PENDING: &str = "identsphere_actors_pending_operations";
 
-/// Rotations of one family waiting for the same presented token; they share one outcome.
+/// What a family's lane does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Present this refresh token.
+    Rotate(Uuid),
+    /// Raise the family to `aal2`.
+    Elevate,
+}
+
+/// Operations on one family waiting for the same step; they share one outcome.
 struct Pending {
-    presented: Uuid,
+    step: Step,
     now: OffsetDateTime,
     waiters: Vec<oneshot::Sender<RotateResult>>,
 }
 
-/// One family's rotations: the one in flight and those queued behind it.
+/// One family's operations: the one in flight and those queued behind it.
 struct Lane {
     running: Pending,
     queued: VecDeque<Pending>,
@@ -207,7 +230,11 @@ impl OrgActor {
 
     fn run_lane(&mut self, sid: Uuid, ctx: &mut Context<Self>) {
         let Some(lane) = self.lanes.get(&sid) else { return };
-        let work = rotate(self.backend.clone(), self.policy, sid, lane.running.presented, lane.running.now);
+        let (backend, policy, now) = (self.backend.clone(), self.policy, lane.running.now);
+        let work: ResponseFuture<RotateResult> = match lane.running.step {
+            Step::Rotate(presented) => Box::pin(rotate(backend, policy, sid, presented, now)),
+            Step::Elevate => Box::pin(elevate(backend, policy, sid, now)),
+        };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.finish_lane(sid, &result, ctx)));
     }
 
@@ -222,6 +249,7 @@ impl OrgActor {
         let outcome = match result {
             Ok(Rotation { kind: RotationKind::Rotated, .. }) => "rotated",
             Ok(Rotation { kind: RotationKind::Replayed, .. }) => "grace_replay",
+            Ok(Rotation { kind: RotationKind::Elevated, .. }) => "elevated",
             Err(FamilyError::Reused) => "reused",
             Err(FamilyError::Revoked) => "revoked",
             Err(FamilyError::Expired) => "expired",
@@ -245,6 +273,37 @@ impl OrgActor {
             let _ = waiter.send(result.clone());
         }
         self.run_lane(sid, ctx);
+    }
+
+    /// Queues `step` on the family's lane, joining an identical rotation already waiting there.
+    fn enqueue(
+        &mut self,
+        sid: Uuid,
+        step: Step,
+        now: OffsetDateTime,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<RotateResult> {
+        self.idle_ticks = 0;
+        metrics::gauge!(PENDING).increment(1.0);
+        let (tx, rx) = oneshot::channel();
+        match self.lanes.entry(sid) {
+            Entry::Vacant(slot) => {
+                slot.insert(Lane { running: Pending { step, now, waiters: vec![tx] }, queued: VecDeque::new() });
+                self.run_lane(sid, ctx);
+            }
+            Entry::Occupied(mut slot) => {
+                let lane = slot.get_mut();
+                // Elevations are not shared: each follows its own second-factor check.
+                let same = std::iter::once(&mut lane.running)
+                    .chain(lane.queued.iter_mut())
+                    .find(|pending| matches!(step, Step::Rotate(_)) && pending.step == step);
+                match same {
+                    Some(pending) => pending.waiters.push(tx),
+                    None => lane.queued.push_back(Pending { step, now, waiters: vec![tx] }),
+                }
+            }
+        }
+        Box::pin(async move { rx.await.unwrap_or(Err(FamilyError::Unavailable)) })
     }
 }
 
@@ -303,31 +362,15 @@ impl Handler<RotateRefreshToken> for OrgActor {
     type Result = ResponseFuture<RotateResult>;
 
     fn handle(&mut self, msg: RotateRefreshToken, ctx: &mut Self::Context) -> Self::Result {
-        self.idle_ticks = 0;
-        metrics::gauge!(PENDING).increment(1.0);
-        let (tx, rx) = oneshot::channel();
-        match self.lanes.entry(msg.sid) {
-            Entry::Vacant(slot) => {
-                slot.insert(Lane {
-                    running: Pending { presented: msg.presented, now: msg.now, waiters: vec![tx] },
-                    queued: VecDeque::new(),
-                });
-                self.run_lane(msg.sid, ctx);
-            }
-            Entry::Occupied(mut slot) => {
-                let lane = slot.get_mut();
-                let same = std::iter::once(&mut lane.running)
-                    .chain(lane.queued.iter_mut())
-                    .find(|pending| pending.presented == msg.presented);
-                match same {
-                    Some(pending) => pending.waiters.push(tx),
-                    None => {
-                        lane.queued.push_back(Pending { presented: msg.presented, now: msg.now, waiters: vec![tx] })
-                    }
-                }
-            }
-        }
-        Box::pin(async move { rx.await.unwrap_or(Err(FamilyError::Unavailable)) })
+        self.enqueue(msg.sid, Step::Rotate(msg.presented), msg.now, ctx)
+    }
+}
+
+impl Handler<ElevateFamily> for OrgActor {
+    type Result = ResponseFuture<RotateResult>;
+
+    fn handle(&mut self, msg: ElevateFamily, ctx: &mut Self::Context) -> Self::Result {
+        self.enqueue(msg.sid, Step::Elevate, msg.now, ctx)
     }
 }
 
@@ -350,7 +393,7 @@ async fn rotate(backend: Backend, policy: Policy, sid: Uuid, presented: Uuid, no
     let next = RefreshPointer { jti: Uuid::new_v4(), issued_at: now };
     // Each miss means the row changed under us; a third one means something is badly wrong.
     for _ in 0..3 {
-        if let Some((family, subject)) = backend.families.rotate(sid, presented, next, now).await? {
+        if let Some((family, subject)) = backend.families.rotate(sid, presented, next, None, now).await? {
             return Ok(Rotation { kind: RotationKind::Rotated, family, subject });
         }
         let Some((family, subject)) = backend.families.load(sid).await? else {
@@ -370,4 +413,28 @@ async fn rotate(backend: Backend, policy: Policy, sid: Uuid, presented: Uuid, no
         };
     }
     Err(StoreError::Internal(format!("rotation of family {sid} did not settle")).into())
+}
+
+/// Raises family `sid` to `aal2` by rotating its live refresh token with the new level, if the family
+/// may still be refreshed at `now`.
+async fn elevate(backend: Backend, policy: Policy, sid: Uuid, now: OffsetDateTime) -> RotateResult {
+    let next = RefreshPointer { jti: Uuid::new_v4(), issued_at: now };
+    // A miss means another replica rotated the family meanwhile: read it again.
+    for _ in 0..3 {
+        let Some((family, subject)) = backend.families.load(sid).await? else {
+            return Err(FamilyError::NotFound);
+        };
+        // With the live token presented, only the family's own state can refuse.
+        match decide(&family, subject.disabled, family.current.jti, now, policy.grace) {
+            Decision::Rotate => {}
+            Decision::Expired => return Err(FamilyError::Expired),
+            Decision::Disabled => return Err(FamilyError::Disabled),
+            Decision::Revoked | Decision::Reused | Decision::Replay => return Err(FamilyError::Revoked),
+        }
+        let current = family.current.jti;
+        if let Some((family, subject)) = backend.families.rotate(sid, current, next, Some(Aal::Aal2), now).await? {
+            return Ok(Rotation { kind: RotationKind::Elevated, family, subject });
+        }
+    }
+    Err(StoreError::Internal(format!("elevation of family {sid} did not settle")).into())
 }

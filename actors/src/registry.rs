@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::actor::{
-    Backend, CreateFamily, Directory, FamilyError, OrgActor, Policy, RevokeFamilies, RotateRefreshToken, Rotation,
+    Backend, CreateFamily, Directory, ElevateFamily, FamilyError, OrgActor, Policy, RevokeFamilies, RotateRefreshToken,
+    Rotation,
 };
 use crate::family::{FamilyRecord, RevokeReason};
 use crate::store::Origin;
@@ -100,6 +101,16 @@ impl OrgHandle {
     /// The `FamilyError` naming why the token is refused, or the store or actor failure.
     pub async fn rotate(&self, sid: Uuid, presented: Uuid, now: OffsetDateTime) -> Result<Rotation, FamilyError> {
         self.ask(RotateRefreshToken { sid, presented, now }).await?
+    }
+
+    /// Raises family `sid` to `aal2` after a second factor was verified in it: a new refresh token,
+    /// serialized with the family's refreshes.
+    ///
+    /// # Errors
+    /// `Revoked`, `Expired`, `Disabled` or `NotFound` when the family cannot be refreshed any more; the
+    /// store or actor failure.
+    pub async fn elevate(&self, sid: Uuid, now: OffsetDateTime) -> Result<Rotation, FamilyError> {
+        self.ask(ElevateFamily { sid, now }).await?
     }
 
     /// Ends these families of this organization and denylists their access tokens.

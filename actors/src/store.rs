@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::family::{FamilyRecord, RefreshPointer, RevokeReason, Subject};
+use crate::family::{Aal, FamilyRecord, RefreshPointer, RevokeReason, Subject};
 
 /// A failure of a backing store, small enough to clone to every waiter of a coalesced request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -51,9 +51,10 @@ pub trait FamilyStore: Send + Sync + 'static {
     /// `StoreError` when the store fails.
     async fn load(&self, sid: Uuid) -> Result<Option<LoadedFamily>, StoreError>;
 
-    /// Compare and set: spends `expected` and makes `next` live, only while `expected` is the live token,
-    /// the family is neither revoked nor expired at `now`, and its subject is enabled. Returns the new
-    /// state, or `None` when the condition did not hold (the caller then loads and decides).
+    /// Compare and set: spends `expected` and makes `next` live (raising the family to `aal` when given),
+    /// only while `expected` is the live token, the family is neither revoked nor expired at `now`, and
+    /// its subject is enabled. Returns the new state, or `None` when the condition did not hold (the
+    /// caller then loads and decides).
     ///
     /// # Errors
     /// `StoreError` when the store fails.
@@ -62,6 +63,7 @@ pub trait FamilyStore: Send + Sync + 'static {
         sid: Uuid,
         expected: Uuid,
         next: RefreshPointer,
+        aal: Option<Aal>,
         now: OffsetDateTime,
     ) -> Result<Option<LoadedFamily>, StoreError>;
 

@@ -248,7 +248,7 @@ impl KeyRing {
         let sealer = Sealer::new(kek)?;
         let mut ring = Self { signing: Vec::new(), mac: Vec::new(), jwks: Bytes::new() };
         for key in stored {
-            let secret = sealer.open(key).with_context(|| {
+            let secret = sealer.open_key(key).with_context(|| {
                 format!("opening key {}: is IDENTSPHERE_KEY_ENCRYPTION_KEY the one the keys were sealed with?", key.kid)
             })?;
             match key.algorithm {
@@ -322,36 +322,60 @@ fn thumbprint(n: &[u8], e: &[u8]) -> String {
     B64URL.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()))
 }
 
-/// AES-256-GCM under the key-encryption key, binding each ciphertext to its key id.
-struct Sealer {
-    key: LessSafeKey,
+/// AES-256-GCM under the key-encryption key, binding each ciphertext to what it belongs to (a key id,
+/// a user id) so a sealed secret moved to another row does not open.
+#[derive(Clone)]
+pub struct Sealer {
+    key: Arc<LessSafeKey>,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").finish_non_exhaustive()
+    }
 }
 
 impl Sealer {
-    fn new(kek: &KeyEncryptionKey) -> anyhow::Result<Self> {
+    /// A sealer under `kek`.
+    ///
+    /// # Errors
+    /// When the key is refused.
+    pub fn new(kek: &KeyEncryptionKey) -> anyhow::Result<Self> {
         let key = UnboundKey::new(&AES_256_GCM, &kek.0).map_err(|_| anyhow!("key-encryption key rejected"))?;
-        Ok(Self { key: LessSafeKey::new(key) })
+        Ok(Self { key: Arc::new(LessSafeKey::new(key)) })
     }
 
-    fn seal(&self, kid: &str, secret: &[u8]) -> anyhow::Result<Vec<u8>> {
+    /// `nonce || ciphertext || tag` of `secret`, bound to `owner`.
+    ///
+    /// # Errors
+    /// When randomness or sealing fails.
+    pub fn seal(&self, owner: &str, secret: &[u8]) -> anyhow::Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).map_err(|_| anyhow!("no randomness"))?;
         let mut in_out = secret.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(kid.as_bytes()), &mut in_out)
-            .map_err(|_| anyhow!("sealing key {kid} failed"))?;
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(owner.as_bytes()), &mut in_out)
+            .map_err(|_| anyhow!("sealing a secret of {owner} failed"))?;
         Ok([nonce.as_slice(), &in_out].concat())
     }
 
-    fn open(&self, key: &StoredKey) -> anyhow::Result<Vec<u8>> {
-        let (nonce, sealed) = key.sealed.split_at_checked(NONCE_LEN).ok_or_else(|| anyhow!("sealed key too short"))?;
+    /// The secret sealed for `owner`.
+    ///
+    /// # Errors
+    /// When it was sealed under another key or for another owner, or was altered.
+    pub fn open(&self, owner: &str, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let (nonce, sealed) = sealed.split_at_checked(NONCE_LEN).ok_or_else(|| anyhow!("sealed secret too short"))?;
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow!("bad nonce"))?;
         let mut in_out = sealed.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(key.kid.as_bytes()), &mut in_out)
+            .open_in_place(nonce, Aad::from(owner.as_bytes()), &mut in_out)
             .map_err(|_| anyhow!("authentication failed"))?;
         Ok(plain.to_vec())
+    }
+
+    fn open_key(&self, key: &StoredKey) -> anyhow::Result<Vec<u8>> {
+        self.open(&key.kid, &key.sealed)
     }
 }
 
@@ -364,14 +388,14 @@ mod tests {
         let sealer = Sealer::new(&KeyEncryptionKey([7; 32])).unwrap();
         let now = OffsetDateTime::UNIX_EPOCH;
         let key = generate(KeyAlgorithm::Hs256, &sealer, now, 1, now).unwrap();
-        let secret = sealer.open(&key).unwrap();
+        let secret = sealer.open_key(&key).unwrap();
         assert_eq!(secret.len(), 32);
         assert!(!key.sealed.windows(32).any(|w| w == secret.as_slice()), "stored in the clear");
 
         let other = Sealer::new(&KeyEncryptionKey([8; 32])).unwrap();
-        assert!(other.open(&key).is_err());
+        assert!(other.open_key(&key).is_err());
         let moved = StoredKey { kid: "rt-other".into(), ..key };
-        assert!(sealer.open(&moved).is_err());
+        assert!(sealer.open_key(&moved).is_err());
     }
 
     #[test]
@@ -379,7 +403,7 @@ mod tests {
         let sealer = Sealer::new(&KeyEncryptionKey([1; 32])).unwrap();
         let key =
             generate(KeyAlgorithm::Rs256, &sealer, OffsetDateTime::UNIX_EPOCH, 1, OffsetDateTime::UNIX_EPOCH).unwrap();
-        let opened = open_rsa(&key, &sealer.open(&key).unwrap()).unwrap();
+        let opened = open_rsa(&key, &sealer.open_key(&key).unwrap()).unwrap();
         assert_eq!(opened.e, vec![1, 0, 1]);
         assert_eq!(opened.n.len(), 256);
         assert_eq!(thumbprint(&opened.n, &opened.e), key.kid);

@@ -25,6 +25,8 @@ use crate::error::ApiError;
 
 /// Longest token accepted: anything larger is not ours and is refused before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// How long an mfa token lets the second factor complete a sign-in (`API.md`: 5 minutes).
+pub const MFA_TOKEN_TTL: Duration = Duration::minutes(5);
 
 /// The claim `typ`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +195,26 @@ impl Tokens {
     ) -> Result<AccessToken, ApiError> {
         let exp = (now + self.access_ttl).min(family.expires_at);
         let claims = claims(family, user, &self.issuer, TokenType::Access, Uuid::new_v4(), now, exp);
+        Ok(AccessToken { token: self.sign_rs256(&claims, now)?, expires_in: (exp - now).whole_seconds() })
+    }
+
+    /// An mfa token: proof that `user` passed the first factor, for the family `family` will become
+    /// when a second factor completes the sign-in within `MFA_TOKEN_TTL`.
+    ///
+    /// # Errors
+    /// `ApiError::Internal` if signing fails.
+    pub fn issue_mfa(
+        &self,
+        family: &FamilyRecord,
+        user: &UserProfile,
+        now: OffsetDateTime,
+    ) -> Result<String, ApiError> {
+        let claims = claims(family, user, &self.issuer, TokenType::Mfa, Uuid::new_v4(), now, now + MFA_TOKEN_TTL);
+        self.sign_rs256(&claims, now)
+    }
+
+    /// `claims` as an RS256 JWT under the key active at `now`.
+    fn sign_rs256(&self, claims: &Claims, now: OffsetDateTime) -> Result<String, ApiError> {
         let loaded = self.loaded()?;
         let signing = loaded.ring.signing_key(now).ok_or_else(|| internal("no signing key"))?;
         let index = loaded.ring.signing.iter().position(|k| Arc::ptr_eq(k, signing)).unwrap_or(0);
@@ -208,7 +230,7 @@ impl Tokens {
             .map_err(|_| internal("RSA signing failed"))?;
         token.push('.');
         B64URL.encode_string(&signature, &mut token);
-        Ok(AccessToken { token, expires_in: (exp - now).whole_seconds() })
+        Ok(token)
     }
 
     /// The refresh token for the family's live refresh pointer: the same state always gives the same
@@ -243,6 +265,14 @@ impl Tokens {
     /// `TokenExpired` once `exp` has passed.
     pub fn verify_access(&self, token: &str, now: OffsetDateTime) -> Result<Claims, ApiError> {
         self.verify(token, TokenType::Access, now)
+    }
+
+    /// Verifies an mfa token (as an access token, with `typ: mfa`).
+    ///
+    /// # Errors
+    /// As [`Tokens::verify_access`].
+    pub fn verify_mfa(&self, token: &str, now: OffsetDateTime) -> Result<Claims, ApiError> {
+        self.verify(token, TokenType::Mfa, now)
     }
 
     /// Verifies a refresh token (MAC, `iss`, `typ: refresh`, `exp`).

@@ -19,7 +19,7 @@ use crate::http::credentials::{
 };
 use crate::http::json::{ApiJson, OptionalJson};
 use crate::routes::{errors, string_enum};
-use crate::service::{LogoutCredentials, LogoutScope, Principal, Registration, SignIn};
+use crate::service::{FACTORS, LoginOutcome, LogoutCredentials, LogoutScope, Principal, Registration, SignIn};
 use crate::startup::AppState;
 use crate::store::SessionContext;
 
@@ -231,7 +231,7 @@ impl From<&FamilyRecord> for SessionJson {
 
 /// What a completed sign-in or refresh returns; the same response sets both session cookies.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct TokenResponse<'a> {
+pub(crate) struct TokenResponse<'a> {
     #[schema(schema_with = bearer_schema)]
     token_type: &'static str,
     /// An RS256 JWT (`typ: access`), verifiable with the JWKS.
@@ -255,29 +255,66 @@ struct OrganizationJson<'a> {
     role: &'static str,
 }
 
+/// A second factor enrolled.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Factor)]
+struct FactorJson {
+    /// The factor type.
+    #[serde(rename = "type")]
+    #[schema(schema_with = factor_type_schema)]
+    kind: &'static str,
+    /// When it was confirmed.
+    #[serde(with = "time::serde::rfc3339")]
+    confirmed_at: OffsetDateTime,
+}
+
+fn factor_type_schema() -> utoipa::openapi::Object {
+    string_enum(FACTORS)
+}
+
 /// The session an access token belongs to.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionResponse<'a> {
     user: UserJson<'a>,
     session: SessionJson,
     organization: OrganizationJson<'a>,
+    /// The second factors the user has enrolled (empty: none).
+    factors: Vec<FactorJson>,
+    /// Unused recovery codes (0 without a second factor).
+    recovery_codes_left: u32,
+}
+
+impl<'a> From<&'a SignIn> for TokenResponse<'a> {
+    fn from(sign_in: &'a SignIn) -> Self {
+        Self {
+            token_type: TOKEN_TYPE,
+            access_token: &sign_in.access.token,
+            expires_in: sign_in.access.expires_in,
+            refresh_token: &sign_in.refresh_token,
+            user: (&sign_in.user).into(),
+            session: (&sign_in.family).into(),
+        }
+    }
+}
+
+/// `body` (the token response, or a response that contains it) with both session cookies.
+pub(crate) fn with_session_cookies(
+    status: StatusCode,
+    sign_in: &SignIn,
+    state: &AppState,
+    body: impl Serialize,
+) -> HttpResponse {
+    let mut response = HttpResponseBuilder::new(status);
+    set_session_cookies(&mut response, sign_in, state.config.public_url.secure_cookies);
+    response.json(body)
 }
 
 /// The token response with both session cookies.
-fn token_response(status: StatusCode, sign_in: &SignIn, state: &AppState) -> HttpResponse {
-    let mut response = HttpResponseBuilder::new(status);
-    set_session_cookies(&mut response, sign_in, state.config.public_url.secure_cookies);
-    response.json(TokenResponse {
-        token_type: TOKEN_TYPE,
-        access_token: &sign_in.access.token,
-        expires_in: sign_in.access.expires_in,
-        refresh_token: &sign_in.refresh_token,
-        user: (&sign_in.user).into(),
-        session: (&sign_in.family).into(),
-    })
+pub(crate) fn token_response(status: StatusCode, sign_in: &SignIn, state: &AppState) -> HttpResponse {
+    with_session_cookies(status, sign_in, state, TokenResponse::from(sign_in))
 }
 
-fn origin(req: &HttpRequest, state: &AppState) -> Origin {
+pub(crate) fn origin(req: &HttpRequest, state: &AppState) -> Origin {
     Origin {
         user_agent: req
             .headers()
@@ -389,8 +426,9 @@ pub(crate) fn login_errors() -> Vec<ApiError> {
                    attempts per client address and failures per account (`rate_limited`).",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Signed in: the token response. Both session cookies are set.",
-         body = TokenResponse, headers(("Set-Cookie" = String, description = "`identsphere_at` (access token, `HttpOnly; SameSite=Lax; Path=/`) and `identsphere_rt` (refresh token, `HttpOnly; SameSite=Strict; Path=/v1/auth`); `Secure` unless the public base URL is plain http on localhost; `Max-Age` the token lifetime.")),
+        (status = 200, description = "Signed in: the token response, and both session cookies are set. Or, when \
+                                      the user has a second factor, `mfa_required` with an mfa token and no cookies.",
+         body = inline(LoginResponse), headers(("Set-Cookie" = String, description = "`identsphere_at` (access token, `HttpOnly; SameSite=Lax; Path=/`) and `identsphere_rt` (refresh token, `HttpOnly; SameSite=Strict; Path=/v1/auth`); `Secure` unless the public base URL is plain http on localhost; `Max-Age` the token lifetime.")),
          links(
             ("session" = (operation_id = "get_session", description = SESSION_LINK,
                           parameters(("header.Authorization" = "Bearer {$response.body#/access_token}")))),
@@ -408,8 +446,40 @@ pub(crate) async fn login_user(
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { email, password, organization } = body.0;
     let email = Email::parse(&email)?;
-    let sign_in = state.service.login(&email, password, org_ref(organization)?, origin(&req, &state)).await?;
-    Ok(token_response(StatusCode::OK, &sign_in, &state))
+    match state.service.login(&email, password, org_ref(organization)?, origin(&req, &state)).await? {
+        LoginOutcome::SignedIn(sign_in) => {
+            let body = LoginResponse::SignedIn(TokenResponse::from(&*sign_in));
+            Ok(with_session_cookies(StatusCode::OK, &sign_in, &state, body))
+        }
+        LoginOutcome::MfaRequired { mfa_token } => {
+            Ok(HttpResponse::Ok().json(LoginResponse::MfaRequired(MfaRequired {
+                mfa_required: true,
+                mfa_token: &mfa_token,
+                factors: &FACTORS,
+            })))
+        }
+    }
+}
+
+/// The password was right and a second factor is due: no session yet.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct MfaRequired<'a> {
+    /// Always `true`.
+    mfa_required: bool,
+    /// An RS256 JWT (`typ: mfa`): send it with a code to `/v1/auth/mfa/verify` within 5 minutes; it works
+    /// once.
+    mfa_token: &'a str,
+    /// The factor types the user can complete the sign-in with (a recovery code always works too).
+    #[schema(value_type = Vec<String>)]
+    factors: &'a [&'static str],
+}
+
+/// What login answers with: a session, or the second-factor step.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum LoginResponse<'a> {
+    SignedIn(TokenResponse<'a>),
+    MfaRequired(MfaRequired<'a>),
 }
 
 /// The errors of `refresh_session`.
@@ -551,20 +621,6 @@ pub(crate) async fn logout_session(
     }
 }
 
-/// The errors of `get_session`.
-pub(crate) fn session_errors() -> Vec<ApiError> {
-    let mut all = vec![
-        ApiError::TokenMissing,
-        ApiError::TokenInvalid,
-        ApiError::TokenExpired,
-        ApiError::TokenRevoked,
-        ApiError::AccountDisabled,
-        ApiError::NotAMember,
-    ];
-    all.extend(errors::server());
-    all
-}
-
 /// `GET /v1/auth/session` — requires an access token. The user, the session and the organization with
 /// the user's role.
 #[utoipa::path(
@@ -582,7 +638,10 @@ pub(crate) fn session_errors() -> Vec<ApiError> {
 pub(crate) async fn get_session(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
     let (SessionContext { family, user, organization, .. }, role): (SessionContext, Role) =
         state.service.session(&principal).await?;
+    let (totp, recovery_codes_left) = state.service.factors(user.id).await?;
     Ok(HttpResponse::Ok().json(SessionResponse {
+        factors: totp.map(|confirmed_at| FactorJson { kind: "totp", confirmed_at }).into_iter().collect(),
+        recovery_codes_left,
         user: (&user).into(),
         session: (&family).into(),
         organization: OrganizationJson {

@@ -5,10 +5,15 @@
 //! OpenAPI operation from the handler's `#[utoipa::path]`, so a route cannot be served without being
 //! described (`crate::openapi`, and the `openapi` tests check the description matches the table).
 
+pub mod account;
 pub mod auth;
 pub mod health;
+pub mod mfa;
 pub mod revocations;
 pub mod well_known;
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -63,7 +68,16 @@ routing_table! {
     POST "/v1/auth/login" => auth::login_user, errors: auth::login_errors;
     POST "/v1/auth/refresh" => auth::refresh_session, errors: auth::refresh_errors;
     POST "/v1/auth/logout" => auth::logout_session, errors: auth::logout_errors;
-    GET "/v1/auth/session" => auth::get_session, errors: auth::session_errors;
+    GET "/v1/auth/session" => auth::get_session, errors: errors::live_session;
+    POST "/v1/auth/mfa/totp" => mfa::enroll_totp, errors: mfa::enroll_errors;
+    DELETE "/v1/auth/mfa/totp" => mfa::remove_totp, errors: mfa::remove_errors;
+    POST "/v1/auth/mfa/totp/confirm" => mfa::confirm_totp, errors: mfa::confirm_errors;
+    POST "/v1/auth/mfa/verify" => mfa::verify_mfa, errors: mfa::verify_errors;
+    POST "/v1/auth/email/verify" => account::verify_email, errors: account::link_errors;
+    POST "/v1/auth/email/verify/resend" => account::resend_verification, errors: account::resend_errors;
+    POST "/v1/auth/password/forgot" => account::forgot_password, errors: account::forgot_errors;
+    POST "/v1/auth/password/reset" => account::reset_password, errors: account::reset_errors;
+    POST "/v1/auth/password" => account::change_password, errors: account::change_errors;
     GET "/v1/revocations" => revocations::get_revocations, errors: revocations::feed_errors;
     GET "/.well-known/jwks.json" => well_known::get_jwks, errors: well_known::discovery_errors;
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,
@@ -102,16 +116,28 @@ pub(crate) fn resource(
         .wrap(from_fn(catch_panic))
 }
 
-/// Registers one route of the table. A path takes one method (a unit test holds the table to it).
-fn register(cfg: &mut web::ServiceConfig, endpoint: &Endpoint) {
-    cfg.service(resource(endpoint.path, endpoint.method).route((endpoint.route)()));
+/// The `Allow` header of each path: its methods, in the table's order.
+static ALLOWED: LazyLock<BTreeMap<&'static str, String>> = LazyLock::new(|| {
+    let mut allowed: BTreeMap<&'static str, Vec<&'static str>> = BTreeMap::new();
+    for endpoint in ROUTES {
+        allowed.entry(endpoint.path).or_default().push(endpoint.method);
+    }
+    allowed.into_iter().map(|(path, methods)| (path, methods.join(", "))).collect()
+});
+
+/// Registers one path of the table with every method the table gives it.
+fn register(cfg: &mut web::ServiceConfig, path: &'static str) {
+    let allow = ALLOWED.get(path).map_or("", String::as_str);
+    let mut routed = resource(path, allow);
+    for endpoint in ROUTES.iter().filter(|e| e.path == path) {
+        routed = routed.route((endpoint.route)());
+    }
+    cfg.service(routed);
 }
 
 /// `/metrics`, on the main port or on the separate metrics port.
 pub fn metrics(cfg: &mut web::ServiceConfig) {
-    for endpoint in ROUTES.iter().filter(|e| e.path == METRICS_PATH) {
-        register(cfg, endpoint);
-    }
+    register(cfg, METRICS_PATH);
 }
 
 /// A listener that serves only `/metrics` (and the envelope's 404 for anything else).
@@ -123,8 +149,8 @@ pub fn metrics_only(cfg: &mut web::ServiceConfig) {
 /// The routing table of the API (`/metrics` is added by `metrics` where it is served).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(BODY_LIMIT));
-    for endpoint in ROUTES.iter().filter(|e| e.path != METRICS_PATH) {
-        register(cfg, endpoint);
+    for path in ALLOWED.keys().filter(|path| **path != METRICS_PATH) {
+        register(cfg, path);
     }
     cfg.default_service(web::to(|| async { Err::<(), _>(ApiError::NotFound) }));
 }
@@ -158,6 +184,28 @@ pub(crate) mod errors {
         ]
     }
 
+    /// A route that needs a live session (an access token, checked against the session record): its
+    /// credential errors and the store's.
+    pub(crate) fn live_session() -> Vec<ApiError> {
+        let mut all = vec![
+            ApiError::TokenMissing,
+            ApiError::TokenInvalid,
+            ApiError::TokenExpired,
+            ApiError::TokenRevoked,
+            ApiError::AccountDisabled,
+            ApiError::NotAMember,
+        ];
+        all.extend(server());
+        all
+    }
+
+    /// A state-changing route that needs a live session: the CSRF rule applies to its cookie.
+    pub(crate) fn live_session_unsafe() -> Vec<ApiError> {
+        let mut all = live_session();
+        all.push(ApiError::CsrfRejected);
+        all
+    }
+
     /// A route under an abuse limit.
     pub(crate) fn rate_limited() -> ApiError {
         ApiError::RateLimited { retry_after: 1 }
@@ -177,13 +225,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_path_is_routed_once_with_one_method() {
-        let mut paths = BTreeSet::new();
+    fn each_path_and_method_is_routed_once() {
+        let mut routes = BTreeSet::new();
         for endpoint in route_table() {
-            assert!(paths.insert(endpoint.path), "{} is in the table twice", endpoint.path);
+            assert!(routes.insert((endpoint.path, endpoint.method)), "{endpoint:?} is in the table twice");
             assert!(["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&endpoint.method), "{endpoint:?}");
         }
-        assert!(paths.contains(METRICS_PATH));
+        assert!(routes.iter().any(|(path, _)| *path == METRICS_PATH));
+        assert_eq!(ALLOWED.get("/v1/auth/mfa/totp").map(String::as_str), Some("POST, DELETE"));
     }
 
     /// The paths of every resource actix routes, read from the application's resource map (whose `Debug`

@@ -24,8 +24,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Credentials, Joining, KeyAlgorithm, KeyStore, NewAccount, Organization, Probe, Rate, RateLimiter,
-    SessionContext, SignupMode, StoredKey,
+    AccountStore, Credentials, FactorStore, Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, NewAccount,
+    NewLink, Organization, Probe, Rate, RateLimiter, SecretHash, SessionContext, SignupMode, StoredKey, TotpFactor,
 };
 use crate::config::KeyEncryptionKey;
 use crate::domain::{OrgRef, Role};
@@ -199,6 +199,20 @@ const USER_COLUMNS: &str = "u.id AS u_id, u.email AS u_email, u.email_verified A
 const ORG_COLUMNS: &str = "o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.signup_mode AS o_signup_mode, \
      o.signup_domains AS o_signup_domains, (o.disabled_at IS NOT NULL) AS o_disabled";
 
+/// A user with their password hash, for `credentials_from`; callers add the `WHERE`.
+const CREDENTIALS_SELECT: &str = "SELECT u.id AS u_id, u.email AS u_email, u.email_verified AS u_email_verified, \
+     u.display_name AS u_display_name, u.created_at AS u_created_at, (u.disabled_at IS NOT NULL) AS disabled, p.hash \
+     FROM users u JOIN password_credentials p ON p.user_id = u.id";
+/// Sets a user's password hash: `?1` user, `?2` hash, `?3` now.
+const SET_PASSWORD: &str = "UPDATE password_credentials SET hash = ?2, updated_at = ?3 WHERE user_id = ?1";
+/// Spends a user's outstanding reset links: `?1` user, `?2` now, `?3` the reset purpose.
+const SPEND_RESET_LINKS: &str =
+    "UPDATE action_tokens SET used_at = ?2 WHERE user_id = ?1 AND purpose = ?3 AND used_at IS NULL";
+
+fn credentials_from(row: &Row<'_>) -> rusqlite::Result<Credentials> {
+    Ok(Credentials { user: user_from(row)?, disabled: row.get("disabled")?, password_hash: row.get("hash")? })
+}
+
 fn family_from(row: &Row<'_>) -> rusqlite::Result<FamilyRecord> {
     let previous = match (opt_uuid(row, "f_previous_jti")?, row.get::<_, Option<i64>>("f_previous_spent_at")?) {
         (Some(jti), Some(spent)) => Some(Spent { jti, at: at(spent)? }),
@@ -314,6 +328,7 @@ impl FamilyStore for SqliteStore {
         sid: Uuid,
         expected: Uuid,
         next: RefreshPointer,
+        aal: Option<Aal>,
         now: OffsetDateTime,
     ) -> Result<Option<LoadedFamily>, StoreError> {
         self.run(move |c| {
@@ -321,7 +336,8 @@ impl FamilyStore for SqliteStore {
             let changed = tx
                 .prepare_cached(
                     "UPDATE session_families SET previous_jti = refresh_jti, previous_spent_at = :now, \
-                     refresh_jti = :next, refresh_issued_at = :issued, last_used_at = :now, rotations = rotations + 1 \
+                     refresh_jti = :next, refresh_issued_at = :issued, last_used_at = :now, rotations = rotations + 1, \
+                     aal = COALESCE(:aal, aal) \
                      WHERE id = :sid AND refresh_jti = :expected AND revoked_at IS NULL AND expires_at > :now \
                      AND EXISTS (SELECT 1 FROM users u JOIN organizations o ON o.id = session_families.org_id \
                                  WHERE u.id = session_families.user_id \
@@ -333,6 +349,7 @@ impl FamilyStore for SqliteStore {
                     ":next": next.jti.as_bytes().as_slice(),
                     ":issued": ms(next.issued_at),
                     ":now": ms(now),
+                    ":aal": aal.map(Aal::as_str),
                 })?;
             let loaded = if changed == 1 { load_family(&tx, sid)? } else { None };
             tx.commit()?;
@@ -414,19 +431,8 @@ impl AccountStore for SqliteStore {
     async fn credentials(&self, email_normalized: &str) -> Result<Option<Credentials>, StoreError> {
         let email = email_normalized.to_owned();
         self.run(move |c| {
-            let sql = format!(
-                "SELECT {USER_COLUMNS}, (u.disabled_at IS NOT NULL) AS disabled, p.hash \
-                 FROM users u JOIN password_credentials p ON p.user_id = u.id WHERE u.email_normalized = ?1"
-            );
-            c.prepare_cached(&sql)?
-                .query_row([email], |row| {
-                    Ok(Credentials {
-                        user: user_from(row)?,
-                        disabled: row.get("disabled")?,
-                        password_hash: row.get("hash")?,
-                    })
-                })
-                .optional()
+            let sql = format!("{CREDENTIALS_SELECT} WHERE u.email_normalized = ?1");
+            c.prepare_cached(&sql)?.query_row([email], credentials_from).optional()
         })
         .await
     }
@@ -434,9 +440,7 @@ impl AccountStore for SqliteStore {
     async fn set_password_hash(&self, user_id: Uuid, hash: &str, now: OffsetDateTime) -> Result<(), StoreError> {
         let hash = hash.to_owned();
         self.run(move |c| {
-            c.prepare_cached("UPDATE password_credentials SET hash = ?2, updated_at = ?3 WHERE user_id = ?1")?
-                .execute(params![user_id.as_bytes().as_slice(), hash, ms(now)])
-                .map(drop)
+            c.prepare_cached(SET_PASSWORD)?.execute(params![user_id.as_bytes().as_slice(), hash, ms(now)]).map(drop)
         })
         .await
     }
@@ -508,6 +512,233 @@ impl AccountStore for SqliteStore {
                 Ok((uuid(row, "id")?, uuid(row, "org_id")?))
             })?;
             rows.collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl FactorStore for SqliteStore {
+    async fn totp(&self, user_id: Uuid) -> Result<Option<TotpFactor>, StoreError> {
+        self.run(move |c| {
+            c.prepare_cached("SELECT sealed_secret, created_at, confirmed_at FROM totp_factors WHERE user_id = ?1")?
+                .query_row([user_id.as_bytes().as_slice()], |row| {
+                    Ok(TotpFactor {
+                        sealed_secret: row.get("sealed_secret")?,
+                        created_at: time_at(row, "created_at")?,
+                        confirmed_at: row.get::<_, Option<i64>>("confirmed_at")?.map(at).transpose()?,
+                    })
+                })
+                .optional()
+        })
+        .await
+    }
+
+    async fn begin_totp(&self, user_id: Uuid, sealed_secret: &[u8], now: OffsetDateTime) -> Result<bool, StoreError> {
+        let sealed = sealed_secret.to_vec();
+        self.run(move |c| {
+            let changed = c
+                .prepare_cached(
+                    "INSERT INTO totp_factors (user_id, sealed_secret, created_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, \
+                     created_at = excluded.created_at, last_step = NULL WHERE totp_factors.confirmed_at IS NULL",
+                )?
+                .execute(params![user_id.as_bytes().as_slice(), sealed, ms(now)])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery_codes: &[SecretHash],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let codes = recovery_codes.to_vec();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let user = user_id.as_bytes().as_slice();
+            let confirmed = tx
+                .prepare_cached(
+                    "UPDATE totp_factors SET confirmed_at = ?3, last_step = ?2 WHERE user_id = ?1 AND confirmed_at IS NULL",
+                )?
+                .execute(params![user, step, ms(now)])?;
+            if confirmed != 1 {
+                return Ok(false);
+            }
+            tx.prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?.execute([user])?;
+            {
+                let mut insert = tx.prepare_cached("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
+                for code in &codes {
+                    insert.execute(params![user, code.as_slice()])?;
+                }
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, StoreError> {
+        self.run(move |c| {
+            let changed = c
+                .prepare_cached(
+                    "UPDATE totp_factors SET last_step = ?2 WHERE user_id = ?1 AND confirmed_at IS NOT NULL \
+                     AND (last_step IS NULL OR last_step < ?2)",
+                )?
+                .execute(params![user_id.as_bytes().as_slice(), step])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn spend_recovery_code(
+        &self,
+        user_id: Uuid,
+        code: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let code = *code;
+        self.run(move |c| {
+            let changed = c
+                .prepare_cached(
+                    "UPDATE recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+                )?
+                .execute(params![user_id.as_bytes().as_slice(), code.as_slice(), ms(now)])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn recovery_codes_left(&self, user_id: Uuid) -> Result<u32, StoreError> {
+        self.run(move |c| {
+            c.prepare_cached("SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL")?
+                .query_row([user_id.as_bytes().as_slice()], |row| row.get(0))
+        })
+        .await
+    }
+
+    async fn remove_totp(&self, user_id: Uuid) -> Result<bool, StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let user = user_id.as_bytes().as_slice();
+            tx.prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?.execute([user])?;
+            let removed = tx.prepare_cached("DELETE FROM totp_factors WHERE user_id = ?1")?.execute([user])?;
+            tx.commit()?;
+            Ok(removed == 1)
+        })
+        .await
+    }
+
+    async fn spend_once(&self, jti: Uuid, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            tx.prepare_cached("DELETE FROM spent_tokens WHERE expires_at <= ?1")?.execute([ms(now)])?;
+            let spent = tx
+                .prepare_cached(
+                    "INSERT INTO spent_tokens (jti, expires_at) VALUES (?1, ?2) ON CONFLICT (jti) DO NOTHING",
+                )?
+                .execute(params![jti.as_bytes().as_slice(), ms(expires_at)])?;
+            tx.commit()?;
+            Ok(spent == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl LifecycleStore for SqliteStore {
+    async fn user(&self, user_id: Uuid) -> Result<Option<Credentials>, StoreError> {
+        self.run(move |c| {
+            let sql = format!("{CREDENTIALS_SELECT} WHERE u.id = ?1");
+            c.prepare_cached(&sql)?.query_row([user_id.as_bytes().as_slice()], credentials_from).optional()
+        })
+        .await
+    }
+
+    async fn add_link(&self, link: &NewLink) -> Result<(), StoreError> {
+        let link = link.clone();
+        self.run(move |c| {
+            c.prepare_cached(
+                "INSERT INTO action_tokens (token_hash, user_id, purpose, email, created_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                link.token_hash.as_slice(),
+                link.user_id.as_bytes().as_slice(),
+                link.purpose.as_str(),
+                link.email,
+                ms(link.created_at),
+                ms(link.expires_at),
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn verify_email(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Uuid>, StoreError> {
+        let hash = *token_hash;
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            // Spent only if the address it was sent to is still the user's.
+            let user: Option<Uuid> = tx
+                .prepare_cached(
+                    "UPDATE action_tokens SET used_at = ?3 WHERE token_hash = ?1 AND purpose = ?2 \
+                     AND used_at IS NULL AND expires_at > ?3 \
+                     AND email = (SELECT u.email FROM users u WHERE u.id = action_tokens.user_id) RETURNING user_id",
+                )?
+                .query_row(params![hash.as_slice(), LinkPurpose::VerifyEmail.as_str(), ms(now)], |row| {
+                    uuid(row, "user_id")
+                })
+                .optional()?;
+            if let Some(user) = user {
+                tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1")?
+                    .execute([user.as_bytes().as_slice()])?;
+            }
+            tx.commit()?;
+            Ok(user)
+        })
+        .await
+    }
+
+    async fn reset_password(
+        &self,
+        token_hash: &SecretHash,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let (hash, password_hash) = (*token_hash, password_hash.to_owned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let purpose = LinkPurpose::ResetPassword.as_str();
+            let user: Option<Uuid> = tx
+                .prepare_cached(
+                    "UPDATE action_tokens SET used_at = ?3 WHERE token_hash = ?1 AND purpose = ?2 \
+                     AND used_at IS NULL AND expires_at > ?3 RETURNING user_id",
+                )?
+                .query_row(params![hash.as_slice(), purpose, ms(now)], |row| uuid(row, "user_id"))
+                .optional()?;
+            if let Some(user) = user {
+                let id = user.as_bytes().as_slice();
+                tx.prepare_cached(SET_PASSWORD)?.execute(params![id, password_hash, ms(now)])?;
+                tx.prepare_cached(SPEND_RESET_LINKS)?.execute(params![id, ms(now), purpose])?;
+            }
+            tx.commit()?;
+            Ok(user)
+        })
+        .await
+    }
+
+    async fn change_password(&self, user_id: Uuid, password_hash: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        let password_hash = password_hash.to_owned();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let id = user_id.as_bytes().as_slice();
+            tx.prepare_cached(SET_PASSWORD)?.execute(params![id, password_hash, ms(now)])?;
+            tx.prepare_cached(SPEND_RESET_LINKS)?.execute(params![id, ms(now), LinkPurpose::ResetPassword.as_str()])?;
+            tx.commit()
         })
         .await
     }

@@ -179,6 +179,171 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn live_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
 }
 
+/// A user's TOTP factor as stored.
+#[derive(Clone)]
+pub struct TotpFactor {
+    /// The shared secret, sealed under the key-encryption key and bound to the user id.
+    pub sealed_secret: Vec<u8>,
+    /// When enrollment started.
+    pub created_at: OffsetDateTime,
+    /// When the first code confirmed it; `None` while the enrollment waits for one.
+    pub confirmed_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for TotpFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpFactor").field("confirmed_at", &self.confirmed_at).finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of a high-entropy secret (a recovery code, a link token): what the stores keep instead.
+pub type SecretHash = [u8; 32];
+
+/// Second factors: TOTP, recovery codes, and single-use tokens.
+#[async_trait]
+pub trait FactorStore: Send + Sync + 'static {
+    /// The user's TOTP factor, confirmed or waiting for its first code.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn totp(&self, user_id: Uuid) -> Result<Option<TotpFactor>, StoreError>;
+
+    /// Starts (or restarts) a TOTP enrollment with a new sealed secret. Returns `false`, changing
+    /// nothing, when the user already has a confirmed factor.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn begin_totp(&self, user_id: Uuid, sealed_secret: &[u8], now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Confirms a waiting enrollment with the time step of its first code and replaces the user's
+    /// recovery codes, in one transaction. Returns `false` when there was no enrollment waiting.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery_codes: &[SecretHash],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Accepts time step `step` of a confirmed factor, once: `false` when it (or a later one) was
+    /// accepted before, which is a replayed code.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, StoreError>;
+
+    /// Spends one of the user's unused recovery codes: `false` when no unused code has this hash.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn spend_recovery_code(
+        &self,
+        user_id: Uuid,
+        code: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// How many unused recovery codes the user has.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn recovery_codes_left(&self, user_id: Uuid) -> Result<u32, StoreError>;
+
+    /// Removes the user's TOTP factor and recovery codes: `false` when there was no factor.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn remove_totp(&self, user_id: Uuid) -> Result<bool, StoreError>;
+
+    /// Marks the single-use token `jti` spent until `expires_at`: `false` when it was spent before.
+    /// Entries that expired by `now` are dropped on the way.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn spend_once(&self, jti: Uuid, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError>;
+}
+
+/// What a lifecycle link does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Proves the user receives mail at an address.
+    VerifyEmail,
+    /// Lets the user set a new password.
+    ResetPassword,
+}
+
+impl LinkPurpose {
+    /// The stable name, in stores.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A lifecycle link to store: only the hash of its token is kept.
+#[derive(Clone, Debug)]
+pub struct NewLink {
+    /// SHA-256 of the token in the link.
+    pub token_hash: SecretHash,
+    /// Whose account.
+    pub user_id: Uuid,
+    /// What it does.
+    pub purpose: LinkPurpose,
+    /// The address it was sent to.
+    pub email: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+/// The account lifecycle: email verification, password reset and change.
+#[async_trait]
+pub trait LifecycleStore: Send + Sync + 'static {
+    /// The user with this id, with their password hash.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn user(&self, user_id: Uuid) -> Result<Option<Credentials>, StoreError>;
+
+    /// Stores a new link.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn add_link(&self, link: &NewLink) -> Result<(), StoreError>;
+
+    /// Spends an unexpired, unused email-verification link and marks the address it was sent to
+    /// verified, if it is still the user's. Returns the user, or `None` when the link does not work.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn verify_email(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Uuid>, StoreError>;
+
+    /// Spends an unexpired, unused password-reset link, sets the new password hash and spends the user's
+    /// other reset links, in one transaction. Returns the user, or `None` when the link does not work.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn reset_password(
+        &self,
+        token_hash: &SecretHash,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// Sets a new password hash chosen by the user and spends their outstanding reset links.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn change_password(&self, user_id: Uuid, password_hash: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+}
+
 /// A rate: at most `count` events per `period`, in a burst or spread out (GCRA).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
@@ -242,6 +407,10 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// Session families.
     pub families: Arc<dyn FamilyStore>,
+    /// Second factors and single-use tokens.
+    pub factors: Arc<dyn FactorStore>,
+    /// Email verification, password reset and change.
+    pub lifecycle: Arc<dyn LifecycleStore>,
     /// Keys.
     pub keys: Arc<dyn KeyStore>,
     /// Access-token denylist.

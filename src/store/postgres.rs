@@ -17,8 +17,8 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Credentials, Joining, KeyAlgorithm, KeyStore, NewAccount, Organization, Probe, SessionContext,
-    SignupMode, StoredKey,
+    AccountStore, Credentials, FactorStore, Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, NewAccount,
+    NewLink, Organization, Probe, SecretHash, SessionContext, SignupMode, StoredKey, TotpFactor,
 };
 use crate::domain::{OrgRef, Role};
 
@@ -169,6 +169,18 @@ macro_rules! user_columns {
     };
 }
 
+/// A user with their password hash, for `credentials_from`; callers add the `WHERE`.
+macro_rules! credentials_select {
+    () => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            ", (u.disabled_at IS NOT NULL) AS disabled, c.hash \
+             FROM users u JOIN password_credentials c ON c.user_id = u.id"
+        )
+    };
+}
+
 macro_rules! org_columns {
     () => {
         "o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.signup_mode AS o_signup_mode, \
@@ -225,6 +237,10 @@ fn org_from(row: &Row) -> Result<Organization, StoreError> {
     })
 }
 
+fn credentials_from(row: &Row) -> Result<Credentials, StoreError> {
+    Ok(Credentials { user: user_from(row)?, disabled: get(row, "disabled")?, password_hash: get(row, "hash")? })
+}
+
 fn loaded_from(row: &Row) -> Result<LoadedFamily, StoreError> {
     Ok((family_from(row)?, Subject { user: user_from(row)?, disabled: get(row, "disabled")? }))
 }
@@ -273,11 +289,13 @@ impl FamilyStore for PgStore {
         sid: Uuid,
         expected: Uuid,
         next: RefreshPointer,
+        aal: Option<Aal>,
         now: OffsetDateTime,
     ) -> Result<Option<LoadedFamily>, StoreError> {
         const SQL: &str = concat!(
             "UPDATE session_families f SET previous_jti = f.refresh_jti, previous_spent_at = $4, \
-             refresh_jti = $3, refresh_issued_at = $5, last_used_at = $4, rotations = f.rotations + 1 \
+             refresh_jti = $3, refresh_issued_at = $5, last_used_at = $4, rotations = f.rotations + 1, \
+             aal = COALESCE($6, f.aal) \
              FROM users u, organizations o \
              WHERE f.id = $1 AND f.refresh_jti = $2 AND f.revoked_at IS NULL AND f.expires_at > $4 \
              AND u.id = f.user_id AND o.id = f.org_id AND u.disabled_at IS NULL AND o.disabled_at IS NULL \
@@ -287,7 +305,7 @@ impl FamilyStore for PgStore {
             user_columns!(),
             ", false AS disabled"
         );
-        self.query_opt(SQL, &[&sid, &expected, &next.jti, &now, &next.issued_at])
+        self.query_opt(SQL, &[&sid, &expected, &next.jti, &now, &next.issued_at, &aal.map(Aal::as_str)])
             .await?
             .as_ref()
             .map(loaded_from)
@@ -365,27 +383,13 @@ impl AccountStore for PgStore {
     }
 
     async fn credentials(&self, email_normalized: &str) -> Result<Option<Credentials>, StoreError> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", (u.disabled_at IS NOT NULL) AS disabled, c.hash \
-             FROM users u JOIN password_credentials c ON c.user_id = u.id WHERE u.email_normalized = $1"
-        );
+        const SQL: &str = concat!(credentials_select!(), " WHERE u.email_normalized = $1");
         let Some(row) = self.query_opt(SQL, &[&email_normalized]).await? else { return Ok(None) };
-        Ok(Some(Credentials {
-            user: user_from(&row)?,
-            disabled: get(&row, "disabled")?,
-            password_hash: get(&row, "hash")?,
-        }))
+        credentials_from(&row).map(Some)
     }
 
     async fn set_password_hash(&self, user_id: Uuid, hash: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE password_credentials SET hash = $2, updated_at = $3 WHERE user_id = $1",
-            &[&user_id, &hash, &now],
-        )
-        .await
-        .map(drop)
+        self.execute(SET_PASSWORD, &[&user_id, &hash, &now]).await.map(drop)
     }
 
     async fn role(&self, user_id: Uuid, org_id: Uuid) -> Result<Option<Role>, StoreError> {
@@ -519,5 +523,176 @@ impl Probe for PgStore {
 
     fn close(&self) {
         self.pool.close();
+    }
+}
+
+/// Sets a user's password hash: `$1` user, `$2` hash, `$3` now.
+const SET_PASSWORD: &str = "UPDATE password_credentials SET hash = $2, updated_at = $3 WHERE user_id = $1";
+/// Spends a user's outstanding reset links: `$1` user, `$2` now, `$3` the reset purpose.
+const SPEND_RESET_LINKS: &str =
+    "UPDATE action_tokens SET used_at = $2 WHERE user_id = $1 AND purpose = $3 AND used_at IS NULL";
+
+/// Runs one statement inside a transaction; returns its row count.
+async fn tx_execute(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let statement = tx.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
+    tx.execute(&statement, params).await.map_err(|e| pg_error(&e))
+}
+
+/// The hashes as `bytea` parameters.
+fn hash_slices(hashes: &[SecretHash]) -> Vec<&[u8]> {
+    hashes.iter().map(<[u8; 32]>::as_slice).collect()
+}
+
+#[async_trait]
+impl FactorStore for PgStore {
+    async fn totp(&self, user_id: Uuid) -> Result<Option<TotpFactor>, StoreError> {
+        let sql = "SELECT sealed_secret, created_at, confirmed_at FROM totp_factors WHERE user_id = $1";
+        let Some(row) = self.query_opt(sql, &[&user_id]).await? else { return Ok(None) };
+        Ok(Some(TotpFactor {
+            sealed_secret: get(&row, "sealed_secret")?,
+            created_at: get(&row, "created_at")?,
+            confirmed_at: get(&row, "confirmed_at")?,
+        }))
+    }
+
+    async fn begin_totp(&self, user_id: Uuid, sealed_secret: &[u8], now: OffsetDateTime) -> Result<bool, StoreError> {
+        let sql = "INSERT INTO totp_factors (user_id, sealed_secret, created_at) VALUES ($1, $2, $3) \
+                   ON CONFLICT (user_id) DO UPDATE SET sealed_secret = EXCLUDED.sealed_secret, \
+                   created_at = EXCLUDED.created_at, last_step = NULL WHERE totp_factors.confirmed_at IS NULL";
+        Ok(self.execute(sql, &[&user_id, &sealed_secret, &now]).await? == 1)
+    }
+
+    async fn confirm_totp(
+        &self,
+        user_id: Uuid,
+        step: i64,
+        recovery_codes: &[SecretHash],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let confirm = "UPDATE totp_factors SET confirmed_at = $3, last_step = $2 \
+                       WHERE user_id = $1 AND confirmed_at IS NULL";
+        if tx_execute(&tx, confirm, &[&user_id, &step, &now]).await? != 1 {
+            return Ok(false);
+        }
+        tx_execute(&tx, "DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id]).await?;
+        let insert = "INSERT INTO recovery_codes (user_id, code_hash) SELECT $1, unnest($2::bytea[])";
+        tx_execute(&tx, insert, &[&user_id, &hash_slices(recovery_codes)]).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(true)
+    }
+
+    async fn accept_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool, StoreError> {
+        let sql = "UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND confirmed_at IS NOT NULL \
+                   AND (last_step IS NULL OR last_step < $2)";
+        Ok(self.execute(sql, &[&user_id, &step]).await? == 1)
+    }
+
+    async fn spend_recovery_code(
+        &self,
+        user_id: Uuid,
+        code: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
+        Ok(self.execute(sql, &[&user_id, &code.as_slice(), &now]).await? == 1)
+    }
+
+    async fn recovery_codes_left(&self, user_id: Uuid) -> Result<u32, StoreError> {
+        let sql = "SELECT count(*) AS left FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
+        let row = self.query_opt(sql, &[&user_id]).await?;
+        let left: i64 = row.as_ref().map(|r| get(r, "left")).transpose()?.unwrap_or(0);
+        Ok(u32::try_from(left).unwrap_or(u32::MAX))
+    }
+
+    async fn remove_totp(&self, user_id: Uuid) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        tx_execute(&tx, "DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id]).await?;
+        let removed = tx_execute(&tx, "DELETE FROM totp_factors WHERE user_id = $1", &[&user_id]).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(removed == 1)
+    }
+
+    async fn spend_once(&self, jti: Uuid, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+        // The expired entries go first, in the same round trip's transaction: the table stays small.
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        tx_execute(&tx, "DELETE FROM spent_tokens WHERE expires_at <= $1", &[&now]).await?;
+        let insert = "INSERT INTO spent_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING";
+        let spent = tx_execute(&tx, insert, &[&jti, &expires_at]).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(spent == 1)
+    }
+}
+
+#[async_trait]
+impl LifecycleStore for PgStore {
+    async fn user(&self, user_id: Uuid) -> Result<Option<Credentials>, StoreError> {
+        const SQL: &str = concat!(credentials_select!(), " WHERE u.id = $1");
+        let Some(row) = self.query_opt(SQL, &[&user_id]).await? else { return Ok(None) };
+        credentials_from(&row).map(Some)
+    }
+
+    async fn add_link(&self, link: &NewLink) -> Result<(), StoreError> {
+        let sql = "INSERT INTO action_tokens (token_hash, user_id, purpose, email, created_at, expires_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            &link.token_hash.as_slice(),
+            &link.user_id,
+            &link.purpose.as_str(),
+            &link.email,
+            &link.created_at,
+            &link.expires_at,
+        ];
+        self.execute(sql, &params).await.map(drop)
+    }
+
+    async fn verify_email(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Uuid>, StoreError> {
+        // One statement: the link is spent only if the address it was sent to is still the user's.
+        let sql = "WITH spent AS (UPDATE action_tokens a SET used_at = $3 FROM users u \
+                   WHERE a.token_hash = $1 AND a.purpose = $2 AND a.used_at IS NULL AND a.expires_at > $3 \
+                   AND u.id = a.user_id AND u.email = a.email RETURNING a.user_id) \
+                   UPDATE users SET email_verified = true FROM spent WHERE users.id = spent.user_id RETURNING users.id";
+        let row = self.query_opt(sql, &[&token_hash.as_slice(), &LinkPurpose::VerifyEmail.as_str(), &now]).await?;
+        row.as_ref().map(|r| get(r, "id")).transpose()
+    }
+
+    async fn reset_password(
+        &self,
+        token_hash: &SecretHash,
+        password_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let purpose = LinkPurpose::ResetPassword.as_str();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let spend = tx
+            .prepare_cached(
+                "UPDATE action_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
+                 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
+            )
+            .await
+            .map_err(|e| pg_error(&e))?;
+        let spent = tx.query_opt(&spend, &[&token_hash.as_slice(), &purpose, &now]).await.map_err(|e| pg_error(&e))?;
+        let Some(row) = spent else { return Ok(None) };
+        let user_id: Uuid = get(&row, "user_id")?;
+        tx_execute(&tx, SET_PASSWORD, &[&user_id, &password_hash, &now]).await?;
+        tx_execute(&tx, SPEND_RESET_LINKS, &[&user_id, &now, &purpose]).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(Some(user_id))
+    }
+
+    async fn change_password(&self, user_id: Uuid, password_hash: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        tx_execute(&tx, SET_PASSWORD, &[&user_id, &password_hash, &now]).await?;
+        tx_execute(&tx, SPEND_RESET_LINKS, &[&user_id, &now, &LinkPurpose::ResetPassword.as_str()]).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))
     }
 }

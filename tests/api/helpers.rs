@@ -27,11 +27,15 @@ const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// The abuse limits are on by default in IdentSphere and off in tests that do not test them: the
 /// contract tests sign in far more often from one address than a person would.
-pub const LIMITS_OFF: [(&str, &str); 4] = [
+pub const LIMITS_OFF: [(&str, &str); 8] = [
     ("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP", "off"),
     ("IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES", "off"),
     ("IDENTSPHERE_RATE_LIMIT_REGISTER_IP", "off"),
     ("IDENTSPHERE_RATE_LIMIT_REFRESH_IP", "off"),
+    ("IDENTSPHERE_RATE_LIMIT_MFA_FAILURES", "off"),
+    ("IDENTSPHERE_RATE_LIMIT_EMAIL_IP", "off"),
+    ("IDENTSPHERE_RATE_LIMIT_EMAIL_ACCOUNT", "off"),
+    ("IDENTSPHERE_RATE_LIMIT_LINK_IP", "off"),
 ];
 
 /// Which backend a test server runs on.
@@ -80,8 +84,15 @@ fn with_database(url: &str, database: &str) -> String {
 
 /// What a test server owns outside itself: removed when the last `TestApp` using it is dropped.
 pub enum Resources {
-    Postgres { database: String, redis_prefix: String },
-    Embedded { data_dir: PathBuf },
+    /// The data directory holds only the mail outbox here.
+    Postgres {
+        database: String,
+        redis_prefix: String,
+        data_dir: PathBuf,
+    },
+    Embedded {
+        data_dir: PathBuf,
+    },
 }
 
 impl Drop for Resources {
@@ -91,7 +102,10 @@ impl Drop for Resources {
                 let _ = std::fs::remove_dir_all(data_dir);
                 return;
             }
-            Resources::Postgres { database, redis_prefix } => (database.clone(), redis_prefix.clone()),
+            Resources::Postgres { database, redis_prefix, data_dir } => {
+                let _ = std::fs::remove_dir_all(data_dir);
+                (database.clone(), redis_prefix.clone())
+            }
         };
         // Drop runs outside async: clean up on a thread with its own runtime.
         let cleanup = std::thread::spawn(move || {
@@ -120,7 +134,11 @@ pub async fn fresh_postgres() -> Arc<Resources> {
     let (client, connection) = tokio_postgres::connect(&maintenance_url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     client.execute(&format!(r#"CREATE DATABASE "{database}""#), &[]).await.unwrap();
-    Arc::new(Resources::Postgres { redis_prefix: format!("identsphere-test:{}:", Uuid::new_v4().simple()), database })
+    Arc::new(Resources::Postgres {
+        redis_prefix: format!("identsphere-test:{}:", Uuid::new_v4().simple()),
+        database,
+        data_dir: std::env::temp_dir().join(format!("identsphere-test-{}", Uuid::new_v4().simple())),
+    })
 }
 
 /// A new data directory path (not created: the server creates it), removed on drop.
@@ -140,7 +158,8 @@ impl Resources {
     /// The variables that point a server at these resources.
     fn vars(&self) -> Vec<(&'static str, String)> {
         match self {
-            Resources::Postgres { redis_prefix, .. } => vec![
+            Resources::Postgres { redis_prefix, data_dir, .. } => vec![
+                ("IDENTSPHERE_DATA_DIR", data_dir.display().to_string()),
                 ("IDENTSPHERE_DATABASE_URL", self.database_url()),
                 ("IDENTSPHERE_DATABASE_POOL_SIZE", "8".to_owned()),
                 ("IDENTSPHERE_REDIS_URL", redis_url()),

@@ -1,8 +1,14 @@
-//! The sign-in flows: register, login, refresh, logout and the session read.
+//! The sign-in flows: register, login, refresh, logout and the session read; the second factor
+//! (`mfa`) and the account lifecycle (`lifecycle`).
 //!
 //! Each flow takes validated domain values and `now` from the clock, talks to the stores through their
 //! traits and to session families only through the organization actors, and mints tokens outside the
 //! actors. No HTTP here: handlers map the results.
+
+mod lifecycle;
+mod mfa;
+
+pub use mfa::{FACTORS, LoginOutcome, MfaProof, TotpEnrollment};
 
 use std::collections::BTreeMap;
 
@@ -16,12 +22,14 @@ use identsphere_actors::{
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::auth::keys::Sealer;
 use crate::auth::password::{PasswordHasher, Verified};
 use crate::auth::tokens::{AccessToken, Claims, Tokens};
 use crate::clock::Clock;
 use crate::config::RateLimits;
 use crate::domain::{Email, OrgRef, Password, Role};
 use crate::error::ApiError;
+use crate::mail::{MailKind, Mailer};
 use crate::store::{Joining, NewAccount, Organization, SessionContext, SignupMode, Stores};
 
 /// A completed sign-in or refresh: what the token response shows.
@@ -90,6 +98,17 @@ pub struct Lifetimes {
     pub limits: RateLimits,
 }
 
+/// What the flows need besides the stores: secrets at rest, mail, and the name users know us by.
+#[derive(Clone, Debug)]
+pub struct Services {
+    /// Seals second-factor secrets under the key-encryption key.
+    pub sealer: Sealer,
+    /// Sends the lifecycle mail.
+    pub mailer: Mailer,
+    /// The issuer authenticator apps show next to a TOTP code.
+    pub product_name: String,
+}
+
 /// The sign-in flows over one server's stores, keys and actors.
 #[derive(Clone)]
 pub struct AuthService {
@@ -101,6 +120,7 @@ pub struct AuthService {
     refresh_ttl: Duration,
     grace: Duration,
     limits: RateLimits,
+    services: Services,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -119,6 +139,7 @@ impl AuthService {
         registry: Registry,
         clock: Clock,
         lifetimes: Lifetimes,
+        services: Services,
     ) -> Self {
         Self {
             stores,
@@ -129,6 +150,7 @@ impl AuthService {
             refresh_ttl: lifetimes.refresh,
             grace: lifetimes.grace,
             limits: lifetimes.limits,
+            services,
         }
     }
 
@@ -196,7 +218,11 @@ impl AuthService {
                 now,
             };
             match self.stores.accounts.create_account(&account).await {
-                Ok(user) => return self.start_family(user, org_id, AuthMethod::Password, origin, now).await,
+                Ok(user) => {
+                    self.send_link(user.id, user.email.clone(), MailKind::VerifyEmail, now);
+                    let family = self.new_family(user.id, org_id, AuthMethod::Password, now);
+                    return self.start_family(family, user, origin, now).await;
+                }
                 Err(StoreError::Conflict(constraint)) if constraint == "users_email_normalized_key" => {
                     return Err(ApiError::EmailTaken);
                 }
@@ -231,10 +257,13 @@ impl AuthService {
         password: String,
         organization: Option<OrgRef>,
         origin: Origin,
-    ) -> Result<SignIn, ApiError> {
+    ) -> Result<LoginOutcome, ApiError> {
         let result = self.login_uncounted(email, password, organization, origin).await;
-        metrics::counter!("identsphere_auth_signins_total", "method" => "password", "result" => outcome(&result))
-            .increment(1);
+        let label = match &result {
+            Ok(LoginOutcome::MfaRequired { .. }) => "mfa_required",
+            other => outcome(other),
+        };
+        metrics::counter!("identsphere_auth_signins_total", "method" => "password", "result" => label).increment(1);
         result
     }
 
@@ -244,7 +273,7 @@ impl AuthService {
         password: String,
         organization: Option<OrgRef>,
         origin: Origin,
-    ) -> Result<SignIn, ApiError> {
+    ) -> Result<LoginOutcome, ApiError> {
         self.limit(Limit::SigninIp, origin.ip.as_deref(), true).await?;
         // Checked before the hash, counted after a failure: for any email, existing or not.
         self.limit(Limit::SigninAccountFailures, Some(email.normalized()), false).await?;
@@ -280,21 +309,19 @@ impl AuthService {
             return Err(ApiError::AccountDisabled);
         }
         self.stores.accounts.touch_membership(user_id, org.id, now).await?;
-        self.start_family(credentials.user, org.id, AuthMethod::Password, origin, now).await
+        let family = self.new_family(user_id, org.id, AuthMethod::Password, now);
+        if self.has_second_factor(user_id).await? {
+            return self.second_factor_due(&family, &credentials.user, now);
+        }
+        self.start_family(family, credentials.user, origin, now).await.map(|s| LoginOutcome::SignedIn(Box::new(s)))
     }
 
-    async fn start_family(
-        &self,
-        user: UserProfile,
-        org_id: Uuid,
-        auth_method: AuthMethod,
-        origin: Origin,
-        now: OffsetDateTime,
-    ) -> Result<SignIn, ApiError> {
-        let family = FamilyRecord {
+    /// A family that starts now at `aal1`, not recorded yet.
+    fn new_family(&self, user_id: Uuid, org_id: Uuid, auth_method: AuthMethod, now: OffsetDateTime) -> FamilyRecord {
+        FamilyRecord {
             sid: Uuid::new_v4(),
             org_id,
-            user_id: user.id,
+            user_id,
             aal: Aal::Aal1,
             auth_method,
             auth_time: now,
@@ -302,8 +329,18 @@ impl AuthService {
             current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
             previous: None,
             revoked: None,
-        };
-        self.registry.org(org_id).create(family.clone(), origin, now).await?;
+        }
+    }
+
+    /// Records `family` through its organization's actor and signs it in.
+    async fn start_family(
+        &self,
+        family: FamilyRecord,
+        user: UserProfile,
+        origin: Origin,
+        now: OffsetDateTime,
+    ) -> Result<SignIn, ApiError> {
+        self.registry.org(family.org_id).create(family.clone(), origin, now).await?;
         self.sign_in(family, user, now)
     }
 
@@ -396,20 +433,29 @@ impl AuthService {
             },
             (None, refresh) => (self.live_refresh_claims(refresh, now).await?, false),
         };
-        let (sids, reason) = match scope {
-            LogoutScope::Local => (vec![(claims.sid, claims.org)], RevokeReason::Logout),
-            LogoutScope::Others | LogoutScope::Global => {
-                let mut live = self.stores.accounts.live_families(claims.sub, now).await?;
-                if scope == LogoutScope::Others {
-                    live.retain(|(sid, _)| *sid != claims.sid);
-                    (live, RevokeReason::LogoutOthers)
-                } else {
-                    (live, RevokeReason::LogoutGlobal)
-                }
+        match scope {
+            LogoutScope::Local => self.end_families(vec![(claims.sid, claims.org)], RevokeReason::Logout, now).await?,
+            LogoutScope::Others => {
+                self.end_user_families(claims.sub, Some(claims.sid), RevokeReason::LogoutOthers, now).await?;
             }
-        };
+            LogoutScope::Global => self.end_user_families(claims.sub, None, RevokeReason::LogoutGlobal, now).await?,
+        }
+        if access_jti && scope != LogoutScope::Others {
+            let exp = OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| ApiError::Internal(e.into()))?;
+            self.stores.denylist.deny_token(claims.jti, exp, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends `families` (`(sid, org_id)`), each through its organization's actor.
+    async fn end_families(
+        &self,
+        families: Vec<(Uuid, Uuid)>,
+        reason: RevokeReason,
+        now: OffsetDateTime,
+    ) -> Result<(), ApiError> {
         let mut by_org: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
-        for (sid, org) in sids {
+        for (sid, org) in families {
             by_org.entry(org).or_default().push(sid);
         }
         try_join_all(by_org.into_iter().map(|(org, sids)| {
@@ -417,11 +463,20 @@ impl AuthService {
             async move { handle.revoke(sids, reason, now).await }
         }))
         .await?;
-        if access_jti && scope != LogoutScope::Others {
-            let exp = OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| ApiError::Internal(e.into()))?;
-            self.stores.denylist.deny_token(claims.jti, exp, now).await?;
-        }
         Ok(())
+    }
+
+    /// Ends every live family of `user_id` but `keep`.
+    async fn end_user_families(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: RevokeReason,
+        now: OffsetDateTime,
+    ) -> Result<(), ApiError> {
+        let mut live = self.stores.accounts.live_families(user_id, now).await?;
+        live.retain(|(sid, _)| Some(*sid) != keep);
+        self.end_families(live, reason, now).await
     }
 
     /// The claims of a refresh token that may still act for its family: the live one, or the one just
@@ -446,6 +501,11 @@ enum Limit {
     SigninAccountFailures,
     RegisterIp,
     RefreshIp,
+    MfaTokenFailures,
+    MfaUserFailures,
+    EmailIp,
+    EmailAccount,
+    LinkIp,
 }
 
 impl Limit {
@@ -455,6 +515,11 @@ impl Limit {
             Self::SigninAccountFailures => "signin_account_failures",
             Self::RegisterIp => "register_ip",
             Self::RefreshIp => "refresh_ip",
+            Self::MfaTokenFailures => "mfa_token_failures",
+            Self::MfaUserFailures => "mfa_user_failures",
+            Self::EmailIp => "email_ip",
+            Self::EmailAccount => "email_account",
+            Self::LinkIp => "link_ip",
         }
     }
 }
@@ -468,6 +533,10 @@ impl AuthService {
             Limit::SigninAccountFailures => self.limits.signin_account_failures,
             Limit::RegisterIp => self.limits.register_ip,
             Limit::RefreshIp => self.limits.refresh_ip,
+            Limit::MfaTokenFailures | Limit::MfaUserFailures => self.limits.mfa_failures,
+            Limit::EmailIp => self.limits.email_ip,
+            Limit::EmailAccount => self.limits.email_account,
+            Limit::LinkIp => self.limits.link_ip,
         };
         let (Some(rate), Some(subject)) = (rate, subject) else { return Ok(()) };
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject.as_bytes());

@@ -1,0 +1,351 @@
+//! The second factor: TOTP enrollment and removal, recovery codes, completing a sign-in with an mfa
+//! token, and step-up of a live session to `aal2`.
+//!
+//! Codes are checked here, once: a TOTP time step is accepted at most once (the store's conditional
+//! update), a recovery code is spent on use, and wrong codes count against the mfa token and the user.
+
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use identsphere_actors::{Aal, FamilyRecord, RefreshPointer, UserProfile};
+use time::OffsetDateTime;
+use totp_rs::{Builder, Totp};
+use uuid::Uuid;
+
+use super::{AuthService, Limit, Principal, SignIn};
+use crate::error::ApiError;
+use crate::store::SecretHash;
+
+/// Recovery codes issued at confirmation.
+const RECOVERY_CODES: usize = 10;
+/// Random bytes per recovery code: 80 bits, 16 base32 characters.
+const RECOVERY_CODE_BYTES: usize = 10;
+/// Random bytes of a TOTP secret (RFC 4226 recommends 160 bits).
+const TOTP_SECRET_BYTES: usize = 20;
+/// The factor types `mfa_required` lists.
+pub const FACTORS: [&str; 1] = ["totp"];
+
+/// What login ended with.
+#[derive(Clone, Debug)]
+pub enum LoginOutcome {
+    /// Signed in: the token response.
+    SignedIn(Box<SignIn>),
+    /// The password was right and a second factor is due: complete with `mfa/verify`.
+    MfaRequired {
+        /// The mfa token (`typ: mfa`), single-use, 5 minutes.
+        mfa_token: String,
+    },
+}
+
+/// A TOTP enrollment waiting for its first code.
+#[derive(Clone)]
+pub struct TotpEnrollment {
+    /// The shared secret, base32, for manual entry.
+    pub secret: String,
+    /// The `otpauth://totp/…` URI authenticator apps import.
+    pub otpauth_uri: String,
+    /// The URI as a QR code: an SVG `data:` URI.
+    pub qr_svg: String,
+}
+
+impl std::fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrollment").finish_non_exhaustive()
+    }
+}
+
+/// Who presents a second-factor code to `mfa/verify`.
+#[derive(Debug)]
+pub enum MfaProof<'a> {
+    /// A sign-in waiting for its second factor.
+    MfaToken(&'a str),
+    /// A live `aal1` session stepping up.
+    Session(&'a Principal),
+}
+
+impl AuthService {
+    /// Whether the user has a confirmed second factor.
+    pub(super) async fn has_second_factor(&self, user_id: Uuid) -> Result<bool, ApiError> {
+        Ok(self.stores.factors.totp(user_id).await?.is_some_and(|f| f.confirmed_at.is_some()))
+    }
+
+    /// The answer to a right password when a second factor is due: an mfa token for the family the
+    /// sign-in will start.
+    pub(super) fn second_factor_due(
+        &self,
+        family: &FamilyRecord,
+        user: &UserProfile,
+        now: OffsetDateTime,
+    ) -> Result<LoginOutcome, ApiError> {
+        Ok(LoginOutcome::MfaRequired { mfa_token: self.tokens.issue_mfa(family, user, now)? })
+    }
+
+    /// Starts (or restarts) a TOTP enrollment for the principal's user.
+    ///
+    /// # Errors
+    /// `MfaAlreadyEnrolled` when a factor is active; the session's errors; store failures.
+    pub async fn enroll_totp(&self, principal: &Principal) -> Result<TotpEnrollment, ApiError> {
+        let (context, _) = self.session(principal).await?;
+        let user = context.user;
+        if self.has_second_factor(user.id).await? {
+            return Err(ApiError::MfaAlreadyEnrolled);
+        }
+        let mut secret = vec![0u8; TOTP_SECRET_BYTES];
+        SystemRandom::new().fill(&mut secret).map_err(|_| internal("no randomness"))?;
+        let sealed = self.services.sealer.seal(&owner(user.id), &secret).map_err(ApiError::Internal)?;
+        if !self.stores.factors.begin_totp(user.id, &sealed, self.clock.now()).await? {
+            return Err(ApiError::MfaAlreadyEnrolled);
+        }
+        let totp = self.totp(secret, &user.email)?;
+        let otpauth_uri = totp.to_url().map_err(|e| internal_from(&e))?;
+        let qr = qrcode::QrCode::new(otpauth_uri.as_bytes()).map_err(|e| internal_from(&e))?;
+        let svg = qr.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
+        Ok(TotpEnrollment {
+            secret: totp.secret().to_base32(),
+            otpauth_uri,
+            qr_svg: format!("data:image/svg+xml;base64,{}", B64.encode(svg)),
+        })
+    }
+
+    /// Confirms the waiting enrollment with its first code: the factor becomes active, the user gets
+    /// new recovery codes (returned once, stored hashed) and this session is raised to `aal2`.
+    ///
+    /// # Errors
+    /// `MfaNotEnrolled` without a waiting enrollment; `MfaInvalidCode`; `RateLimited` after too many
+    /// wrong codes; the session's errors.
+    pub async fn confirm_totp(&self, principal: &Principal, code: &str) -> Result<(SignIn, Vec<String>), ApiError> {
+        let (context, _) = self.session(principal).await?;
+        let user_id = context.user.id;
+        let factor = self.stores.factors.totp(user_id).await?;
+        let Some(factor) = factor.filter(|f| f.confirmed_at.is_none()) else {
+            return Err(ApiError::MfaNotEnrolled);
+        };
+        self.limit(Limit::MfaUserFailures, Some(&user_id.to_string()), false).await?;
+        let now = self.clock.now();
+        let totp = self.totp(self.open_secret(user_id, &factor.sealed_secret)?, &context.user.email)?;
+        let Some(step) = totp_step(&totp, code, now) else {
+            return Err(self.wrong_code(user_id, None).await);
+        };
+        let codes = recovery_codes()?;
+        let hashes: Vec<SecretHash> = codes.iter().filter_map(|c| recovery_hash(c)).collect();
+        if !self.stores.factors.confirm_totp(user_id, step, &hashes, now).await? {
+            return Err(ApiError::MfaNotEnrolled);
+        }
+        let sign_in = self.elevate(principal, now).await?;
+        Ok((sign_in, codes))
+    }
+
+    /// Removes the user's TOTP factor and recovery codes. Needs an `aal2` session.
+    ///
+    /// # Errors
+    /// `InsufficientAal`; `MfaNotEnrolled` without a factor; the session's errors.
+    pub async fn remove_totp(&self, principal: &Principal) -> Result<(), ApiError> {
+        self.session(principal).await?;
+        if principal.claims.aal != Aal::Aal2 {
+            return Err(ApiError::InsufficientAal);
+        }
+        if !self.stores.factors.remove_totp(principal.claims.sub).await? {
+            return Err(ApiError::MfaNotEnrolled);
+        }
+        Ok(())
+    }
+
+    /// The unused recovery codes left, and whether a TOTP factor is active, for the session read.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn factors(&self, user_id: Uuid) -> Result<(Option<OffsetDateTime>, u32), ApiError> {
+        let totp = self.stores.factors.totp(user_id).await?.and_then(|f| f.confirmed_at);
+        let left = if totp.is_some() { self.stores.factors.recovery_codes_left(user_id).await? } else { 0 };
+        Ok((totp, left))
+    }
+
+    /// Checks a second-factor code (a TOTP code or a recovery code): with an mfa token it completes the
+    /// sign-in at `aal2`; with a live session it raises that session to `aal2` (same `sid`).
+    ///
+    /// # Errors
+    /// `MfaInvalidCode` for a wrong, replayed or spent code; `RateLimited` after too many wrong ones;
+    /// `TokenInvalid` for an mfa token that is not ours or was used; `TokenExpired`; `AccountDisabled`.
+    pub async fn verify_mfa(
+        &self,
+        proof: MfaProof<'_>,
+        code: &str,
+        origin: identsphere_actors::Origin,
+    ) -> Result<SignIn, ApiError> {
+        let now = self.clock.now();
+        match proof {
+            MfaProof::Session(principal) => {
+                self.session(principal).await?;
+                self.check_code(principal.claims.sub, None, code, now).await?;
+                self.elevate(principal, now).await
+            }
+            MfaProof::MfaToken(token) => {
+                let claims = self.tokens.verify_mfa(token, now)?;
+                self.check_code(claims.sub, Some(claims.jti), code, now).await?;
+                let expires =
+                    OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| ApiError::Internal(e.into()))?;
+                if !self.stores.factors.spend_once(claims.jti, expires, now).await? {
+                    return Err(ApiError::TokenInvalid);
+                }
+                let credentials = self.stores.lifecycle.user(claims.sub).await?.ok_or(ApiError::TokenInvalid)?;
+                let org = self.stores.accounts.find_org(&crate::domain::OrgRef::Id(claims.org)).await?;
+                if credentials.disabled || org.is_none_or(|o| o.disabled) {
+                    return Err(ApiError::AccountDisabled);
+                }
+                let auth_time =
+                    OffsetDateTime::from_unix_timestamp(claims.auth_time).map_err(|e| ApiError::Internal(e.into()))?;
+                let family = FamilyRecord {
+                    sid: claims.sid,
+                    org_id: claims.org,
+                    user_id: claims.sub,
+                    aal: Aal::Aal2,
+                    auth_method: claims.auth_method,
+                    auth_time,
+                    expires_at: now + self.refresh_ttl,
+                    current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
+                    previous: None,
+                    revoked: None,
+                };
+                self.start_family(family, credentials.user, origin, now).await
+            }
+        }
+    }
+
+    /// Raises the principal's family to `aal2` through its organization's actor: a new token pair.
+    async fn elevate(&self, principal: &Principal, now: OffsetDateTime) -> Result<SignIn, ApiError> {
+        let rotation = self.registry.org(principal.claims.org).elevate(principal.claims.sid, now).await?;
+        self.sign_in(rotation.family, rotation.subject.user, now)
+    }
+
+    /// Accepts `code` for `user_id` once, or counts a failure against the user (and the mfa token).
+    async fn check_code(
+        &self,
+        user_id: Uuid,
+        mfa_jti: Option<Uuid>,
+        code: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), ApiError> {
+        let user_key = user_id.to_string();
+        let token_key = mfa_jti.map(|jti| jti.to_string());
+        self.limit(Limit::MfaUserFailures, Some(&user_key), false).await?;
+        self.limit(Limit::MfaTokenFailures, token_key.as_deref(), false).await?;
+        let accepted = match code.trim() {
+            digits if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                match self.stores.factors.totp(user_id).await?.filter(|f| f.confirmed_at.is_some()) {
+                    Some(factor) => {
+                        // The account name only labels the otpauth URI; checking needs none.
+                        let totp = self.totp(self.open_secret(user_id, &factor.sealed_secret)?, "")?;
+                        match totp_step(&totp, digits, now) {
+                            Some(step) => self.stores.factors.accept_totp_step(user_id, step).await?,
+                            None => false,
+                        }
+                    }
+                    None => false,
+                }
+            }
+            other => match recovery_hash(other) {
+                Some(hash) => self.stores.factors.spend_recovery_code(user_id, &hash, now).await?,
+                None => false,
+            },
+        };
+        if accepted { Ok(()) } else { Err(self.wrong_code(user_id, mfa_jti).await) }
+    }
+
+    /// Counts a wrong code against the user and the mfa token; the answer stays `mfa_invalid_code`
+    /// even when this one fills a counter (the next attempt is the one refused).
+    async fn wrong_code(&self, user_id: Uuid, mfa_jti: Option<Uuid>) -> ApiError {
+        let _ = self.limit(Limit::MfaUserFailures, Some(&user_id.to_string()), true).await;
+        if let Some(jti) = mfa_jti {
+            let _ = self.limit(Limit::MfaTokenFailures, Some(&jti.to_string()), true).await;
+        }
+        ApiError::MfaInvalidCode
+    }
+
+    fn open_secret(&self, user_id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, ApiError> {
+        self.services.sealer.open(&owner(user_id), sealed).map_err(ApiError::Internal)
+    }
+
+    /// RFC 6238 with the parameters every authenticator app supports: SHA-1, 6 digits, 30 s, ±1 step.
+    fn totp(&self, secret: Vec<u8>, account: &str) -> Result<Totp, ApiError> {
+        // `:` separates issuer and account in the otpauth label.
+        let issuer = self.services.product_name.replace(':', " ");
+        Builder::new()
+            .with_secret(secret)
+            .with_issuer(Some(issuer))
+            .with_account_name(account.replace(':', " "))
+            .build()
+            .map_err(|e| internal_from(&e))
+    }
+}
+
+/// The associated data binding a sealed TOTP secret to its user.
+fn owner(user_id: Uuid) -> String {
+    format!("totp:{user_id}")
+}
+
+/// The time step `code` is valid for at `now` (±1 step), if any.
+fn totp_step(totp: &Totp, code: &str, now: OffsetDateTime) -> Option<i64> {
+    let now = u64::try_from(now.unix_timestamp()).ok()?;
+    totp.check(code.trim(), now).and_then(|step| i64::try_from(step).ok())
+}
+
+/// Ten new recovery codes, `XXXX-XXXX-XXXX-XXXX` in base32.
+fn recovery_codes() -> Result<Vec<String>, ApiError> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let rng = SystemRandom::new();
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let mut bytes = [0u8; RECOVERY_CODE_BYTES];
+            rng.fill(&mut bytes).map_err(|_| internal("no randomness"))?;
+            // 80 bits, 5 at a time.
+            let bits = bytes.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+            let chars: Vec<char> = (0..16)
+                .rev()
+                .map(|i| char::from(ALPHABET[usize::try_from((bits >> (i * 5)) & 31).unwrap_or(0)]))
+                .collect();
+            Ok(chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-"))
+        })
+        .collect()
+}
+
+/// The stored form of a recovery code as typed: dashes and spaces dropped, case ignored. `None` for
+/// anything that cannot be one.
+fn recovery_hash(code: &str) -> Option<SecretHash> {
+    let normalized: String =
+        code.chars().filter(|c| *c != '-' && !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect();
+    if normalized.len() != 16 || !normalized.bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
+        return None;
+    }
+    digest(&SHA256, normalized.as_bytes()).as_ref().try_into().ok()
+}
+
+fn internal(what: &'static str) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!(what))
+}
+
+fn internal_from(err: &dyn std::fmt::Display) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_are_distinct_and_hash_however_they_are_typed() {
+        let codes = recovery_codes().unwrap();
+        assert_eq!(codes.len(), RECOVERY_CODES);
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), RECOVERY_CODES);
+        let code = &codes[0];
+        assert_eq!(code.len(), 19, "{code}");
+        let typed = code.to_ascii_lowercase().replace('-', " ");
+        assert_eq!(recovery_hash(code), recovery_hash(&typed));
+        assert!(recovery_hash(code).is_some());
+        assert_eq!(recovery_hash("123456"), None);
+        assert_eq!(recovery_hash("AAAA-AAAA-AAAA-AAA1"), None, "1 is not base32");
+    }
+}
