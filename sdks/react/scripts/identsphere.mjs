@@ -57,6 +57,7 @@ export async function startIdentSphere(env = {}) {
       IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES: "off",
       IDENTSPHERE_RATE_LIMIT_REGISTER_IP: "off",
       IDENTSPHERE_RATE_LIMIT_REFRESH_IP: "off",
+      IDENTSPHERE_RATE_LIMIT_MFA_FAILURES: "off",
       ...env,
     },
   });

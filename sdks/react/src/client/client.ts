@@ -138,7 +138,7 @@ export class IdentSphereClient {
         await this.refresh();
       } else {
         this.expiresAt = expiresAt;
-        this.setState({ status: "signed-in", ...info });
+        this.setState(signedInState(info));
         this.schedule(expiresAt);
       }
     } catch (error) {
@@ -223,7 +223,7 @@ export class IdentSphereClient {
       const info = await this.withFreshAccess(() =>
         this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true }),
       );
-      this.setState({ status: "signed-in", ...info });
+      this.setState(signedInState(info));
       return info;
     } catch (error) {
       if (endsSession(error)) await this.endSession();
@@ -289,7 +289,7 @@ export class IdentSphereClient {
       organization && organization.id === response.session.organization_id
         ? { user: response.user, session: response.session, organization }
         : await this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true });
-    this.setState({ status: "signed-in", ...info });
+    this.setState(signedInState(info));
     this.tabs?.publish({ kind: "signed-in", info, expiresAt });
     this.schedule(expiresAt);
     return info;
@@ -349,7 +349,7 @@ export class IdentSphereClient {
     if (message.kind !== "signed-in") return;
     const apply = () => {
       this.expiresAt = message.expiresAt;
-      this.setState({ status: "signed-in", ...message.info });
+      this.setState(signedInState(message.info));
       this.schedule(message.expiresAt);
     };
     // Bearer tabs share the storage, where the tab that signed in or refreshed put the new pair.
@@ -430,6 +430,14 @@ export class IdentSphereClient {
       requestId,
     });
   }
+}
+
+/**
+ * The state of a session: user, session and organization, which every sign-in, refresh and tab message
+ * carries (the session read's extras, such as `factors`, are only in what getSession returns).
+ */
+function signedInState({ user, session, organization }: SessionInfo): AuthState {
+  return { status: "signed-in", user, session, organization };
 }
 
 /** Bearer mode with nothing to refresh: the same code the server would give for a missing credential. */

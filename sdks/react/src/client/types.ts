@@ -36,6 +36,15 @@ export interface SessionInfo {
   user: User;
   session: Session;
   organization: Organization;
+  /** The user's active second factors (`GET /v1/auth/session` only; not in token responses). */
+  factors?: Factor[];
+  /** Unused recovery codes (`GET /v1/auth/session` only). */
+  recovery_codes_left?: number;
+}
+
+export interface Factor {
+  type: "totp";
+  confirmed_at: string;
 }
 
 /** The token response of register, login, refresh and MFA verification. */
@@ -74,7 +83,7 @@ export interface TotpConfirmation {
 export type AuthState =
   | { status: "loading" }
   | { status: "signed-out" }
-  | ({ status: "signed-in" } & SessionInfo);
+  | { status: "signed-in"; user: User; session: Session; organization: Organization };
 
 /**
  * Where bearer-mode tokens are kept between page loads: the Web Storage shape, so `localStorage`,

@@ -2,7 +2,7 @@
 // 3-second access token (a cycle of 1.5 s): both stay signed in, the server sees exactly one refresh per
 // cycle (its own counters, polled faster than the cycle, so two tabs refreshing in the same cycle would show
 // as a step of 2); when the refreshing tab closes the other takes over; signing out in one tab signs the
-// other out. Then the README's sign-in page, as printed.
+// other out. Then the README's sign-in page, as printed, and the second factor through the demo's pages.
 import { randomUUID } from "node:crypto";
 
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 
 import { startDemo, type RunningDemo } from "../../scripts/demo.mjs";
 import { freePort, metric } from "../../scripts/identsphere.mjs";
+import { totp } from "../integration/helpers.js";
 
 const TTL_SECONDS = 3;
 /** accessExpiry counts 2 s for a 3 s token; refreshDelay refreshes it at three quarters, after 1.5 s. */
@@ -153,4 +154,51 @@ it("the README's sign-in page signs in, reports a wrong password, and signs out"
   await page.getByText("Sign out").click();
   await expect.poll(() => page.getByPlaceholder("Email").count()).toBe(1);
   expect(await sessionStatus(page)).toBe(401);
+});
+
+it("the demo enrolls TOTP, RequireAal2 steps an older session up, and sign-in asks for the second factor", async () => {
+  const email = `mfa-${randomUUID()}@example.com`;
+  const password = "correct horse battery staple";
+  const laptop = await context.newPage();
+  await laptop.goto(demo.url);
+  await laptop.getByPlaceholder("Email").fill(email);
+  await laptop.getByPlaceholder("Password").fill(password);
+  await laptop.getByText("Create account").click();
+  await expect.poll(() => status(laptop)).toBe("signed-in");
+
+  // Another browser (its own cookies) signs in before the factor exists: an aal1 session.
+  const otherBrowser = await browser.newContext();
+  const phone = await otherBrowser.newPage();
+  await phone.goto(demo.url);
+  await phone.getByPlaceholder("Email").fill(email);
+  await phone.getByPlaceholder("Password").fill(password);
+  await phone.getByText("Sign in").click();
+  await expect.poll(() => status(phone)).toBe("signed-in");
+  expect(await phone.getByText("Only an aal2 session sees this.").count()).toBe(0);
+
+  await laptop.getByText("Set up two-factor").click();
+  const secret = (await laptop.getByTestId("totp-secret").textContent()) ?? "";
+  const now = Date.now();
+  await laptop.getByPlaceholder("Code from the app").fill(totp(secret, 0, now));
+  await laptop.getByText("Turn on").click();
+  const recoveryCodes = ((await laptop.getByTestId("recovery-codes").textContent()) ?? "").split("\n");
+  expect(recoveryCodes).toHaveLength(10);
+  await expect.poll(() => laptop.getByText("Only an aal2 session sees this.").count()).toBe(1);
+
+  // RequireAal2 prompts the older session for a code.
+  await phone.reload();
+  await phone.getByLabel("Authentication code").fill(totp(secret, 1, now));
+  await phone.getByText("Verify", { exact: true }).click();
+  await expect.poll(() => phone.getByText("Only an aal2 session sees this.").count()).toBe(1);
+  await otherBrowser.close();
+
+  // A password alone no longer signs in: the demo asks for a code (here a recovery code).
+  await laptop.getByText("Sign out", { exact: true }).click();
+  await laptop.getByPlaceholder("Email").fill(email);
+  await laptop.getByPlaceholder("Password").fill(password);
+  await laptop.getByText("Sign in").click();
+  await laptop.getByPlaceholder("6-digit code").fill(recoveryCodes[0] ?? "");
+  await laptop.getByText("Verify", { exact: true }).click();
+  await expect.poll(() => status(laptop)).toBe("signed-in");
+  await expect.poll(() => laptop.getByText("Only an aal2 session sees this.").count()).toBe(1);
 });
