@@ -99,6 +99,13 @@ async function watchRefreshCycles(tabs: Page[], ms: number) {
   expect(after.graceReplay - before.graceReplay).toBe(0);
 }
 
+/** Fills the demo's (or the README page's) form and presses `button`. */
+async function submitCredentials(page: Page, email: string, password: string, button: "Create account" | "Sign in") {
+  await page.getByPlaceholder("Email").fill(email);
+  await page.getByPlaceholder("Password").fill(password);
+  await page.getByText(button).click();
+}
+
 async function openSignedIn() {
   const tab = await context.newPage();
   await tab.goto(demo.url);
@@ -110,9 +117,7 @@ it("two tabs stay signed in through many refreshes, one refresh per cycle, and s
   const first = await context.newPage();
   await first.goto(demo.url);
   await expect.poll(() => status(first)).toBe("signed-out");
-  await first.getByPlaceholder("Email").fill(`e2e-${randomUUID()}@example.com`);
-  await first.getByPlaceholder("Password").fill("correct horse battery staple");
-  await first.getByText("Create account").click();
+  await submitCredentials(first, `e2e-${randomUUID()}@example.com`, "correct horse battery staple", "Create account");
   await expect.poll(() => status(first)).toBe("signed-in");
 
   const second = await openSignedIn();
@@ -142,9 +147,7 @@ it("the README's sign-in page signs in, reports a wrong password, and signs out"
 
   const page = await context.newPage();
   await page.goto(`${demo.url}/sign-in.html`);
-  await page.getByPlaceholder("Email").fill(email);
-  await page.getByPlaceholder("Password").fill("not the password");
-  await page.getByText("Sign in").click();
+  await submitCredentials(page, email, "not the password", "Sign in");
   await expect.poll(() => page.getByRole("alert").textContent()).toBe("wrong password or unknown email");
 
   await page.getByPlaceholder("Password").fill("correct horse battery staple");
@@ -161,18 +164,14 @@ it("the demo enrolls TOTP, RequireAal2 steps an older session up, and sign-in as
   const password = "correct horse battery staple";
   const laptop = await context.newPage();
   await laptop.goto(demo.url);
-  await laptop.getByPlaceholder("Email").fill(email);
-  await laptop.getByPlaceholder("Password").fill(password);
-  await laptop.getByText("Create account").click();
+  await submitCredentials(laptop, email, password, "Create account");
   await expect.poll(() => status(laptop)).toBe("signed-in");
 
   // Another browser (its own cookies) signs in before the factor exists: an aal1 session.
   const otherBrowser = await browser.newContext();
   const phone = await otherBrowser.newPage();
   await phone.goto(demo.url);
-  await phone.getByPlaceholder("Email").fill(email);
-  await phone.getByPlaceholder("Password").fill(password);
-  await phone.getByText("Sign in").click();
+  await submitCredentials(phone, email, password, "Sign in");
   await expect.poll(() => status(phone)).toBe("signed-in");
   expect(await phone.getByText("Only an aal2 session sees this.").count()).toBe(0);
 
@@ -194,9 +193,7 @@ it("the demo enrolls TOTP, RequireAal2 steps an older session up, and sign-in as
 
   // A password alone no longer signs in: the demo asks for a code (here a recovery code).
   await laptop.getByText("Sign out", { exact: true }).click();
-  await laptop.getByPlaceholder("Email").fill(email);
-  await laptop.getByPlaceholder("Password").fill(password);
-  await laptop.getByText("Sign in").click();
+  await submitCredentials(laptop, email, password, "Sign in");
   await laptop.getByPlaceholder("6-digit code").fill(recoveryCodes[0] ?? "");
   await laptop.getByText("Verify", { exact: true }).click();
   await expect.poll(() => status(laptop)).toBe("signed-in");
