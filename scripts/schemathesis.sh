@@ -57,6 +57,10 @@ env -i PATH="$PATH" HOME="$HOME" \
   IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES=off \
   IDENTSPHERE_RATE_LIMIT_REGISTER_IP=off \
   IDENTSPHERE_RATE_LIMIT_REFRESH_IP=off \
+  IDENTSPHERE_RATE_LIMIT_MFA_FAILURES=off \
+  IDENTSPHERE_RATE_LIMIT_EMAIL_IP=off \
+  IDENTSPHERE_RATE_LIMIT_EMAIL_ACCOUNT=off \
+  IDENTSPHERE_RATE_LIMIT_LINK_IP=off \
   IDENTSPHERE_PLATFORM_API_KEY="$platform_key" \
   "$binary" >"$work/server.log" 2>&1 &
 server=$!
@@ -97,9 +101,11 @@ bearer = "$platform_key"
 
 # Beyond its schema, an email must be a deliverable address and a password must not be on the list of
 # common passwords: a schema-valid body can still be a 422 there, and says why (invalid_email, weak_password).
+# Likewise a schema-valid code, link token or current password is almost never the right one (401, 400
+# link_invalid), and second-factor steps depend on the account's state (409, 403 insufficient_aal).
 [[operations]]
-include-path-regex = "^/v1/auth/(register|login)$"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
+include-path-regex = "^/v1/auth/(register|login|mfa/.*|email/verify|password(/.*)?)$"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429"]
 TOML
 
 # A blank body is no body (`http::json`): on refresh and logout, whose body is optional, it is accepted

@@ -714,3 +714,32 @@ pub fn ids(tokens: &Value) -> (Uuid, Uuid, Uuid) {
     let id = |v: &Value| v.as_str().unwrap().parse::<Uuid>().unwrap();
     (id(&tokens["user"]["id"]), id(&tokens["session"]["organization_id"]), id(&tokens["session"]["id"]))
 }
+
+/// The text of a message with quoted-printable soft breaks and escapes undone (enough for links).
+pub fn quoted_printable_decoded(message: &str) -> String {
+    let joined = message.replace("=\r\n", "");
+    let mut out = String::with_capacity(joined.len());
+    let mut rest = joined.as_str();
+    while let Some(at) = rest.find('=') {
+        out.push_str(&rest[..at]);
+        match rest.get(at + 1..at + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
+            Some(byte) => {
+                out.push(char::from(byte));
+                rest = &rest[at + 3..];
+            }
+            None => {
+                out.push('=');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The token of the first link to `page` (`verify-email`, `reset-password`) in a decoded message.
+pub fn token_in(text: &str, page: &str) -> Option<String> {
+    let marker = format!("http://localhost:3000/{page}?token=");
+    let start = text.find(&marker)? + marker.len();
+    Some(text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
+}

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::Duration;
 
-use crate::helpers::{PASSWORD, TestApp, assert_error, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, assert_error, quoted_printable_decoded, spawn_app_with, token_in};
 
 /// A received message: its recipients and its raw text.
 type Received = (Vec<String>, String);
@@ -78,34 +78,6 @@ impl Mailbox {
             actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
-}
-
-/// The text of a message with quoted-printable soft breaks and escapes undone (enough for links).
-fn quoted_printable_decoded(message: &str) -> String {
-    let joined = message.replace("=\r\n", "");
-    let mut out = String::with_capacity(joined.len());
-    let mut rest = joined.as_str();
-    while let Some(at) = rest.find('=') {
-        out.push_str(&rest[..at]);
-        match rest.get(at + 1..at + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[at + 3..];
-            }
-            None => {
-                out.push('=');
-                rest = &rest[at + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn token_in(text: &str, page: &str) -> Option<String> {
-    let marker = format!("http://localhost:3000/{page}?token=");
-    let start = text.find(&marker)? + marker.len();
-    Some(text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
 }
 
 async fn app_with_mail(extra: &[(&str, &str)]) -> (TestApp, Mailbox) {

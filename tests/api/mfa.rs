@@ -25,7 +25,7 @@ impl Enrolled {
 }
 
 /// The code an authenticator app shows at the server's `now` shifted by `steps` time steps.
-fn code(app: &TestApp, secret: &[u8], steps: i64) -> String {
+pub fn code(app: &TestApp, secret: &[u8], steps: i64) -> String {
     let totp = Builder::new().with_secret(secret.to_vec()).build().unwrap();
     let at = app.clock.now().unix_timestamp() + steps * 30;
     totp.generate(u64::try_from(at).unwrap()).to_string()
@@ -36,11 +36,11 @@ fn claims(token: &str) -> Value {
     serde_json::from_slice(&B64URL.decode(payload).unwrap()).unwrap()
 }
 
-async fn post_bearer(app: &TestApp, path: &str, access: &str, body: &Value) -> reqwest::Response {
+pub async fn post_bearer(app: &TestApp, path: &str, access: &str, body: &Value) -> reqwest::Response {
     app.client.post(app.url(path)).bearer_auth(access).json(body).send().await.unwrap()
 }
 
-async fn enroll(app: &TestApp, access: &str) -> Vec<u8> {
+pub async fn enroll(app: &TestApp, access: &str) -> Vec<u8> {
     let response = post_bearer(app, "/v1/auth/mfa/totp", access, &json!({})).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();

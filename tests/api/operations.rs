@@ -134,6 +134,30 @@ async fn the_most_verbose_log_holds_no_secret() {
     app.refresh(second["refresh_token"].as_str().unwrap()).await;
     app.logout(user.access(), "global").await;
     app.register(&json!({ "email": "weak@example.com", "password": "hunter2hunter2-not-common?" })).await;
+    // The second factor and the lifecycle: a TOTP secret, recovery codes, codes, an mfa token, a reset link.
+    let mfa_user = app.signed_up_user().await;
+    let totp_secret = crate::mfa::enroll(&app, mfa_user.access()).await;
+    let first_code = crate::mfa::code(&app, &totp_secret, 0);
+    let confirmed: Value =
+        crate::mfa::post_bearer(&app, "/v1/auth/mfa/totp/confirm", mfa_user.access(), &json!({ "code": first_code }))
+            .await
+            .json()
+            .await
+            .unwrap();
+    let recovery_codes: Vec<String> =
+        confirmed["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    let pending: Value =
+        app.login(&json!({ "email": mfa_user.email, "password": PASSWORD })).await.json().await.unwrap();
+    let mfa_token = pending["mfa_token"].as_str().unwrap().to_owned();
+    let verified: Value = app
+        .post("/v1/auth/mfa/verify", &json!({ "mfa_token": mfa_token, "code": recovery_codes[0] }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.post("/v1/auth/password/forgot", &json!({ "email": mfa_user.email })).await;
+    let reset_token = outbox_token(&app, "reset-password").await;
+    app.post("/v1/auth/password/reset", &json!({ "token": reset_token, "password": "another fine passphrase" })).await;
 
     let (user_id, _, _) = crate::helpers::ids(&user.tokens);
     let hash = app.db().await.password_hash(user_id).await;
@@ -146,7 +170,9 @@ async fn the_most_verbose_log_holds_no_secret() {
         hash.clone(),
         hash.rsplit('$').next().unwrap().to_owned(),
     ];
-    for tokens in [&user.tokens, &second, &rotated] {
+    secrets.extend([totp_secret_base32(&totp_secret), first_code, mfa_token, reset_token]);
+    secrets.extend(recovery_codes);
+    for tokens in [&user.tokens, &second, &rotated, &confirmed, &verified] {
         for field in ["access_token", "refresh_token"] {
             let token = tokens[field].as_str().unwrap();
             secrets.push(token.to_owned());
@@ -158,5 +184,29 @@ async fn the_most_verbose_log_holds_no_secret() {
     }
     for secret in secrets {
         assert!(!log.contains(&secret), "a secret is in the log: {}…", &secret[..8.min(secret.len())]);
+    }
+}
+
+fn totp_secret_base32(secret: &[u8]) -> String {
+    totp_rs::Secret::new(secret.to_vec().into_boxed_slice()).to_base32()
+}
+
+/// The token of the first `page` link in the server's mail outbox, waiting up to 10 s for it.
+async fn outbox_token(app: &TestApp, page: &str) -> String {
+    let outbox = app.config.data_dir.join("outbox");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(mut dir) = tokio::fs::read_dir(&outbox).await {
+            while let Some(entry) = dir.next_entry().await.unwrap() {
+                let message = tokio::fs::read_to_string(entry.path()).await.unwrap_or_default();
+                let token = crate::helpers::token_in(&crate::helpers::quoted_printable_decoded(&message), page);
+                // A file still being written may hold part of the token.
+                if let Some(token) = token.filter(|t| t.len() == 43) {
+                    return token;
+                }
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no {page} link in {}", outbox.display());
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
