@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: checks the backing stores, prepares the Python side of the cross-language JWT
 # check, and runs every test of the workspace — the API suite once on the embedded store and, where
-# Postgres and Redis answer, once on Postgres + Redis.
+# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh).
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -54,6 +54,13 @@ if [ "$postgres" = yes ]; then
     -E 'binary(api) and not test(/^embedded::/)' "$@" || status=1
 else
   echo "== Postgres + Redis suite NOT RUN ($postgres); CI requires it (IDENTSPHERE_TEST_REQUIRE_POSTGRES=1)" >&2
+fi
+# The browser SDK has its own toolchain (npm, Vitest, Chromium): its script runs every check of it.
+if command -v node >/dev/null 2>&1; then
+  echo "== sdks/react: ./sdks/react/scripts/test.sh" >&2
+  ./sdks/react/scripts/test.sh || status=1
+else
+  echo "== sdks/react NOT RUN: node is not installed; the browser SDK's tests need Node.js 20 and npm" >&2
 fi
 # nextest does not run doctests.
 cargo test --workspace --doc || status=1

@@ -1,0 +1,52 @@
+// `npm run demo`: the demo app against a local IdentSphere, in one command.
+//
+// IDENTSPHERE_URL set: that server is used as it is; it must list the demo's origin in
+// IDENTSPHERE_ALLOWED_ORIGINS (or have it as IDENTSPHERE_PUBLIC_BASE_URL), or sign-out and refresh get
+// `csrf_rejected`. Unset: a throwaway IdentSphere is started from the release binary (built if missing)
+// with the demo's origin as its public base URL, as behind any same-origin proxy: the issuer, the cookies
+// and the CSRF check all name the origin the browser sees. DEMO_PORT (default 5173) is the page's port; IDENTSPHERE_ACCESS_TOKEN_TTL
+// is passed on, so a short one shows the refresh cycles.
+import { fileURLToPath } from "node:url";
+
+import { createServer } from "vite";
+
+import { startIdentSphere } from "./identsphere.mjs";
+
+const configFile = fileURLToPath(new URL("../examples/demo/vite.config.ts", import.meta.url));
+
+/** Starts IdentSphere (unless `identsphereUrl` is given) and the demo's Vite server on `port`. */
+export async function startDemo({ port = 5173, identsphereUrl, env = {} } = {}) {
+  const url = `http://127.0.0.1:${port}`;
+  const identsphere = identsphereUrl
+    ? { baseUrl: identsphereUrl, stop: async () => {} }
+    : await startIdentSphere({ IDENTSPHERE_PUBLIC_BASE_URL: url, ...env });
+  process.env.IDENTSPHERE_URL = identsphere.baseUrl;
+  try {
+    const vite = await createServer({ configFile, logLevel: "warn", server: { port, strictPort: true } });
+    await vite.listen();
+    return {
+      url,
+      identsphereUrl: identsphere.baseUrl,
+      stop: async () => {
+        await vite.close();
+        await identsphere.stop();
+      },
+    };
+  } catch (error) {
+    await identsphere.stop();
+    throw error;
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const ttl = process.env.IDENTSPHERE_ACCESS_TOKEN_TTL;
+  const demo = await startDemo({
+    port: Number(process.env.DEMO_PORT ?? 5173),
+    identsphereUrl: process.env.IDENTSPHERE_URL,
+    env: ttl ? { IDENTSPHERE_ACCESS_TOKEN_TTL: ttl } : {},
+  });
+  console.log(`demo: ${demo.url} (IdentSphere at ${demo.identsphereUrl}); Ctrl-C stops both`);
+  const shutdown = () => void demo.stop().then(() => process.exit(0));
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}

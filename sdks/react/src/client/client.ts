@@ -1,0 +1,451 @@
+//! The framework-free client: the /v1/auth calls, the session state the UI renders, and the refresh
+//! schedule. It reads no browser global at import or construction, so it is safe to create during SSR.
+//!
+//! Two modes:
+//! - `cookie` (the default): requests go with `credentials: "include"`, the server's `HttpOnly` cookies carry
+//!   the tokens, and the tokens in the JSON bodies are dropped on arrival, so no script on the page can read
+//!   them. The client only remembers *when* the access token expires, from `expires_in`.
+//! - `bearer`: the client keeps the pair in memory and sends `Authorization: Bearer`; an optional
+//!   `TokenStorage` keeps it across reloads. No cookie is sent or stored (`credentials: "omit"`).
+
+import { CLIENT_ERROR_CODES, IdentSphereError, endsSession, isErrorEnvelope } from "./errors.js";
+import { TabSync, type TabMessage } from "./tabs.js";
+import type {
+  AuthState,
+  LoginResult,
+  LogoutScope,
+  MfaRequiredResponse,
+  Mode,
+  Organization,
+  SessionInfo,
+  TokenResponse,
+  TokenStorage,
+  TotpConfirmation,
+  TotpEnrollment,
+} from "./types.js";
+
+export interface ClientOptions {
+  /** Where IdentSphere answers, without a trailing slash; `""` (the default) is this page's origin. */
+  baseUrl?: string;
+  /** `cookie` (default) or `bearer`. */
+  mode?: Mode;
+  /** Bearer mode: where the token pair is kept between page loads. Without it, memory only. */
+  storage?: TokenStorage;
+  /**
+   * Coordinate refreshes and sign-out with the other tabs of this origin. Default: on in cookie mode (the
+   * tabs share the cookie jar, hence the session); in bearer mode turn it on only when the tabs share the
+   * `storage` (e.g. `localStorage`), otherwise each tab has a session of its own.
+   */
+  syncTabs?: boolean;
+  /** The `fetch` to use; default the global one, looked up at call time. */
+  fetch?: typeof fetch;
+}
+
+interface BearerTokens {
+  accessToken: string;
+  refreshToken: string;
+  /** Milliseconds since the epoch, on this machine's clock. */
+  expiresAt: number;
+}
+
+interface RequestOptions {
+  body?: unknown;
+  /** Send the bearer access token (bearer mode; in cookie mode the browser decides what to send). */
+  auth?: boolean;
+}
+
+const STORAGE_KEY = "identsphere.tokens";
+/** The most a refresh is made ahead of expiry; shorter lifetimes refresh at three quarters. */
+const MAX_REFRESH_MARGIN_MS = 60_000;
+/** Wait before retrying a refresh that failed without ending the session (network, 5xx, rate limit). */
+const RETRY_DELAY_MS = 5_000;
+const SIGNED_OUT: AuthState = { status: "signed-out" };
+
+/**
+ * When an access token received now with `expires_in` seconds expires, on this machine's clock. The token's
+ * `exp` is whole seconds, counted from the server's current second, so the token may end up to a second
+ * before `expires_in` says: the client counts one second less.
+ */
+export function accessExpiry(expiresInSeconds: number, now = Date.now()): number {
+  return now + Math.max(0, expiresInSeconds - 1) * 1000;
+}
+
+/** When to refresh an access token that expires in `remainingMs`. */
+export function refreshDelay(remainingMs: number): number {
+  return Math.max(0, remainingMs - Math.min(MAX_REFRESH_MARGIN_MS, remainingMs / 4));
+}
+
+export class IdentSphereClient {
+  readonly mode: Mode;
+  private readonly baseUrl: string;
+  private readonly storage: TokenStorage | undefined;
+  private readonly syncTabs: boolean;
+  private readonly fetchImpl: typeof fetch;
+
+  private state: AuthState = { status: "loading" };
+  private readonly listeners = new Set<() => void>();
+  private tokens: BearerTokens | null = null;
+  /** When the current access token expires (ms since the epoch); also names the refresh round. */
+  private expiresAt: number | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private refreshing: Promise<SessionInfo> | null = null;
+  private tabs: TabSync | null = null;
+  /** Between start() and stop(): only then are refreshes scheduled, so a discarded client stops refreshing. */
+  private running = false;
+
+  constructor(options: ClientOptions = {}) {
+    this.baseUrl = (options.baseUrl ?? "").replace(/\/+$/, "");
+    this.mode = options.mode ?? "cookie";
+    this.storage = options.storage;
+    this.syncTabs = options.syncTabs ?? this.mode === "cookie";
+    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  }
+
+  /** The current state; the same object until it changes (for `useSyncExternalStore`). */
+  getState = (): AuthState => this.state;
+
+  /** Calls `listener` after each state change; returns the unsubscribe function. */
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  /** Bearer mode: the access token to send to your own API; `null` in cookie mode or when signed out. */
+  getAccessToken(): string | null {
+    return this.tokens?.accessToken ?? null;
+  }
+
+  /**
+   * Finds out whether a session exists (page load), joins the other tabs and starts the refresh schedule
+   * (until stop(); a client never started refreshes only when a call finds its access token expired).
+   * Never rejects: a failure leaves the state `signed-out`.
+   */
+  async start(): Promise<AuthState> {
+    this.running = true;
+    if (this.syncTabs && !this.tabs) {
+      this.tabs = new TabSync(`identsphere:${this.baseUrl || "same-origin"}`, (m) => this.onTabMessage(m));
+    }
+    try {
+      if (this.mode === "bearer") {
+        this.tokens = await this.loadTokens();
+        if (!this.tokens) return this.setSignedOut();
+        this.expiresAt = this.tokens.expiresAt;
+      }
+      const info = await this.withFreshAccess(() => this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true }));
+      const expiresAt = this.expiresAt ?? this.tabs?.knownExpiry(Date.now()) ?? null;
+      if (expiresAt === null) {
+        // Cookie mode on a fresh page with no tab to ask: the expiry is unknown, so rotate now to learn it.
+        await this.refresh();
+      } else {
+        this.expiresAt = expiresAt;
+        this.setState(signedInState(info));
+        this.schedule(expiresAt);
+      }
+    } catch (error) {
+      if (endsSession(error)) await this.forget();
+      this.setSignedOut();
+    }
+    return this.state;
+  }
+
+  /** Stops the refresh schedule and leaves the other tabs; the session itself stays. */
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.tabs?.close();
+    this.tabs = null;
+  }
+
+  /** `POST /v1/auth/register`: creates the account and signs in. */
+  async register(input: {
+    email: string;
+    password: string;
+    display_name?: string;
+    organization?: string;
+  }): Promise<SessionInfo> {
+    return this.signedIn(await this.request<TokenResponse>("POST", "/v1/auth/register", { body: input }), null);
+  }
+
+  /** `POST /v1/auth/login`: signs in, or reports that a second factor is due (then call `verifyMfa`). */
+  async login(input: { email: string; password: string; organization?: string }): Promise<LoginResult> {
+    const response = await this.request<TokenResponse | MfaRequiredResponse>("POST", "/v1/auth/login", {
+      body: input,
+    });
+    if ("mfa_required" in response) {
+      return { status: "mfa-required", mfaToken: response.mfa_token, factors: response.factors };
+    }
+    return { status: "signed-in", ...(await this.signedIn(response, null)) };
+  }
+
+  /**
+   * `POST /v1/auth/mfa/verify`. With the `mfaToken` of `login`: completes that sign-in. Without: step-up of
+   * the current session to `aal2` (same session id).
+   */
+  async verifyMfa(input: { code: string; mfaToken?: string }): Promise<SessionInfo> {
+    if (input.mfaToken !== undefined) {
+      const body = { mfa_token: input.mfaToken, code: input.code };
+      return this.signedIn(await this.request<TokenResponse>("POST", "/v1/auth/mfa/verify", { body }), null);
+    }
+    const organization = this.currentOrganization();
+    const response = await this.withFreshAccess(() =>
+      this.request<TokenResponse>("POST", "/v1/auth/mfa/verify", { body: { code: input.code }, auth: true }),
+    );
+    return this.signedIn(response, organization);
+  }
+
+  /** `POST /v1/auth/mfa/totp`: starts TOTP enrollment for the signed-in user. */
+  enrollTotp(): Promise<TotpEnrollment> {
+    return this.withFreshAccess(() => this.request<TotpEnrollment>("POST", "/v1/auth/mfa/totp", { auth: true }));
+  }
+
+  /**
+   * `POST /v1/auth/mfa/totp/confirm`: the first code from the app turns TOTP on; show the recovery codes
+   * once. The server raises this session to `aal2` and, when the answer carries the new pair, so does the state.
+   */
+  async confirmTotp(code: string): Promise<TotpConfirmation> {
+    const organization = this.currentOrganization();
+    const response = await this.withFreshAccess(() =>
+      this.request<TotpConfirmation | (TotpConfirmation & TokenResponse)>("POST", "/v1/auth/mfa/totp/confirm", {
+        body: { code },
+        auth: true,
+      }),
+    );
+    if ("access_token" in response) await this.signedIn(response, organization);
+    return { recovery_codes: response.recovery_codes };
+  }
+
+  /**
+   * `GET /v1/auth/session`, refreshing once if the access token has expired. Updates the state: a session
+   * ended elsewhere (global logout, revocation) signs out.
+   */
+  async getSession(): Promise<SessionInfo> {
+    try {
+      const info = await this.withFreshAccess(() =>
+        this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true }),
+      );
+      this.setState(signedInState(info));
+      return info;
+    } catch (error) {
+      if (endsSession(error)) await this.endSession();
+      throw error;
+    }
+  }
+
+  /**
+   * `POST /v1/auth/refresh`: a new pair. Single-flight: concurrent calls in this tab share one request (the
+   * other tabs are coordinated by the schedule, see `tabs.ts`). A dead session signs out.
+   */
+  refresh(): Promise<SessionInfo> {
+    this.refreshing ??= this.rotate().finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  /**
+   * `POST /v1/auth/logout`. `local` (default) ends this session and signs out every tab; `global` ends all
+   * the user's sessions; `others` ends the other sessions and keeps this one.
+   */
+  async logout(scope: LogoutScope = "local"): Promise<void> {
+    const body = this.tokens ? { scope, refresh_token: this.tokens.refreshToken } : { scope };
+    try {
+      await this.request<void>("POST", "/v1/auth/logout", { body, auth: true });
+    } catch (error) {
+      // Dead credentials: the server has nothing left to end (and cleared the cookies).
+      if (!endsSession(error)) throw error;
+    }
+    if (scope !== "others") return this.endSession();
+    // The server clears this browser's cookies on every logout, `others` included (it does today): ask it
+    // whether this session is still usable rather than assume. The logout itself succeeded, so a failure
+    // here is not the caller's error; getSession has already signed out if the session is gone.
+    if (this.mode === "cookie") await this.getSession().catch(() => undefined);
+  }
+
+  private async rotate(): Promise<SessionInfo> {
+    const organization = this.currentOrganization();
+    let body: { refresh_token: string } | undefined;
+    if (this.mode === "bearer") {
+      if (!this.tokens) throw clientSideMissingToken();
+      body = { refresh_token: this.tokens.refreshToken };
+    }
+    try {
+      return await this.signedIn(await this.request<TokenResponse>("POST", "/v1/auth/refresh", { body }), organization);
+    } catch (error) {
+      if (endsSession(error)) await this.endSession();
+      throw error;
+    }
+  }
+
+  /**
+   * Takes a token response: keeps the tokens (bearer) or drops them (cookie), fetches the organization unless
+   * the session kept its own, tells the other tabs and schedules the next refresh.
+   */
+  private async signedIn(response: TokenResponse, organization: Organization | null): Promise<SessionInfo> {
+    const expiresAt = accessExpiry(response.expires_in);
+    if (this.mode === "bearer") {
+      this.tokens = { accessToken: response.access_token, refreshToken: response.refresh_token, expiresAt };
+      await this.storage?.setItem(STORAGE_KEY, JSON.stringify(this.tokens));
+    }
+    this.expiresAt = expiresAt;
+    const info: SessionInfo =
+      organization && organization.id === response.session.organization_id
+        ? { user: response.user, session: response.session, organization }
+        : await this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true });
+    this.setState(signedInState(info));
+    this.tabs?.publish({ kind: "signed-in", info, expiresAt });
+    this.schedule(expiresAt);
+    return info;
+  }
+
+  /** Runs `call`; if the access token had expired (or its cookie was dropped), refreshes once and retries. */
+  private async withFreshAccess<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      const stale = error instanceof IdentSphereError && (error.code === "token_expired" || error.code === "token_missing");
+      if (!stale) throw error;
+      await this.refresh();
+      return call();
+    }
+  }
+
+  /** Plans the refresh of the access token expiring at `round`. */
+  private schedule(round: number): void {
+    this.later(refreshDelay(round - Date.now()), () => this.onRefreshDue(round));
+  }
+
+  /** The one refresh timer of this client: replaces the previous one; none after stop(). */
+  private later(delayMs: number, task: () => Promise<void>): void {
+    clearTimeout(this.timer);
+    if (this.running) this.timer = setTimeout(() => void task(), Math.max(0, delayMs));
+  }
+
+  private async onRefreshDue(round: number): Promise<void> {
+    if (round !== this.expiresAt) return;
+    const elected = this.tabs ? await this.tabs.elected(round) : true;
+    // Another tab may have finished the round while the election ran.
+    if (round !== this.expiresAt) return;
+    if (!elected) {
+      // The elected tab's result arrives as a message; if it never does (that tab closed mid-refresh), take
+      // over when the token expires.
+      this.later(round - Date.now(), () => this.refreshNow(round));
+      return;
+    }
+    await this.refreshNow(round);
+  }
+
+  private async refreshNow(round: number): Promise<void> {
+    if (round !== this.expiresAt) return;
+    try {
+      await this.refresh();
+    } catch (error) {
+      if (!endsSession(error)) this.later(RETRY_DELAY_MS, () => this.refreshNow(round));
+    }
+  }
+
+  private onTabMessage(message: TabMessage): void {
+    if (message.kind === "signed-out") {
+      void this.forget(false).then(() => this.setSignedOut());
+      return;
+    }
+    if (message.kind !== "signed-in") return;
+    const apply = () => {
+      this.expiresAt = message.expiresAt;
+      this.setState(signedInState(message.info));
+      this.schedule(message.expiresAt);
+    };
+    // Bearer tabs share the storage, where the tab that signed in or refreshed put the new pair.
+    if (this.mode === "bearer") void this.loadTokens().then((tokens) => ((this.tokens = tokens), apply()));
+    else apply();
+  }
+
+  private currentOrganization(): Organization | null {
+    return this.state.status === "signed-in" ? this.state.organization : null;
+  }
+
+  private async loadTokens(): Promise<BearerTokens | null> {
+    const stored = await this.storage?.getItem(STORAGE_KEY);
+    if (!stored) return this.tokens;
+    try {
+      return JSON.parse(stored) as BearerTokens;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Signs out here and in the other tabs. */
+  private async endSession(): Promise<void> {
+    await this.forget();
+    this.setSignedOut();
+    this.tabs?.publish({ kind: "signed-out" });
+  }
+
+  /** Drops what this tab holds of the session; `fromStorage` also clears the shared storage. */
+  private async forget(fromStorage = true): Promise<void> {
+    clearTimeout(this.timer);
+    this.tokens = null;
+    this.expiresAt = null;
+    if (fromStorage) await this.storage?.removeItem(STORAGE_KEY);
+  }
+
+  private setSignedOut(): AuthState {
+    this.setState(SIGNED_OUT);
+    return this.state;
+  }
+
+  private setState(state: AuthState): void {
+    this.state = state;
+    for (const listener of this.listeners) listener();
+  }
+
+  private async request<T>(method: "GET" | "POST", path: string, options: RequestOptions = {}): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (options.body !== undefined) headers["Content-Type"] = "application/json";
+    if (options.auth && this.tokens) headers.Authorization = `Bearer ${this.tokens.accessToken}`;
+    let response: Response;
+    try {
+      response = await this.fetchImpl(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        body: options.body === undefined ? null : JSON.stringify(options.body),
+        credentials: this.mode === "cookie" ? "include" : "omit",
+      });
+    } catch (cause) {
+      throw new IdentSphereError({
+        code: CLIENT_ERROR_CODES.network,
+        type: "client_error",
+        message: `${method} ${path}: no response`,
+        status: 0,
+        cause,
+      });
+    }
+    const requestId = response.headers.get("x-request-id") ?? undefined;
+    if (response.status === 204) return undefined as T;
+    const body: unknown = await response.json().catch(() => undefined);
+    if (response.ok && body !== undefined) return body as T;
+    if (isErrorEnvelope(body)) throw new IdentSphereError({ ...body.error, status: response.status, requestId });
+    throw new IdentSphereError({
+      code: CLIENT_ERROR_CODES.unexpectedResponse,
+      type: "client_error",
+      message: `${method} ${path}: HTTP ${response.status} without the JSON the contract promises`,
+      status: response.status,
+      requestId,
+    });
+  }
+}
+
+/**
+ * The state of a session: user, session and organization, which every sign-in, refresh and tab message
+ * carries (the session read's extras, such as `factors`, are only in what getSession returns).
+ */
+function signedInState({ user, session, organization }: SessionInfo): AuthState {
+  return { status: "signed-in", user, session, organization };
+}
+
+/** Bearer mode with nothing to refresh: the same code the server would give for a missing credential. */
+function clientSideMissingToken(): IdentSphereError {
+  return new IdentSphereError({
+    code: "token_missing",
+    type: "authentication_error",
+    message: "no refresh token: sign in first",
+    status: 0,
+  });
+}

@@ -1,0 +1,201 @@
+// The demo app in Debian's Chromium. Two tabs share one cookie session through many refresh cycles of a
+// 3-second access token (a cycle of 1.5 s): both stay signed in, the server sees exactly one refresh per
+// cycle (its own counters, polled faster than the cycle, so two tabs refreshing in the same cycle would show
+// as a step of 2); when the refreshing tab closes the other takes over; signing out in one tab signs the
+// other out. Then the README's sign-in page, as printed, and the second factor through the demo's pages.
+import { randomUUID } from "node:crypto";
+
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+
+import { startDemo, type RunningDemo } from "../../scripts/demo.mjs";
+import { freePort, metric } from "../../scripts/identsphere.mjs";
+import { totp } from "../integration/helpers.js";
+
+const TTL_SECONDS = 3;
+/** accessExpiry counts 2 s for a 3 s token; refreshDelay refreshes it at three quarters, after 1.5 s. */
+const CYCLE_MS = (TTL_SECONDS - 1) * 750;
+const WATCH_MS = 20_000;
+
+let demo: RunningDemo;
+let browser: Browser;
+let context: BrowserContext;
+
+beforeAll(async () => {
+  demo = await startDemo({ port: await freePort(), env: { IDENTSPHERE_ACCESS_TOKEN_TTL: String(TTL_SECONDS) } });
+  // As root Chromium needs --no-sandbox; the rest keeps it off the network this machine does not have.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  // One context: its tabs share cookies, localStorage, BroadcastChannel and Web Locks, like a user's tabs.
+  context = await browser.newContext();
+});
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await demo?.stop();
+});
+
+const refreshes = () => metric(demo.identsphereUrl, "identsphere_http_requests_total", { route: "/v1/auth/refresh" });
+const outcomes = async () => ({
+  rotated: await metric(demo.identsphereUrl, "identsphere_sessions_refreshes_total", { outcome: "rotated" }),
+  graceReplay: await metric(demo.identsphereUrl, "identsphere_sessions_refreshes_total", { outcome: "grace_replay" }),
+});
+
+async function status(page: Page) {
+  return page.getByTestId("status").textContent();
+}
+
+/** What the tab's cookies are worth to the server right now. */
+async function sessionStatus(page: Page) {
+  return page.evaluate(async () => (await fetch("/v1/auth/session", { credentials: "include" })).status);
+}
+
+/**
+ * Polls the server's refresh counter for `ms` while checking that every tab shows signed-in and that its
+ * cookies are accepted; asserts one refresh request per step, about one per cycle, all rotations (no
+ * grace replays, which would mean a second tab presented the same refresh token).
+ */
+async function watchRefreshCycles(tabs: Page[], ms: number) {
+  const before = { requests: await refreshes(), ...(await outcomes()) };
+  const steps: number[] = [];
+  const stepTimes: number[] = [];
+  let last = before.requests;
+  const started = Date.now();
+  while (Date.now() - started < ms) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = await refreshes();
+    if (now !== last) {
+      steps.push(now - last);
+      stepTimes.push(Date.now() - started);
+      last = now;
+    }
+    for (const tab of tabs) {
+      expect(await status(tab)).toBe("signed-in");
+      expect(await sessionStatus(tab)).toBe(200);
+    }
+  }
+  const total = last - before.requests;
+  const cycles = ms / CYCLE_MS;
+  console.log(
+    `e2e: ${tabs.length} tab(s), ${total} refresh requests in ${ms} ms (${cycles.toFixed(1)} cycles of ${CYCLE_MS} ms); steps ${JSON.stringify(steps)} at ${JSON.stringify(stepTimes)} ms`,
+  );
+  expect(steps.every((step) => step === 1)).toBe(true);
+  expect(total).toBeGreaterThanOrEqual(Math.floor(cycles) - 1);
+  expect(total).toBeLessThanOrEqual(Math.ceil(cycles) + 1);
+  const after = await outcomes();
+  expect(after.rotated - before.rotated).toBe(total);
+  expect(after.graceReplay - before.graceReplay).toBe(0);
+}
+
+/** Fills the demo's (or the README page's) form and presses `button`. */
+async function submitCredentials(page: Page, email: string, password: string, button: "Create account" | "Sign in") {
+  await page.getByPlaceholder("Email").fill(email);
+  await page.getByPlaceholder("Password").fill(password);
+  await page.getByText(button).click();
+}
+
+async function openSignedIn() {
+  const tab = await context.newPage();
+  await tab.goto(demo.url);
+  await expect.poll(() => status(tab)).toBe("signed-in");
+  return tab;
+}
+
+it("two tabs stay signed in through many refreshes, one refresh per cycle, and sign out together", async () => {
+  const first = await context.newPage();
+  await first.goto(demo.url);
+  await expect.poll(() => status(first)).toBe("signed-out");
+  await submitCredentials(first, `e2e-${randomUUID()}@example.com`, "correct horse battery staple", "Create account");
+  await expect.poll(() => status(first)).toBe("signed-in");
+
+  const second = await openSignedIn();
+  expect(await second.getByTestId("user").textContent()).toBe(await first.getByTestId("user").textContent());
+  await watchRefreshCycles([first, second], WATCH_MS);
+
+  // The first tab holds the refresh lock; when it closes, the second takes over the cycles.
+  await first.close();
+  await watchRefreshCycles([second], 6_000);
+
+  // Sign out in a new tab: the second follows without a reload.
+  const third = await openSignedIn();
+  await third.getByText("Sign out", { exact: true }).click();
+  await expect.poll(() => status(third)).toBe("signed-out");
+  await expect.poll(() => status(second), { timeout: 3_000 }).toBe("signed-out");
+  expect(await sessionStatus(second)).toBe(401);
+});
+
+it("the README's sign-in page signs in, reports a wrong password, and signs out", async () => {
+  const email = `readme-${randomUUID()}@example.com`;
+  const registered = await fetch(`${demo.identsphereUrl}/v1/auth/register`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email, password: "correct horse battery staple" }),
+  });
+  expect(registered.status).toBe(201);
+
+  const page = await context.newPage();
+  await page.goto(`${demo.url}/sign-in.html`);
+  await submitCredentials(page, email, "not the password", "Sign in");
+  await expect.poll(() => page.getByRole("alert").textContent()).toBe("wrong password or unknown email");
+
+  await page.getByPlaceholder("Password").fill("correct horse battery staple");
+  await page.getByText("Sign in").click();
+  await expect.poll(() => page.locator("p").first().textContent()).toBe(`Signed in as ${email} Sign out`);
+
+  await page.getByText("Sign out").click();
+  await expect.poll(() => page.getByPlaceholder("Email").count()).toBe(1);
+  expect(await sessionStatus(page)).toBe(401);
+});
+
+it("the demo enrolls TOTP, RequireAal2 steps an older session up, and sign-in asks for the second factor", async () => {
+  const email = `mfa-${randomUUID()}@example.com`;
+  const password = "correct horse battery staple";
+  const laptop = await context.newPage();
+  await laptop.goto(demo.url);
+  await submitCredentials(laptop, email, password, "Create account");
+  await expect.poll(() => status(laptop)).toBe("signed-in");
+
+  // Another browser (its own cookies) signs in before the factor exists: an aal1 session.
+  const otherBrowser = await browser.newContext();
+  const phone = await otherBrowser.newPage();
+  await phone.goto(demo.url);
+  await submitCredentials(phone, email, password, "Sign in");
+  await expect.poll(() => status(phone)).toBe("signed-in");
+  expect(await phone.getByText("Only an aal2 session sees this.").count()).toBe(0);
+
+  await laptop.getByText("Set up two-factor").click();
+  const secret = (await laptop.getByTestId("totp-secret").textContent()) ?? "";
+  const now = Date.now();
+  await laptop.getByPlaceholder("Code from the app").fill(totp(secret, 0, now));
+  await laptop.getByText("Turn on").click();
+  const recoveryCodes = ((await laptop.getByTestId("recovery-codes").textContent()) ?? "").split("\n");
+  expect(recoveryCodes).toHaveLength(10);
+  await expect.poll(() => laptop.getByText("Only an aal2 session sees this.").count()).toBe(1);
+
+  // RequireAal2 prompts the older session for a code.
+  await phone.reload();
+  await phone.getByLabel("Authentication code").fill(totp(secret, 1, now));
+  await phone.getByText("Verify", { exact: true }).click();
+  await expect.poll(() => phone.getByText("Only an aal2 session sees this.").count()).toBe(1);
+  await otherBrowser.close();
+
+  // A password alone no longer signs in: the demo asks for a code (here a recovery code).
+  await laptop.getByText("Sign out", { exact: true }).click();
+  await submitCredentials(laptop, email, password, "Sign in");
+  await laptop.getByPlaceholder("6-digit code").fill(recoveryCodes[0] ?? "");
+  await laptop.getByText("Verify", { exact: true }).click();
+  await expect.poll(() => status(laptop)).toBe("signed-in");
+  await expect.poll(() => laptop.getByText("Only an aal2 session sees this.").count()).toBe(1);
+});

@@ -1,0 +1,54 @@
+// A stand-in for IdentSphere's HTTP answers in the unit and component tests, which test rendering and state,
+// not the protocol (the integration tests use the real server). Each call is recorded.
+import type { SessionInfo, TokenResponse } from "../../src/client/index.js";
+
+export const INFO: SessionInfo = {
+  user: { id: "u1", email: "ada@example.com", email_verified: false, display_name: null, created_at: "2026-01-01T00:00:00Z" },
+  session: {
+    id: "s1",
+    organization_id: "o1",
+    aal: "aal1",
+    auth_method: "password",
+    auth_time: 1_790_000_000,
+    expires_at: "2026-12-31T00:00:00Z",
+  },
+  organization: { id: "o1", slug: "ada", name: "Ada", role: "owner" },
+};
+
+export function tokenResponse(info: SessionInfo = INFO, expiresIn = 900): TokenResponse {
+  return {
+    token_type: "Bearer",
+    access_token: "at",
+    expires_in: expiresIn,
+    refresh_token: "rt",
+    user: info.user,
+    session: info.session,
+  };
+}
+
+type Handler = (body: unknown) => { status: number; body?: unknown };
+
+export function json(status: number, body?: unknown) {
+  return { status, body };
+}
+
+export function envelope(status: number, code: string, type = "authentication_error") {
+  return json(status, { error: { code, type, message: `${code} (fake)` } });
+}
+
+/** A fetch answering `"METHOD /path"` keys from `routes`; anything else is a 404 envelope. */
+export function fakeFetch(routes: Record<string, Handler>) {
+  const calls: string[] = [];
+  const fetch = async (input: RequestInfo | URL, init: RequestInit = {}) => {
+    const key = `${init.method ?? "GET"} ${new URL(String(input), "http://app.test").pathname}`;
+    calls.push(key);
+    const handler = routes[key];
+    const answer = handler ? handler(init.body ? JSON.parse(String(init.body)) : undefined) : envelope(404, "not_found");
+    if (answer.status === 204) return new Response(null, { status: 204 });
+    return new Response(JSON.stringify(answer.body), {
+      status: answer.status,
+      headers: { "Content-Type": "application/json", "X-Request-Id": "req-1" },
+    });
+  };
+  return Object.assign(fetch as typeof globalThis.fetch, { calls });
+}
