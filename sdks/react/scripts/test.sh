@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every check of @identsphere/react: install from the lockfile, typecheck, build (ESM + .d.ts), the unit and
 # component tests (jsdom), the integration tests against a real IdentSphere, and the browser end-to-end
-# test (Debian's Chromium driving the demo app). The tests start their own IdentSphere from the release
-# binary this script builds (CARGO_TARGET_DIR, default ~/.cache/identsphere/target as CI uses).
+# test (Debian's Chromium driving the demo app). The tests start their own IdentSphere from the binary this
+# script builds in the dev profile (CARGO_TARGET_DIR, default ~/.cache/identsphere/target as CI uses), or
+# $IDENTSPHERE_BIN.
 #
 #   CHROMIUM_PATH  the browser (default /usr/bin/chromium; installed with apt-get when missing and root)
 set -euo pipefail
@@ -22,9 +23,12 @@ for entry in dist/index.js dist/index.d.ts dist/client/index.js dist/client/inde
   [ -f "$entry" ] || { echo "sdks/react: the build did not produce $entry" >&2; exit 1; }
 done
 
-step "IdentSphere release binary"
+# The debug build the workspace tests built already (dependencies are optimized in the dev profile, so
+# Argon2 and RSA run at full speed): a release build would cost minutes of a cold CI run for nothing.
+step "IdentSphere binary (dev profile)"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-(cd ../.. && cargo build --release --locked --bin identsphere)
+(cd ../.. && cargo build --locked --bin identsphere)
+export IDENTSPHERE_BIN=${IDENTSPHERE_BIN:-$CARGO_TARGET_DIR/debug/identsphere}
 
 step "Chromium"
 export CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}
