@@ -195,7 +195,7 @@ impl Tokens {
     ) -> Result<AccessToken, ApiError> {
         let exp = (now + self.access_ttl).min(family.expires_at);
         let claims = claims(family, user, &self.issuer, TokenType::Access, Uuid::new_v4(), now, exp);
-        Ok(AccessToken { token: self.sign_rs256(&claims, now)?, expires_in: (exp - now).whole_seconds() })
+        Ok(AccessToken { token: self.sign_rs256(&claims, now)?, expires_in: expires_in(claims.exp, now) })
     }
 
     /// An mfa token: proof that `user` passed the first factor, for the family `family` will become
@@ -316,6 +316,13 @@ impl Tokens {
     }
 }
 
+/// Whole seconds from `now` until `exp` (a JWT's whole-second expiry), rounded down: a client that refreshes
+/// after `expires_in` never holds a token the server already calls expired.
+fn expires_in(exp: i64, now: OffsetDateTime) -> i64 {
+    let left = OffsetDateTime::from_unix_timestamp(exp).map_or(Duration::ZERO, |exp| exp - now);
+    left.whole_seconds().max(0)
+}
+
 fn internal(what: &'static str) -> ApiError {
     ApiError::Internal(anyhow::anyhow!(what))
 }
@@ -342,5 +349,20 @@ fn claims(
         aal: family.aal,
         auth_time: family.auth_time.unix_timestamp(),
         auth_method: family.auth_method,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_in_never_outlasts_the_whole_second_exp() {
+        let now = OffsetDateTime::from_unix_timestamp(10).unwrap() + Duration::milliseconds(500);
+        // 900 s from 10.5 is 910.5; the JWT says 910, so the client must be told 899.
+        assert_eq!(expires_in((now + Duration::seconds(900)).unix_timestamp(), now), 899);
+        let whole = OffsetDateTime::from_unix_timestamp(10).unwrap();
+        assert_eq!(expires_in(910, whole), 900);
+        assert_eq!(expires_in(5, whole), 0);
     }
 }

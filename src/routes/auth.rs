@@ -599,7 +599,7 @@ pub(crate) fn logout_errors() -> Vec<ApiError> {
     request_body = Option<LogoutBody>,
     security(("bearer" = []), ("access_cookie" = []), ("refresh_cookie" = []), ()),
     responses(
-        (status = 204, description = "Logged out; both session cookies are cleared.",
+        (status = 204, description = "Logged out; both session cookies are cleared (kept with scope `others`, which ends only the other sessions).",
          headers(("Set-Cookie" = String, description = "`identsphere_at` and `identsphere_rt`, emptied with `Max-Age=0`."))),
     ),
 )]
@@ -626,13 +626,16 @@ pub(crate) async fn logout_session(
             Some(ScopeName::Others) => LogoutScope::Others,
             Some(ScopeName::Global) => LogoutScope::Global,
         };
-        state.service.logout(credentials, scope).await
+        state.service.logout(credentials, scope).await.map(|()| scope)
     };
     match outcome.await {
-        Ok(()) => {
+        Ok(scope) => {
             let mut response = HttpResponse::NoContent();
-            for cookie in cleared_session_cookies(secure) {
-                response.cookie(cookie);
+            // `others` ends the other sessions: this one, and its cookies, stay.
+            if scope != LogoutScope::Others {
+                for cookie in cleared_session_cookies(secure) {
+                    response.cookie(cookie);
+                }
             }
             Ok(response.finish())
         }

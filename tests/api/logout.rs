@@ -60,7 +60,9 @@ async fn logout_of_others_keeps_only_this_family() {
     let third = app.second_session(&user).await;
     let bystander = app.signed_up_user().await;
 
-    assert_eq!(app.logout(user.access(), "others").await.status(), StatusCode::NO_CONTENT);
+    let response = app.logout(user.access(), "others").await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(set_cookies(&response).is_empty(), "this session's cookies stay");
     assert_live(&app, &user.tokens).await;
     assert_revoked(&app, &second).await;
     assert_revoked(&app, &third).await;
