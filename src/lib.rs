@@ -10,6 +10,9 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod mail;
 pub mod openapi;

@@ -94,14 +94,14 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             return malformed();
         }
         let text = inner.to_string();
+        // The path of an unknown field already ends with the field.
+        if let Some(field) = unknown_field(&text) {
+            let param = if path == "." { field.to_owned() } else { path };
+            return invalid(format!("unknown field `{field}`"), Some(param));
+        }
         let quoted = text.split('`').nth(1).map(str::to_owned);
         let nested = |field: &str| if path == "." { field.to_owned() } else { format!("{path}.{field}") };
         match quoted {
-            // The path of an unknown field already ends with the field.
-            Some(field) if text.starts_with("unknown field") => {
-                let param = if path == "." { field.clone() } else { path };
-                invalid(format!("unknown field `{field}`"), Some(param))
-            }
             Some(field) if text.starts_with("missing field") => {
                 invalid(format!("missing field `{field}`"), Some(nested(&field)))
             }
@@ -111,6 +111,14 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })?;
     deserializer.end().map_err(|_| malformed())?;
     Ok(value)
+}
+
+/// The client's key in serde's "unknown field `KEY`, expected …": the key as sent, backquotes and all. It
+/// ends at the last "`, expected", since what follows names our fields.
+fn unknown_field(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("unknown field `")?;
+    let end = rest.rfind("`, expected ").or_else(|| rest.rfind("`, there are no fields"))?;
+    Some(&rest[..end])
 }
 
 /// Serde's message up to the first backquote or colon: the part that never quotes the client's value.
@@ -152,5 +160,14 @@ mod tests {
         assert_eq!((message.as_str(), param), ("the request body is not acceptable: duplicate field", None));
         assert_eq!(err(r#"{"email":"a","password":"b"} trailing"#).1, None);
         assert!(parse::<Login>(br#"{"email":"a","password":"b","organization":null}"#).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_field_is_named_whole_even_with_backquotes() {
+        // Found by the `json_bodies` fuzz target: the name stopped at the key's first backquote, so the
+        // message named a field the body did not have.
+        let (message, param) = err(r#"{"email":"a","password":"b","nown `pas3x, expected `email`":"wn `nown "}"#);
+        assert_eq!(message, "unknown field `nown `pas3x, expected `email``");
+        assert_eq!(param.as_deref(), Some("nown `pas3x, expected `email`"));
     }
 }

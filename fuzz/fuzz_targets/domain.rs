@@ -1,0 +1,43 @@
+//! The domain newtypes on any string a client can put in a field: `Email`, `Password`, `OrgRef`.
+//!
+//! None may panic; each refuses with its own code only, and what it accepts keeps its rules (an email is
+//! trimmed, at most 254 bytes and has a local part; a password has 8 characters and at most 256 bytes; a
+//! slug is 1 to 63 of `a-z`, `0-9`, `-`).
+
+#![no_main]
+
+use identsphere::domain::{Email, OrgRef, Password};
+use identsphere_fuzz::assert_refusal;
+use libfuzzer_sys::fuzz_target;
+use uuid::Uuid;
+
+fuzz_target!(|data: &[u8]| {
+    let raw = String::from_utf8_lossy(data);
+    match Email::parse(&raw) {
+        Ok(email) => {
+            let typed = email.as_typed();
+            assert_eq!(typed, raw.trim());
+            assert!(!typed.is_empty() && typed.len() <= 254, "{typed:?}");
+            assert!(!email.local_part().is_empty() && typed.contains('@'), "{typed:?}");
+            assert_eq!(email.normalized(), typed.to_lowercase());
+        }
+        Err(err) => assert_refusal(&err, &["invalid_email"]),
+    }
+    match Password::parse(raw.clone().into_owned()) {
+        Ok(password) => {
+            let kept = password.expose();
+            assert_eq!(kept, raw);
+            assert!(kept.chars().count() >= 8 && kept.len() <= 256);
+        }
+        Err(err) => assert_refusal(&err, &["weak_password"]),
+    }
+    match OrgRef::parse(&raw) {
+        Some(OrgRef::Id(id)) => assert_eq!(Uuid::parse_str(raw.trim()).ok(), Some(id)),
+        Some(OrgRef::Slug(slug)) => {
+            assert!((1..=63).contains(&slug.len()), "{slug:?}");
+            assert!(slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{slug:?}");
+            assert_eq!(slug, raw.trim().to_ascii_lowercase());
+        }
+        None => {}
+    }
+});
