@@ -193,7 +193,7 @@ impl Tokens {
         user: &UserProfile,
         now: OffsetDateTime,
     ) -> Result<AccessToken, ApiError> {
-        let exp = (now + self.access_ttl).min(family.expires_at);
+        let exp = whole_second_ceiling((now + self.access_ttl).min(family.expires_at));
         let claims = claims(family, user, &self.issuer, TokenType::Access, Uuid::new_v4(), now, exp);
         Ok(AccessToken { token: self.sign_rs256(&claims, now)?, expires_in: expires_in(claims.exp, now) })
     }
@@ -316,6 +316,13 @@ impl Tokens {
     }
 }
 
+/// `at` rounded up to a whole second: a JWT's `exp` has whole seconds, and rounding down would end the token
+/// before the `expires_in` the client is told.
+fn whole_second_ceiling(at: OffsetDateTime) -> OffsetDateTime {
+    let floor = at.replace_nanosecond(0).unwrap_or(at);
+    if floor == at { at } else { floor + Duration::SECOND }
+}
+
 /// Whole seconds from `now` until `exp` (a JWT's whole-second expiry), rounded down: a client that refreshes
 /// after `expires_in` never holds a token the server already calls expired.
 fn expires_in(exp: i64, now: OffsetDateTime) -> i64 {
@@ -355,6 +362,16 @@ fn claims(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_rounds_up_so_expires_in_keeps_the_full_lifetime() {
+        let now = OffsetDateTime::from_unix_timestamp(10).unwrap() + Duration::milliseconds(500);
+        let exp = whole_second_ceiling(now + Duration::seconds(900));
+        assert_eq!(exp.unix_timestamp(), 911);
+        assert_eq!(expires_in(exp.unix_timestamp(), now), 900);
+        let whole = OffsetDateTime::from_unix_timestamp(10).unwrap();
+        assert_eq!(whole_second_ceiling(whole), whole);
+    }
 
     #[test]
     fn expires_in_never_outlasts_the_whole_second_exp() {

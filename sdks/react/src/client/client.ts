@@ -253,9 +253,9 @@ export class IdentSphereClient {
       if (!endsSession(error)) throw error;
     }
     if (scope !== "others") return this.endSession();
-    // The server clears this browser's cookies on every logout, `others` included (it does today): ask it
-    // whether this session is still usable rather than assume. The logout itself succeeded, so a failure
-    // here is not the caller's error; getSession has already signed out if the session is gone.
+    // The server keeps this session's cookies for `others`; still, ask it whether this session is usable
+    // rather than assume (an older server cleared them). The logout itself succeeded, so a failure here is
+    // not the caller's error; getSession has already signed out if the session is gone.
     if (this.mode === "cookie") await this.getSession().catch(() => undefined);
   }
 
