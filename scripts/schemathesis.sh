@@ -103,9 +103,10 @@ bearer = "$platform_key"
 # common passwords: a schema-valid body can still be a 422 there, and says why (invalid_email, weak_password).
 # Likewise a schema-valid code, link token or current password is almost never the right one (401, 400
 # link_invalid), second-factor steps depend on the account's state (409, 403 insufficient_aal), and a
-# generated organization, member or session id names none of the account's (404), a slug may be taken (409).
+# generated organization, member or session id names none of the account's (404), a slug may be taken (409),
+# and a generated invitation token is no invitation (400 invitation_invalid).
 [[operations]]
-include-path-regex = "^/v1/(auth/(register|login|mfa/.*|email/verify|password(/.*)?|sessions/.*)|organizations.*)$"
+include-path-regex = "^/v1/(auth/(register|login|mfa/.*|email/verify|password(/.*)?|sessions/.*)|organizations.*|invitations/accept)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429"]
 TOML
 
