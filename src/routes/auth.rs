@@ -183,9 +183,16 @@ struct SessionJson {
 }
 
 fn display_name_schema() -> utoipa::openapi::Object {
+    display_text_schema(true)
+}
+
+/// The schema of a display text as `display_text` reads it (a user's or an organization's name); `null` is
+/// allowed where the field is optional.
+pub(crate) fn display_text_schema(nullable: bool) -> utoipa::openapi::Object {
     use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
+    let types = if nullable { vec![Type::String, Type::Null] } else { vec![Type::String] };
     ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .schema_type(SchemaType::from_iter(types))
         .description(Some(
             "Trimmed (Unicode white space), then at most 100 characters without control characters. Blank \
              means none.",

@@ -14,7 +14,7 @@ use crate::domain::Email;
 use crate::domain::{OrgRef, Role};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::routes::auth::{UserJson, display_text};
+use crate::routes::auth::{UserJson, display_text, display_text_schema};
 use crate::routes::{errors, string_enum};
 use crate::service::{NewOrganization, Principal};
 use crate::startup::AppState;
@@ -29,7 +29,7 @@ const MAX_DOMAINS: usize = 100;
 #[schema(examples(json!({"name": "Acme Corp", "slug": "acme"})))]
 pub(crate) struct CreateBody {
     /// Display name: trimmed, 1 to 100 characters without control characters.
-    #[schema(max_length = 100)]
+    #[schema(schema_with = required_name_schema)]
     name: String,
     /// 1 to 63 of `a-z`, `0-9` and `-`, not starting or ending with `-`; drawn from the name when absent.
     #[serde(default)]
@@ -56,7 +56,7 @@ struct SignupJson {
 pub(crate) struct UpdateBody {
     /// New display name.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(schema_with = optional_name_schema)]
     name: Option<String>,
     /// New slug; the id stays, so references by id keep working.
     #[serde(default)]
@@ -216,6 +216,14 @@ struct SessionItem<'a> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionList<'a> {
     sessions: Vec<SessionItem<'a>>,
+}
+
+fn required_name_schema() -> utoipa::openapi::Object {
+    display_text_schema(false)
+}
+
+fn optional_name_schema() -> utoipa::openapi::Object {
+    display_text_schema(true)
 }
 
 fn slug_schema() -> utoipa::openapi::Object {
