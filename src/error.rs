@@ -6,7 +6,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use identsphere_actors::{FamilyError, StoreError};
+use identsphere_actors::{FamilyError, Standing, StoreError};
 use serde::Serialize;
 
 /// Seconds a client should wait before retrying after `service_unavailable`.
@@ -95,6 +95,9 @@ pub enum ApiError {
     /// The user or organization is disabled.
     #[error("this account or organization is disabled")]
     AccountDisabled,
+    /// The organization does not allow the sign-in method of this attempt or session.
+    #[error("this organization does not allow this sign-in method")]
+    AuthMethodNotAllowed,
     /// The organization does not take sign-ups of this email.
     #[error("this organization does not accept sign-ups")]
     SignupNotAllowed,
@@ -199,6 +202,7 @@ impl ApiError {
             Self::InvitationEmailMismatch => ("invitation_email_mismatch", S::FORBIDDEN, PERM),
             Self::InvitationNotFound => ("invitation_not_found", S::NOT_FOUND, REQ),
             Self::AccountDisabled => ("account_disabled", S::FORBIDDEN, PERM),
+            Self::AuthMethodNotAllowed => ("auth_method_not_allowed", S::FORBIDDEN, PERM),
             Self::SignupNotAllowed => ("signup_not_allowed", S::FORBIDDEN, PERM),
             Self::CsrfRejected => ("csrf_rejected", S::FORBIDDEN, PERM),
             Self::OrganizationNotFound => ("organization_not_found", S::NOT_FOUND, REQ),
@@ -242,6 +246,7 @@ impl ApiError {
             Self::InvitationEmailMismatch,
             Self::InvitationNotFound,
             Self::AccountDisabled,
+            Self::AuthMethodNotAllowed,
             Self::SignupNotAllowed,
             Self::CsrfRejected,
             Self::OrganizationNotFound,
@@ -304,7 +309,9 @@ impl From<FamilyError> for ApiError {
             FamilyError::Reused => Self::RefreshTokenReused,
             FamilyError::Revoked => Self::TokenRevoked,
             FamilyError::Expired => Self::TokenExpired,
-            FamilyError::Disabled => Self::AccountDisabled,
+            FamilyError::Refused(Standing::Disabled | Standing::Allowed) => Self::AccountDisabled,
+            FamilyError::Refused(Standing::Aal2Required) => Self::InsufficientAal,
+            FamilyError::Refused(Standing::MethodNotAllowed) => Self::AuthMethodNotAllowed,
             FamilyError::Store(store) => store.into(),
             FamilyError::Unavailable => Self::ServiceUnavailable(err.into()),
         }
@@ -344,6 +351,7 @@ mod tests {
             (ApiError::InvitationEmailMismatch, "invitation_email_mismatch", 403, "permission_error"),
             (ApiError::InvitationNotFound, "invitation_not_found", 404, "invalid_request_error"),
             (ApiError::AccountDisabled, "account_disabled", 403, "permission_error"),
+            (ApiError::AuthMethodNotAllowed, "auth_method_not_allowed", 403, "permission_error"),
             (ApiError::SignupNotAllowed, "signup_not_allowed", 403, "permission_error"),
             (ApiError::CsrfRejected, "csrf_rejected", 403, "permission_error"),
             (ApiError::OrganizationNotFound, "organization_not_found", 404, "invalid_request_error"),

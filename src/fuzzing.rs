@@ -25,6 +25,7 @@ pub const BODY_DECODERS: &[(&str, Decoder)] = &[
     ("ForgotBody", decode::<account::ForgotBody>),
     ("ResetBody", decode::<account::ResetBody>),
     ("ChangeBody", decode::<account::ChangeBody>),
+    ("EnrollBody", decode::<mfa::EnrollBody>),
     ("CodeBody", decode::<mfa::CodeBody>),
     ("VerifyBody", decode::<mfa::VerifyBody>),
     ("CreateBody", decode::<organizations::CreateBody>),

@@ -300,19 +300,20 @@ mod tests {
             ApiError::InvitationEmailMismatch => 22,
             ApiError::InvitationNotFound => 23,
             ApiError::AccountDisabled => 24,
-            ApiError::SignupNotAllowed => 25,
-            ApiError::CsrfRejected => 26,
-            ApiError::OrganizationNotFound => 27,
-            ApiError::NotFound => 28,
-            ApiError::MethodNotAllowed { .. } => 29,
-            ApiError::PayloadTooLarge { .. } => 30,
-            ApiError::UnsupportedMediaType => 31,
-            ApiError::RateLimited { .. } => 32,
-            ApiError::ServiceUnavailable(_) => 33,
-            ApiError::Internal(_) => 34,
+            ApiError::AuthMethodNotAllowed => 25,
+            ApiError::SignupNotAllowed => 26,
+            ApiError::CsrfRejected => 27,
+            ApiError::OrganizationNotFound => 28,
+            ApiError::NotFound => 29,
+            ApiError::MethodNotAllowed { .. } => 30,
+            ApiError::PayloadTooLarge { .. } => 31,
+            ApiError::UnsupportedMediaType => 32,
+            ApiError::RateLimited { .. } => 33,
+            ApiError::ServiceUnavailable(_) => 34,
+            ApiError::Internal(_) => 35,
         }
     }
-    const VARIANTS: usize = 35;
+    const VARIANTS: usize = 36;
 
     #[test]
     fn every_kind_lists_each_variant_once() {

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::family::{Aal, Decision, FamilyRecord, RefreshPointer, RevokeReason, Subject, decide};
+use crate::family::{Aal, Decision, FamilyRecord, RefreshPointer, RevokeReason, Standing, Subject, decide};
 use crate::store::{Denylist, FamilyChange, FamilyStore, Origin, StoreError};
 
 /// The stores an actor works through, shared by every actor of the process.
@@ -61,9 +61,9 @@ pub enum FamilyError {
     /// The family outlived its absolute lifetime.
     #[error("session family expired")]
     Expired,
-    /// The user or the organization is disabled.
-    #[error("account or organization disabled")]
-    Disabled,
+    /// The family's subject may not refresh it: disabled, or the organization's rules.
+    #[error("refresh refused: {0:?}")]
+    Refused(Standing),
     /// A backing store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -109,6 +109,15 @@ pub struct CreateFamily {
     pub now: OffsetDateTime,
 }
 
+/// Where a switch moves a family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// The organization moved into.
+    pub to: Uuid,
+    /// The family ends no later than this there (its lifetime under that organization's policy).
+    pub expires_by: OffsetDateTime,
+}
+
 /// Present a refresh token of family `sid`.
 #[derive(Clone, Debug, Message)]
 #[rtype(result = "Result<Rotation, FamilyError>")]
@@ -117,9 +126,9 @@ pub struct RotateRefreshToken {
     pub sid: Uuid,
     /// `jti` of the presented refresh token.
     pub presented: Uuid,
-    /// Move the family into this organization with the rotation (the user switched to it); from then
-    /// on that organization's actor owns it.
-    pub move_to: Option<Uuid>,
+    /// Move the family into another organization with the rotation (the user switched to it); from
+    /// then on that organization's actor owns it.
+    pub move_to: Option<Move>,
     /// The request's time.
     pub now: OffsetDateTime,
 }
@@ -155,7 +164,7 @@ const PENDING: &str = "identsphere_actors_pending_operations";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
     /// Present this refresh token, moving the family into an organization if one is given.
-    Rotate(Uuid, Option<Uuid>),
+    Rotate(Uuid, Option<Move>),
     /// Raise the family to `aal2`.
     Elevate,
 }
@@ -256,7 +265,9 @@ impl OrgActor {
             Err(FamilyError::Reused) => "reused",
             Err(FamilyError::Revoked) => "revoked",
             Err(FamilyError::Expired) => "expired",
-            Err(FamilyError::Disabled) => "disabled",
+            Err(FamilyError::Refused(Standing::Disabled)) => "disabled",
+            Err(FamilyError::Refused(Standing::Aal2Required)) => "aal2_required",
+            Err(FamilyError::Refused(Standing::MethodNotAllowed | Standing::Allowed)) => "method_not_allowed",
             Err(FamilyError::NotFound) => "unknown_family",
             Err(FamilyError::Store(_) | FamilyError::Unavailable) => "error",
         };
@@ -398,20 +409,20 @@ async fn rotate(
     policy: Policy,
     sid: Uuid,
     presented: Uuid,
-    move_to: Option<Uuid>,
+    move_to: Option<Move>,
     now: OffsetDateTime,
 ) -> RotateResult {
     let next = RefreshPointer { jti: Uuid::new_v4(), issued_at: now };
-    let change = FamilyChange { aal: None, org_id: move_to };
+    let change = FamilyChange { aal: None, org_id: move_to.map(|m| m.to), expires_by: move_to.map(|m| m.expires_by) };
     // Each miss means the row changed under us; a third one means something is badly wrong.
     for _ in 0..3 {
         if let Some((family, subject)) = backend.families.rotate(sid, presented, next, change, now).await? {
             return Ok(Rotation { kind: RotationKind::Rotated, family, subject });
         }
-        let Some((family, subject)) = backend.families.load(sid).await? else {
+        let Some((family, subject)) = backend.families.load(sid, change.org_id).await? else {
             return Err(FamilyError::NotFound);
         };
-        return match decide(&family, subject.disabled, presented, now, policy.grace) {
+        return match decide(&family, subject.standing(&family), presented, now, policy.grace) {
             Decision::Rotate => continue,
             Decision::Replay => Ok(Rotation { kind: RotationKind::Replayed, family, subject }),
             Decision::Reused => {
@@ -421,7 +432,7 @@ async fn rotate(
             }
             Decision::Revoked => Err(FamilyError::Revoked),
             Decision::Expired => Err(FamilyError::Expired),
-            Decision::Disabled => Err(FamilyError::Disabled),
+            Decision::Refused(standing) => Err(FamilyError::Refused(standing)),
         };
     }
     Err(StoreError::Internal(format!("rotation of family {sid} did not settle")).into())
@@ -433,18 +444,20 @@ async fn elevate(backend: Backend, policy: Policy, sid: Uuid, now: OffsetDateTim
     let next = RefreshPointer { jti: Uuid::new_v4(), issued_at: now };
     // A miss means another replica rotated the family meanwhile: read it again.
     for _ in 0..3 {
-        let Some((family, subject)) = backend.families.load(sid).await? else {
+        let Some((family, subject)) = backend.families.load(sid, None).await? else {
             return Err(FamilyError::NotFound);
         };
-        // With the live token presented, only the family's own state can refuse.
-        match decide(&family, subject.disabled, family.current.jti, now, policy.grace) {
+        // With the live token presented, only the family's own state can refuse; its standing is judged
+        // at the level it is raised to (an organization requiring `aal2` is what this satisfies).
+        let standing = subject.standing(&FamilyRecord { aal: Aal::Aal2, ..family.clone() });
+        match decide(&family, standing, family.current.jti, now, policy.grace) {
             Decision::Rotate => {}
             Decision::Expired => return Err(FamilyError::Expired),
-            Decision::Disabled => return Err(FamilyError::Disabled),
+            Decision::Refused(standing) => return Err(FamilyError::Refused(standing)),
             Decision::Revoked | Decision::Reused | Decision::Replay => return Err(FamilyError::Revoked),
         }
         let current = family.current.jti;
-        let change = FamilyChange { aal: Some(Aal::Aal2), org_id: None };
+        let change = FamilyChange { aal: Some(Aal::Aal2), ..FamilyChange::default() };
         if let Some((family, subject)) = backend.families.rotate(sid, current, next, change, now).await? {
             return Ok(Rotation { kind: RotationKind::Elevated, family, subject });
         }

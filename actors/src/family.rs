@@ -159,6 +159,42 @@ pub struct UserProfile {
     pub created_at: OffsetDateTime,
 }
 
+/// What an organization asks of the sessions it holds, read with the family so a refresh needs no
+/// second read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRules {
+    /// Only `aal2` sessions may refresh (the organization requires a second factor).
+    pub mfa_required: bool,
+    /// The sign-in methods whose sessions may refresh.
+    pub auth_methods: Vec<AuthMethod>,
+    /// The organization's access-token lifetime, when it sets one (the server's bound still applies).
+    pub access_ttl: Option<Duration>,
+}
+
+impl Default for SessionRules {
+    /// No second factor required, every method allowed, the server's lifetime.
+    fn default() -> Self {
+        Self {
+            mfa_required: false,
+            auth_methods: vec![AuthMethod::Password, AuthMethod::Passkey, AuthMethod::SocialOauth],
+            access_ttl: None,
+        }
+    }
+}
+
+/// Whether a family's subject lets it be refreshed, whatever the token presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Nothing stands in the way.
+    Allowed,
+    /// The user or the organization is disabled.
+    Disabled,
+    /// The organization requires `aal2` and the family is at `aal1`.
+    Aal2Required,
+    /// The organization no longer allows the method the family signed in with.
+    MethodNotAllowed,
+}
+
 /// The family's subject as it is right now, read with the family so a refresh needs no second read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
@@ -166,6 +202,25 @@ pub struct Subject {
     pub user: UserProfile,
     /// The user or the family's organization is disabled.
     pub disabled: bool,
+    /// What the family's organization asks of its sessions.
+    pub rules: SessionRules,
+}
+
+impl Subject {
+    /// Whether `family` (as it would be after the operation) may be refreshed in this subject's
+    /// organization.
+    #[must_use]
+    pub fn standing(&self, family: &FamilyRecord) -> Standing {
+        if self.disabled {
+            Standing::Disabled
+        } else if !self.rules.auth_methods.contains(&family.auth_method) {
+            Standing::MethodNotAllowed
+        } else if self.rules.mfa_required && family.aal == Aal::Aal1 {
+            Standing::Aal2Required
+        } else {
+            Standing::Allowed
+        }
+    }
 }
 
 /// What presenting a refresh token to a family must do.
@@ -181,8 +236,8 @@ pub enum Decision {
     Revoked,
     /// The family outlived its absolute lifetime.
     Expired,
-    /// The account or its organization is disabled.
-    Disabled,
+    /// The subject's standing refuses any refresh (disabled, or the organization's rules).
+    Refused(Standing),
 }
 
 /// Decides what presenting the refresh token `presented` at `now` does to `family`.
@@ -192,7 +247,7 @@ pub enum Decision {
 #[must_use]
 pub fn decide(
     family: &FamilyRecord,
-    subject_disabled: bool,
+    standing: Standing,
     presented: Uuid,
     now: OffsetDateTime,
     grace: Duration,
@@ -203,8 +258,8 @@ pub fn decide(
     if now >= family.expires_at {
         return Decision::Expired;
     }
-    if subject_disabled {
-        return Decision::Disabled;
+    if standing != Standing::Allowed {
+        return Decision::Refused(standing);
     }
     if presented == family.current.jti {
         return Decision::Rotate;
@@ -267,10 +322,13 @@ mod tests {
         let spent = first.current.jti;
         let next = RefreshPointer { jti: Uuid::from_u128(101), issued_at: t0 };
         let family = first.rotated(next, t0);
-        assert_eq!(decide(&family, false, spent, t0 + GRACE, GRACE), Decision::Replay);
-        assert_eq!(decide(&family, false, spent, t0 + GRACE + Duration::milliseconds(1), GRACE), Decision::Reused);
-        assert_eq!(decide(&family, false, spent, t0, Duration::ZERO), Decision::Replay);
-        assert_eq!(decide(&family, false, spent, t0 + Duration::SECOND, Duration::ZERO), Decision::Reused);
+        assert_eq!(decide(&family, Standing::Allowed, spent, t0 + GRACE, GRACE), Decision::Replay);
+        assert_eq!(
+            decide(&family, Standing::Allowed, spent, t0 + GRACE + Duration::milliseconds(1), GRACE),
+            Decision::Reused
+        );
+        assert_eq!(decide(&family, Standing::Allowed, spent, t0, Duration::ZERO), Decision::Replay);
+        assert_eq!(decide(&family, Standing::Allowed, spent, t0 + Duration::SECOND, Duration::ZERO), Decision::Reused);
     }
 
     #[test]
@@ -278,9 +336,12 @@ mod tests {
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
         let family = fresh(t0);
         let live = family.current.jti;
-        assert_eq!(decide(&family, false, live, family.expires_at - Duration::SECOND, GRACE), Decision::Rotate);
-        assert_eq!(decide(&family, false, live, family.expires_at, GRACE), Decision::Expired);
-        assert_eq!(decide(&family, true, live, t0, GRACE), Decision::Disabled);
+        assert_eq!(
+            decide(&family, Standing::Allowed, live, family.expires_at - Duration::SECOND, GRACE),
+            Decision::Rotate
+        );
+        assert_eq!(decide(&family, Standing::Allowed, live, family.expires_at, GRACE), Decision::Expired);
+        assert_eq!(decide(&family, Standing::Disabled, live, t0, GRACE), Decision::Refused(Standing::Disabled));
     }
 
     #[derive(Clone, Debug)]
@@ -316,7 +377,7 @@ mod tests {
                     Step::Present { back, wait_ms } => {
                         now += Duration::milliseconds(wait_ms);
                         let Some(&presented) = issued.iter().rev().nth(back) else { continue };
-                        match decide(&family, false, presented, now, GRACE) {
+                        match decide(&family, Standing::Allowed, presented, now, GRACE) {
                             Decision::Rotate => {
                                 prop_assert_eq!(presented, family.current.jti);
                                 counter += 1;
@@ -333,17 +394,17 @@ mod tests {
                                 family.revoked = Some(RevokeReason::RefreshTokenReused);
                             }
                             Decision::Revoked => prop_assert!(was_revoked),
-                            Decision::Expired | Decision::Disabled => prop_assert!(false, "not reachable in this model"),
+                            Decision::Expired | Decision::Refused(_) => prop_assert!(false, "not reachable in this model"),
                         }
                     }
                 }
                 if was_revoked {
                     prop_assert!(family.revoked.is_some());
                     for &jti in &issued {
-                        prop_assert_eq!(decide(&family, false, jti, now, GRACE), Decision::Revoked);
+                        prop_assert_eq!(decide(&family, Standing::Allowed, jti, now, GRACE), Decision::Revoked);
                     }
                 }
-                let live = issued.iter().filter(|&&jti| decide(&family, false, jti, now, GRACE) == Decision::Rotate).count();
+                let live = issued.iter().filter(|&&jti| decide(&family, Standing::Allowed, jti, now, GRACE) == Decision::Rotate).count();
                 prop_assert!(live <= 1);
             }
         }

@@ -9,8 +9,10 @@ pub mod family;
 pub mod registry;
 pub mod store;
 
-pub use actor::{Backend, FamilyError, Policy, Rotation, RotationKind};
-pub use family::{Aal, AuthMethod, FamilyRecord, RefreshPointer, RevokeReason, Spent, Subject, UserProfile};
+pub use actor::{Backend, FamilyError, Move, Policy, Rotation, RotationKind};
+pub use family::{
+    Aal, AuthMethod, FamilyRecord, RefreshPointer, RevokeReason, SessionRules, Spent, Standing, Subject, UserProfile,
+};
 pub use registry::{OrgHandle, Registry};
 pub use store::{
     Denylist, FamilyChange, FamilyStore, LoadedFamily, Origin, Revocation, RevocationPage, Revoked, StoreError,

@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::actor::{
-    Backend, CreateFamily, Directory, ElevateFamily, FamilyError, OrgActor, Policy, RevokeFamilies, RotateRefreshToken,
-    Rotation,
+    Backend, CreateFamily, Directory, ElevateFamily, FamilyError, Move, OrgActor, Policy, RevokeFamilies,
+    RotateRefreshToken, Rotation,
 };
 use crate::family::{FamilyRecord, RevokeReason};
 use crate::store::Origin;
@@ -103,7 +103,7 @@ impl OrgHandle {
         self.ask(RotateRefreshToken { sid, presented, move_to: None, now }).await?
     }
 
-    /// Rotates like [`OrgHandle::rotate`] and moves the family into organization `to`, whose actor owns
+    /// Rotates like [`OrgHandle::rotate`] and moves the family into organization `to.to`, whose actor owns
     /// it from then on (the user switched organizations).
     ///
     /// # Errors
@@ -112,7 +112,7 @@ impl OrgHandle {
         &self,
         sid: Uuid,
         presented: Uuid,
-        to: Uuid,
+        to: Move,
         now: OffsetDateTime,
     ) -> Result<Rotation, FamilyError> {
         self.ask(RotateRefreshToken { sid, presented, move_to: Some(to), now }).await?
@@ -122,7 +122,7 @@ impl OrgHandle {
     /// serialized with the family's refreshes.
     ///
     /// # Errors
-    /// `Revoked`, `Expired`, `Disabled` or `NotFound` when the family cannot be refreshed any more; the
+    /// `Revoked`, `Expired`, `Refused` or `NotFound` when the family cannot be refreshed any more; the
     /// store or actor failure.
     pub async fn elevate(&self, sid: Uuid, now: OffsetDateTime) -> Result<Rotation, FamilyError> {
         self.ask(ElevateFamily { sid, now }).await?

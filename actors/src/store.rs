@@ -40,6 +40,8 @@ pub struct FamilyChange {
     pub aal: Option<Aal>,
     /// Move the family into this organization (the user switched).
     pub org_id: Option<Uuid>,
+    /// End the family no later than this (the organization moved into has a shorter lifetime).
+    pub expires_by: Option<OffsetDateTime>,
 }
 
 /// A family as read from the store, with its subject's current account state.
@@ -54,15 +56,17 @@ pub trait FamilyStore: Send + Sync + 'static {
     /// `StoreError` when the store fails.
     async fn insert(&self, family: &FamilyRecord, origin: &Origin, now: OffsetDateTime) -> Result<(), StoreError>;
 
-    /// Reads one family and its subject; `None` if there is no such family.
+    /// Reads one family and its subject; `None` if there is no such family. The subject's organization
+    /// (whether it is disabled, its session rules) is `seen_from` when given — the organization a switch
+    /// moves the family into — and the family's own otherwise.
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn load(&self, sid: Uuid) -> Result<Option<LoadedFamily>, StoreError>;
+    async fn load(&self, sid: Uuid, seen_from: Option<Uuid>) -> Result<Option<LoadedFamily>, StoreError>;
 
     /// Compare and set: spends `expected` and makes `next` live (applying `change`), only while `expected`
-    /// is the live token, the family is neither revoked nor expired at `now`, and its subject is enabled
-    /// (in the organization it ends up in). Returns the new state, or `None` when the condition did not
+    /// is the live token, the family is neither revoked nor expired at `now`, and its subject's standing
+    /// (in the organization it ends up in, at the level it ends up at) allows it. Returns the new state, or `None` when the condition did not
     /// hold (the caller then loads and decides).
     ///
     /// # Errors

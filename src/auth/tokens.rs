@@ -183,7 +183,8 @@ impl Tokens {
         Ok(self.loaded()?.ring.jwks.clone())
     }
 
-    /// A new access token for `family`, signed by the key active at `now`, never outliving the family.
+    /// A new access token for `family`, signed by the key active at `now`, living the server's lifetime or
+    /// the organization's (`org_ttl`) if shorter, and never outliving the family.
     ///
     /// # Errors
     /// `ApiError::Internal` if signing fails.
@@ -191,9 +192,11 @@ impl Tokens {
         &self,
         family: &FamilyRecord,
         user: &UserProfile,
+        org_ttl: Option<Duration>,
         now: OffsetDateTime,
     ) -> Result<AccessToken, ApiError> {
-        let exp = (now + self.access_ttl).min(family.expires_at);
+        let ttl = org_ttl.map_or(self.access_ttl, |ttl| ttl.min(self.access_ttl));
+        let exp = (now + ttl).min(family.expires_at);
         let claims = claims(family, user, &self.issuer, TokenType::Access, Uuid::new_v4(), now, exp);
         Ok(AccessToken { token: self.sign_rs256(&claims, now)?, expires_in: (exp - now).whole_seconds() })
     }

@@ -374,6 +374,7 @@ pub(crate) fn register_errors() -> Vec<ApiError> {
         ApiError::EmailTaken,
         ApiError::SignupNotAllowed,
         ApiError::AccountDisabled,
+        ApiError::AuthMethodNotAllowed,
         ApiError::OrganizationNotFound,
         ApiError::InvitationInvalid,
         ApiError::InvitationEmailMismatch,
@@ -394,8 +395,10 @@ pub(crate) fn register_errors() -> Vec<ApiError> {
                    Abuse limit: sign-ups per client address (`rate_limited`).",
     request_body = RegisterBody,
     responses(
-        (status = 201, description = "Signed up and signed in: the token response. Both session cookies are set.",
-         body = TokenResponse, headers(("Set-Cookie" = String, description = "`identsphere_at` (access token, `HttpOnly; SameSite=Lax; Path=/`) and `identsphere_rt` (refresh token, `HttpOnly; SameSite=Strict; Path=/v1/auth`); `Secure` unless the public base URL is plain http on localhost; `Max-Age` the token lifetime.")),
+        (status = 201, description = "Signed up and signed in: the token response. Both session cookies are set. \
+                                      Or, into an organization that requires a second factor, `mfa_required` with \
+                                      `enrollment_required` and an mfa token, and no cookies.",
+         body = inline(LoginResponse), headers(("Set-Cookie" = String, description = "`identsphere_at` (access token, `HttpOnly; SameSite=Lax; Path=/`) and `identsphere_rt` (refresh token, `HttpOnly; SameSite=Strict; Path=/v1/auth`); `Secure` unless the public base URL is plain http on localhost; `Max-Age` the token lifetime.")),
          links(
             ("login" = (operation_id = "login_user", description = "Sign in again with the new account.",
                         request_body = json!({"email": "$request.body#/email",
@@ -425,8 +428,8 @@ pub(crate) async fn register_user(
         organization: org_ref(organization)?,
         invitation,
     };
-    let sign_in = state.service.register(registration, origin(&req, &state)).await?;
-    Ok(token_response(StatusCode::CREATED, &sign_in, &state))
+    let outcome = state.service.register(registration, origin(&req, &state)).await?;
+    Ok(login_response(StatusCode::CREATED, outcome, &state))
 }
 
 /// The errors of `login_user`.
@@ -436,6 +439,7 @@ pub(crate) fn login_errors() -> Vec<ApiError> {
         ApiError::InvalidEmail(""),
         ApiError::InvalidCredentials,
         ApiError::AccountDisabled,
+        ApiError::AuthMethodNotAllowed,
         ApiError::NotAMember,
         ApiError::OrganizationNotFound,
         errors::rate_limited(),
@@ -474,17 +478,25 @@ pub(crate) async fn login_user(
 ) -> Result<HttpResponse, ApiError> {
     let LoginBody { email, password, organization } = body.0;
     let email = Email::parse(&email)?;
-    match state.service.login(&email, password, org_ref(organization)?, origin(&req, &state)).await? {
+    let outcome = state.service.login(&email, password, org_ref(organization)?, origin(&req, &state)).await?;
+    Ok(login_response(StatusCode::OK, outcome, &state))
+}
+
+/// The answer to a sign-in: the token response with the session cookies, or the second-factor step
+/// without any.
+fn login_response(status: StatusCode, outcome: LoginOutcome, state: &AppState) -> HttpResponse {
+    match outcome {
         LoginOutcome::SignedIn(sign_in) => {
             let body = LoginResponse::SignedIn(TokenResponse::from(&*sign_in));
-            Ok(with_session_cookies(StatusCode::OK, &sign_in, &state, body))
+            with_session_cookies(status, &sign_in, state, body)
         }
-        LoginOutcome::MfaRequired { mfa_token } => {
-            Ok(HttpResponse::Ok().json(LoginResponse::MfaRequired(MfaRequired {
+        LoginOutcome::MfaRequired { mfa_token, enrollment_required } => {
+            HttpResponse::build(status).json(LoginResponse::MfaRequired(MfaRequired {
                 mfa_required: true,
                 mfa_token: &mfa_token,
-                factors: &FACTORS,
-            })))
+                factors: if enrollment_required { &[] } else { &FACTORS },
+                enrollment_required,
+            }))
         }
     }
 }
@@ -497,9 +509,13 @@ struct MfaRequired<'a> {
     /// An RS256 JWT (`typ: mfa`): send it with a code to `/v1/auth/mfa/verify` within 5 minutes; it works
     /// once.
     mfa_token: &'a str,
-    /// The factor types the user can complete the sign-in with (a recovery code always works too).
+    /// The factor types the user can complete the sign-in with (a recovery code always works too);
+    /// empty when the user has none yet.
     #[schema(value_type = Vec<String>)]
     factors: &'a [&'static str],
+    /// The organization requires a second factor and the user has none: enroll one with the mfa token
+    /// (`/v1/auth/mfa/totp`, then `/v1/auth/mfa/totp/confirm`, which completes the sign-in).
+    enrollment_required: bool,
 }
 
 /// What login answers with: a session, or the second-factor step.
@@ -521,6 +537,8 @@ pub(crate) fn refresh_errors() -> Vec<ApiError> {
         ApiError::RefreshTokenReused,
         ApiError::CsrfRejected,
         ApiError::AccountDisabled,
+        ApiError::InsufficientAal,
+        ApiError::AuthMethodNotAllowed,
         ApiError::NotAMember,
         ApiError::OrganizationNotFound,
         errors::rate_limited(),
@@ -541,7 +559,9 @@ pub(crate) fn refresh_errors() -> Vec<ApiError> {
                    within the grace window gets the same successor, after it `refresh_token_reused` and the \
                    whole session family is revoked. With `organization`, the session switches: it moves into \
                    that organization of the user (same `sid`, `auth_time`, `aal`), and the new tokens carry its id. \
-                   Abuse limit: refreshes per client address.",
+                   An organization's policy applies to every refresh: a session below the `aal2` it requires is \
+                   `insufficient_aal` (step up first), one of a sign-in method it no longer allows is \
+                   `auth_method_not_allowed`. Abuse limit: refreshes per client address.",
     request_body = Option<RefreshBody>,
     security((), ("refresh_cookie" = [])),
     responses(

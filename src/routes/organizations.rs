@@ -6,8 +6,9 @@
 //! is not a member of is `organization_not_found`, like one that does not exist.
 
 use actix_web::{HttpResponse, web};
+use identsphere_actors::AuthMethod;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::domain::Email;
@@ -18,7 +19,10 @@ use crate::routes::auth::{UserJson, display_text, display_text_schema};
 use crate::routes::{errors, string_enum};
 use crate::service::{NewOrganization, Principal};
 use crate::startup::AppState;
-use crate::store::{Invitation, MembershipChange, OrgUpdate, Organization, SessionInfo, SignupMode};
+use crate::store::{
+    Invitation, MembershipChange, OrgPolicy, OrgRateLimits, OrgUpdate, Organization, PolicyUpdate, SessionInfo,
+    SignupMode,
+};
 
 /// Longest list of sign-up domains kept.
 const MAX_DOMAINS: usize = 100;
@@ -68,6 +72,91 @@ pub(crate) struct UpdateBody {
     /// Disable (`true`, owners only: its sessions stop refreshing, nobody signs in) or enable it.
     #[serde(default)]
     disabled: Option<bool>,
+    /// Policy fields to change (owners only); absent fields stay as they are.
+    #[serde(default)]
+    policy: Option<PolicyBody>,
+}
+
+/// Policy fields to change. Unknown fields are refused.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"mfa_required": true, "access_token_ttl": 300})))]
+pub(crate) struct PolicyBody {
+    /// Members must sign in with a second factor; members without one enroll it at sign-in.
+    #[serde(default)]
+    mfa_required: Option<bool>,
+    /// The sign-in methods allowed (at least one): `password`, `passkey`, `social_oauth`.
+    #[serde(default)]
+    #[schema(schema_with = auth_methods_schema)]
+    auth_methods: Option<Vec<String>>,
+    /// Access-token lifetime in seconds, from 60 to the server's; `null` for the server's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 60)]
+    access_token_ttl: Option<Option<u32>>,
+    /// Absolute session lifetime in seconds, from 300 to the server's; `null` for the server's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, minimum = 300)]
+    refresh_token_ttl: Option<Option<u32>>,
+    /// Limits counted on top of the server's for requests naming the organization; replaces the previous ones.
+    #[serde(default)]
+    #[schema(schema_with = rate_limits_schema)]
+    rate_limits: Option<OrgRateLimits>,
+}
+
+/// A field that may be `null`: present (`Some`, with `null` as `None`) or absent (`None`, by `default`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// The schema of `OrgRateLimits` (serialized by serde as `{"signin_ip": {"count", "period"}, …}`).
+fn rate_limits_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::AdditionalProperties;
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let positive = || ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)).build();
+    let rate = |description: &str| {
+        ObjectBuilder::new()
+            .description(Some(format!("{description}: at most `count` per `period` seconds")))
+            .property("count", positive())
+            .property("period", positive())
+            .required("count")
+            .required("period")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .build()
+    };
+    ObjectBuilder::new()
+        .description(Some("Limits counted on top of the server's, for requests naming the organization"))
+        .property("signin_ip", rate("Sign-in attempts per client address"))
+        .property("register_ip", rate("Registrations per client address"))
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build()
+}
+
+/// An organization's policy beyond sign-up, as shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PolicyJson {
+    mfa_required: bool,
+    #[schema(schema_with = auth_methods_schema)]
+    auth_methods: Vec<&'static str>,
+    /// Seconds; `null`: the server's.
+    #[schema(required = true)]
+    access_token_ttl: Option<i64>,
+    /// Seconds; `null`: the server's.
+    #[schema(required = true)]
+    refresh_token_ttl: Option<i64>,
+    #[schema(schema_with = rate_limits_schema)]
+    rate_limits: OrgRateLimits,
+}
+
+impl PolicyJson {
+    fn new(policy: &OrgPolicy) -> Self {
+        Self {
+            mfa_required: policy.sessions.mfa_required,
+            auth_methods: policy.sessions.auth_methods.iter().map(|m| m.as_str()).collect(),
+            access_token_ttl: policy.sessions.access_ttl.map(|t| t.whole_seconds()),
+            refresh_token_ttl: policy.refresh_ttl.map(|t| t.whole_seconds()),
+            rate_limits: policy.rate_limits,
+        }
+    }
 }
 
 /// Who to invite, with which role. Unknown fields are refused.
@@ -147,6 +236,7 @@ struct OrgJson<'a> {
     role: &'static str,
     disabled: bool,
     signup: SignupJson,
+    policy: PolicyJson,
 }
 
 impl<'a> OrgJson<'a> {
@@ -159,6 +249,7 @@ impl<'a> OrgJson<'a> {
             role: role.as_str(),
             disabled: org.disabled,
             signup: SignupJson { mode: mode.to_owned(), domains },
+            policy: PolicyJson::new(&org.policy),
         }
     }
 }
@@ -276,6 +367,64 @@ fn signup(json: SignupJson) -> Result<SignupMode, ApiError> {
         mode => SignupMode::from_columns(mode, domains)
             .ok_or_else(|| bad("mode must be closed, invite_only, open or domains")),
     }
+}
+
+fn auth_methods_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(string_enum(
+            [AuthMethod::Password, AuthMethod::Passkey, AuthMethod::SocialOauth].map(AuthMethod::as_str),
+        ))
+        .min_items(Some(1))
+        .unique_items(true)
+        .build()
+}
+
+/// The policy change asked for, within the server's bounds: lifetimes between their floor and the
+/// server's own (an organization may shorten them, not lengthen them).
+fn policy(body: PolicyBody, server_access: Duration, server_refresh: Duration) -> Result<PolicyUpdate, ApiError> {
+    let methods = body
+        .auth_methods
+        .map(|names| {
+            let bad = || {
+                ApiError::invalid_field(
+                    "policy.auth_methods",
+                    "auth_methods must be a non-empty list of \
+                                                                        password, passkey and social_oauth",
+                )
+            };
+            let mut methods =
+                names.iter().map(|n| AuthMethod::parse(n.trim())).collect::<Option<Vec<_>>>().ok_or_else(bad)?;
+            methods.sort_by_key(|m| m.as_str());
+            methods.dedup();
+            if methods.is_empty() { Err(bad()) } else { Ok(methods) }
+        })
+        .transpose()?;
+    let ttl = |field: &'static str, value: Option<Option<u32>>, floor: i64, ceiling: Duration| {
+        value
+            .map(|seconds| {
+                seconds
+                    .map(|s| {
+                        let s = i64::from(s);
+                        if (floor..=ceiling.whole_seconds()).contains(&s) {
+                            Ok(Duration::seconds(s))
+                        } else {
+                            Err(ApiError::invalid_field(
+                                field,
+                                format!("{field} must be from {floor} to {} seconds", ceiling.whole_seconds()),
+                            ))
+                        }
+                    })
+                    .transpose()
+            })
+            .transpose()
+    };
+    Ok(PolicyUpdate {
+        mfa_required: body.mfa_required,
+        auth_methods: methods,
+        access_ttl: ttl("policy.access_token_ttl", body.access_token_ttl, 60, server_access)?,
+        refresh_ttl: ttl("policy.refresh_token_ttl", body.refresh_token_ttl, 300, server_refresh)?,
+        rate_limits: body.rate_limits,
+    })
 }
 
 fn role(raw: &str) -> Result<Role, ApiError> {
@@ -403,7 +552,7 @@ pub(crate) async fn update_organization(
     path: web::Path<String>,
     body: ApiJson<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let UpdateBody { name, slug: raw_slug, signup: raw_signup, disabled } = body.0;
+    let UpdateBody { name, slug: raw_slug, signup: raw_signup, disabled, policy: raw_policy } = body.0;
     let name = match name {
         Some(name) => Some(
             display_text("name", Some(name))?
@@ -416,6 +565,7 @@ pub(crate) async fn update_organization(
         slug: raw_slug.map(slug).transpose()?,
         signup: raw_signup.map(signup).transpose()?,
         disabled,
+        policy: policy(raw_policy.unwrap_or_default(), state.config.access_token_ttl, state.config.refresh_token_ttl)?,
     };
     let (org, role) = state.service.update_org(&principal, &path_org(&path)?, update).await?;
     Ok(HttpResponse::Ok().json(OrgJson::new(&org, role)))

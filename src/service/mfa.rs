@@ -13,7 +13,9 @@ use time::OffsetDateTime;
 use totp_rs::{Builder, Totp};
 use uuid::Uuid;
 
-use super::{AuthService, Limit, Principal, SignIn};
+use super::{AuthService, Limit, Principal, SignIn, admit, unix_time};
+use crate::auth::tokens::Claims;
+use crate::domain::OrgRef;
 use crate::error::ApiError;
 use crate::store::SecretHash;
 
@@ -31,10 +33,13 @@ pub const FACTORS: [&str; 1] = ["totp"];
 pub enum LoginOutcome {
     /// Signed in: the token response.
     SignedIn(Box<SignIn>),
-    /// The password was right and a second factor is due: complete with `mfa/verify`.
+    /// The password was right and a second factor is due: complete with `mfa/verify`, or, when the
+    /// user has none and the organization requires one, enroll it with the mfa token first.
     MfaRequired {
         /// The mfa token (`typ: mfa`), single-use, 5 minutes.
         mfa_token: String,
+        /// The user has no factor yet: enroll and confirm one (`mfa/totp`, `mfa/totp/confirm`).
+        enrollment_required: bool,
     },
 }
 
@@ -55,12 +60,12 @@ impl std::fmt::Debug for TotpEnrollment {
     }
 }
 
-/// Who presents a second-factor code to `mfa/verify`.
+/// Who presents a second-factor code (`mfa/verify`) or enrolls one (`mfa/totp`, `mfa/totp/confirm`).
 #[derive(Debug)]
 pub enum MfaProof<'a> {
-    /// A sign-in waiting for its second factor.
+    /// A sign-in waiting for its second factor (or, in an organization that requires one, its enrollment).
     MfaToken(&'a str),
-    /// A live `aal1` session stepping up.
+    /// A live session stepping up, or enrolling.
     Session(&'a Principal),
 }
 
@@ -76,18 +81,36 @@ impl AuthService {
         &self,
         family: &FamilyRecord,
         user: &UserProfile,
+        has_factor: bool,
         now: OffsetDateTime,
     ) -> Result<LoginOutcome, ApiError> {
-        Ok(LoginOutcome::MfaRequired { mfa_token: self.tokens.issue_mfa(family, user, now)? })
+        let mfa_token = self.tokens.issue_mfa(family, user, now)?;
+        Ok(LoginOutcome::MfaRequired { mfa_token, enrollment_required: !has_factor })
     }
 
-    /// Starts (or restarts) a TOTP enrollment for the principal's user.
+    /// The user a proof speaks for, with the mfa token's claims when it is one (not spent by this).
+    async fn prover(&self, proof: &MfaProof<'_>) -> Result<(UserProfile, Option<Claims>), ApiError> {
+        match proof {
+            MfaProof::Session(principal) => Ok((self.session(principal).await?.0.user, None)),
+            MfaProof::MfaToken(token) => {
+                let claims = self.tokens.verify_mfa(token, self.clock.now())?;
+                let credentials = self.stores.lifecycle.user(claims.sub).await?.ok_or(ApiError::TokenInvalid)?;
+                if credentials.disabled {
+                    return Err(ApiError::AccountDisabled);
+                }
+                Ok((credentials.user, Some(claims)))
+            }
+        }
+    }
+
+    /// Starts (or restarts) a TOTP enrollment for the user of a session, or of an mfa token that asks
+    /// for one.
     ///
     /// # Errors
-    /// `MfaAlreadyEnrolled` when a factor is active; the session's errors; store failures.
-    pub async fn enroll_totp(&self, principal: &Principal) -> Result<TotpEnrollment, ApiError> {
-        let (context, _) = self.session(principal).await?;
-        let user = context.user;
+    /// `MfaAlreadyEnrolled` when a factor is active; the session's or the mfa token's errors; store
+    /// failures.
+    pub async fn enroll_totp(&self, proof: MfaProof<'_>) -> Result<TotpEnrollment, ApiError> {
+        let (user, _) = self.prover(&proof).await?;
         if self.has_second_factor(user.id).await? {
             return Err(ApiError::MfaAlreadyEnrolled);
         }
@@ -109,30 +132,41 @@ impl AuthService {
     }
 
     /// Confirms the waiting enrollment with its first code: the factor becomes active, the user gets
-    /// new recovery codes (returned once, stored hashed) and this session is raised to `aal2`.
+    /// new recovery codes (returned once, stored hashed) and the session is raised to `aal2` — or, with
+    /// an mfa token, the sign-in it stands for completes at `aal2`.
     ///
     /// # Errors
     /// `MfaNotEnrolled` without a waiting enrollment; `MfaInvalidCode`; `RateLimited` after too many
-    /// wrong codes; the session's errors.
-    pub async fn confirm_totp(&self, principal: &Principal, code: &str) -> Result<(SignIn, Vec<String>), ApiError> {
-        let (context, _) = self.session(principal).await?;
-        let user_id = context.user.id;
-        let factor = self.stores.factors.totp(user_id).await?;
+    /// wrong codes; the session's or the mfa token's errors.
+    pub async fn confirm_totp(
+        &self,
+        proof: MfaProof<'_>,
+        code: &str,
+        origin: identsphere_actors::Origin,
+    ) -> Result<(SignIn, Vec<String>), ApiError> {
+        let (user, mfa_claims) = self.prover(&proof).await?;
+        let factor = self.stores.factors.totp(user.id).await?;
         let Some(factor) = factor.filter(|f| f.confirmed_at.is_none()) else {
             return Err(ApiError::MfaNotEnrolled);
         };
-        self.limit(Limit::MfaUserFailures, Some(&user_id.to_string()), false).await?;
+        let mfa_jti = mfa_claims.as_ref().map(|claims| claims.jti);
+        self.limit(Limit::MfaUserFailures, Some(&user.id.to_string()), false).await?;
+        self.limit(Limit::MfaTokenFailures, mfa_jti.map(|jti| jti.to_string()).as_deref(), false).await?;
         let now = self.clock.now();
-        let totp = self.totp(self.open_secret(user_id, &factor.sealed_secret)?, &context.user.email)?;
+        let totp = self.totp(self.open_secret(user.id, &factor.sealed_secret)?, &user.email)?;
         let Some(step) = totp_step(&totp, code, now) else {
-            return Err(self.wrong_code(user_id, None).await);
+            return Err(self.wrong_code(user.id, mfa_jti).await);
         };
         let codes = recovery_codes()?;
         let hashes: Vec<SecretHash> = codes.iter().filter_map(|c| recovery_hash(c)).collect();
-        if !self.stores.factors.confirm_totp(user_id, step, &hashes, now).await? {
+        if !self.stores.factors.confirm_totp(user.id, step, &hashes, now).await? {
             return Err(ApiError::MfaNotEnrolled);
         }
-        let sign_in = self.elevate(principal, now).await?;
+        let sign_in = match (proof, mfa_claims) {
+            (_, Some(claims)) => self.complete_sign_in(&claims, origin, now).await?,
+            (MfaProof::Session(principal), None) => self.elevate(principal, now).await?,
+            (MfaProof::MfaToken(_), None) => return Err(ApiError::TokenInvalid),
+        };
         Ok((sign_in, codes))
     }
 
@@ -183,39 +217,47 @@ impl AuthService {
             MfaProof::MfaToken(token) => {
                 let claims = self.tokens.verify_mfa(token, now)?;
                 self.check_code(claims.sub, Some(claims.jti), code, now).await?;
-                let expires =
-                    OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| ApiError::Internal(e.into()))?;
-                if !self.stores.factors.spend_once(claims.jti, expires, now).await? {
-                    return Err(ApiError::TokenInvalid);
-                }
-                let credentials = self.stores.lifecycle.user(claims.sub).await?.ok_or(ApiError::TokenInvalid)?;
-                let org = self.stores.accounts.find_org(&crate::domain::OrgRef::Id(claims.org)).await?;
-                if credentials.disabled || org.is_none_or(|o| o.disabled) {
-                    return Err(ApiError::AccountDisabled);
-                }
-                let auth_time =
-                    OffsetDateTime::from_unix_timestamp(claims.auth_time).map_err(|e| ApiError::Internal(e.into()))?;
-                let family = FamilyRecord {
-                    sid: claims.sid,
-                    org_id: claims.org,
-                    user_id: claims.sub,
-                    aal: Aal::Aal2,
-                    auth_method: claims.auth_method,
-                    auth_time,
-                    expires_at: now + self.refresh_ttl,
-                    current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
-                    previous: None,
-                    revoked: None,
-                };
-                self.start_family(family, credentials.user, origin, now).await
+                self.complete_sign_in(&claims, origin, now).await
             }
         }
+    }
+
+    /// Completes the sign-in an mfa token stands for, at `aal2`: spends the token and starts its family,
+    /// if the user and the organization still allow it.
+    async fn complete_sign_in(
+        &self,
+        claims: &Claims,
+        origin: identsphere_actors::Origin,
+        now: OffsetDateTime,
+    ) -> Result<SignIn, ApiError> {
+        if !self.stores.factors.spend_once(claims.jti, unix_time(claims.exp)?, now).await? {
+            return Err(ApiError::TokenInvalid);
+        }
+        let credentials = self.stores.lifecycle.user(claims.sub).await?.ok_or(ApiError::TokenInvalid)?;
+        let org = self.stores.accounts.find_org(&OrgRef::Id(claims.org)).await?.ok_or(ApiError::AccountDisabled)?;
+        if credentials.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        admit(&org, claims.auth_method)?;
+        let family = FamilyRecord {
+            sid: claims.sid,
+            org_id: claims.org,
+            user_id: claims.sub,
+            aal: Aal::Aal2,
+            auth_method: claims.auth_method,
+            auth_time: unix_time(claims.auth_time)?,
+            expires_at: now + self.refresh_ttl_in(&org.policy),
+            current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
+            previous: None,
+            revoked: None,
+        };
+        self.start_family(family, credentials.user, origin, &org.policy.sessions, now).await
     }
 
     /// Raises the principal's family to `aal2` through its organization's actor: a new token pair.
     async fn elevate(&self, principal: &Principal, now: OffsetDateTime) -> Result<SignIn, ApiError> {
         let rotation = self.registry.org(principal.claims.org).elevate(principal.claims.sid, now).await?;
-        self.sign_in(rotation.family, rotation.subject.user, now)
+        self.sign_in(rotation.family, rotation.subject.user, &rotation.subject.rules, now)
     }
 
     /// Accepts `code` for `user_id` once, or counts a failure against the user (and the mfa token).

@@ -18,8 +18,8 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use futures_util::future::try_join_all;
 use identsphere_actors::family::{Decision, decide};
 use identsphere_actors::{
-    Aal, AuthMethod, FamilyRecord, Origin, RefreshPointer, Registry, RevocationPage, RevokeReason, StoreError,
-    UserProfile,
+    Aal, AuthMethod, FamilyRecord, Move, Origin, RefreshPointer, Registry, RevocationPage, RevokeReason, SessionRules,
+    Standing, StoreError, UserProfile,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -33,7 +33,8 @@ use crate::domain::{Email, OrgRef, Password, Role};
 use crate::error::ApiError;
 use crate::mail::Mailer;
 use crate::store::{
-    INVITATION_SPENT, Joining, LinkPurpose, NewAccount, Organization, SecretHash, SessionContext, SignupMode, Stores,
+    INVITATION_SPENT, Joining, LinkPurpose, NewAccount, OrgPolicy, Organization, Rate, SecretHash, SessionContext,
+    SignupMode, Stores,
 };
 
 /// A completed sign-in or refresh: what the token response shows.
@@ -102,7 +103,17 @@ enum Target {
     /// An organization that takes the sign-up.
     Existing(Organization),
     /// The organization of an invitation.
-    Invited { org_id: Uuid, role: Role, token_hash: SecretHash },
+    Invited { org: Organization, role: Role, token_hash: SecretHash },
+}
+
+impl Target {
+    /// The policy the new account signs in under: a new personal organization's is the default.
+    fn policy(&self) -> OrgPolicy {
+        match self {
+            Self::Personal => OrgPolicy::default(),
+            Self::Existing(org) | Self::Invited { org, .. } => org.policy.clone(),
+        }
+    }
 }
 
 /// Session lifetimes and abuse limits from configuration.
@@ -197,13 +208,13 @@ impl AuthService {
     /// # Errors
     /// `OrganizationNotFound`, `AccountDisabled` or `SignupNotAllowed` for the organization asked for;
     /// `EmailTaken`; store failures.
-    pub async fn register(&self, registration: Registration, origin: Origin) -> Result<SignIn, ApiError> {
+    pub async fn register(&self, registration: Registration, origin: Origin) -> Result<LoginOutcome, ApiError> {
         let result = self.register_uncounted(registration, origin).await;
         metrics::counter!("identsphere_auth_registrations_total", "result" => outcome(&result)).increment(1);
         result
     }
 
-    async fn register_uncounted(&self, registration: Registration, origin: Origin) -> Result<SignIn, ApiError> {
+    async fn register_uncounted(&self, registration: Registration, origin: Origin) -> Result<LoginOutcome, ApiError> {
         self.limit(Limit::RegisterIp, origin.ip.as_deref(), true).await?;
         let Registration { email, password, display_name, organization, invitation } = registration;
         let target = match (organization, invitation) {
@@ -211,6 +222,11 @@ impl AuthService {
             (Some(org), None) => Target::Existing(self.signup_target(&org, &email).await?),
             (None, None) => Target::Personal,
         };
+        if let Target::Existing(org) | Target::Invited { org, .. } = &target {
+            admit(org, AuthMethod::Password)?;
+            self.org_limit(org, OrgLimit::RegisterIp, origin.ip.as_deref()).await?;
+        }
+        let policy = target.policy();
         let password_hash = self.hasher.hash(password).await?;
         let now = self.clock.now();
         let user_id = Uuid::new_v4();
@@ -218,8 +234,8 @@ impl AuthService {
         for _ in 0..3 {
             let joining = match &target {
                 Target::Existing(org) => Joining::Existing(org.id),
-                Target::Invited { org_id, role, token_hash } => {
-                    Joining::Invited { org_id: *org_id, role: *role, token_hash: *token_hash }
+                Target::Invited { org, role, token_hash } => {
+                    Joining::Invited { org_id: org.id, role: *role, token_hash: *token_hash }
                 }
                 Target::Personal => Joining::Personal {
                     id: Uuid::new_v4(),
@@ -243,8 +259,14 @@ impl AuthService {
             match self.stores.accounts.create_account(&account).await {
                 Ok(user) => {
                     self.send_link(user.id, user.email.clone(), LinkPurpose::VerifyEmail, now);
-                    let family = self.new_family(user.id, org_id, AuthMethod::Password, now);
-                    return self.start_family(family, user, origin, now).await;
+                    let family = self.new_family(user.id, org_id, &policy, AuthMethod::Password, now);
+                    // A new account has no second factor: an organization that requires one gets it enrolled
+                    // before any session starts.
+                    if policy.sessions.mfa_required {
+                        return self.second_factor_due(&family, &user, false, now);
+                    }
+                    let sign_in = self.start_family(family, user, origin, &policy.sessions, now).await?;
+                    return Ok(LoginOutcome::SignedIn(Box::new(sign_in)));
                 }
                 Err(StoreError::Conflict(constraint)) if constraint == "users_email_normalized_key" => {
                     return Err(ApiError::EmailTaken);
@@ -263,7 +285,10 @@ impl AuthService {
     async fn invited_target(&self, token: &str, email: &Email) -> Result<Target, ApiError> {
         let token_hash = lifecycle::link_token_hash(token).ok_or(ApiError::InvitationInvalid)?;
         let invitation = self.live_invitation(&token_hash, email).await?;
-        Ok(Target::Invited { org_id: invitation.org_id, role: invitation.role, token_hash })
+        let org = self.stores.accounts.find_org(&OrgRef::Id(invitation.org_id)).await?;
+        // The organization's row goes with its invitations: without it, the invitation is no more.
+        let org = org.ok_or(ApiError::InvitationInvalid)?;
+        Ok(Target::Invited { org, role: invitation.role, token_hash })
     }
 
     async fn signup_target(&self, org: &OrgRef, email: &Email) -> Result<Organization, ApiError> {
@@ -310,6 +335,15 @@ impl AuthService {
         self.limit(Limit::SigninIp, origin.ip.as_deref(), true).await?;
         // Checked before the hash, counted after a failure: for any email, existing or not.
         self.limit(Limit::SigninAccountFailures, Some(email.normalized()), false).await?;
+        // An organization named in the request adds its own limits before the hash; whether it exists is
+        // only said after the password is proven.
+        let named = match &organization {
+            Some(org) => Some(self.stores.accounts.find_org(org).await?),
+            None => None,
+        };
+        if let Some(Some(org)) = &named {
+            self.org_limit(org, OrgLimit::SigninIp, origin.ip.as_deref()).await?;
+        }
         let credentials = self.stores.accounts.credentials(email.normalized()).await?;
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
         let (Verified::Yes { rehash }, Some(credentials)) = (self.hasher.verify(password, stored).await?, credentials)
@@ -330,27 +364,34 @@ impl AuthService {
         if credentials.disabled {
             return Err(ApiError::AccountDisabled);
         }
-        let org = match organization {
+        let org = match named {
             Some(org) => {
-                let org = self.stores.accounts.find_org(&org).await?.ok_or(ApiError::OrganizationNotFound)?;
+                let org = org.ok_or(ApiError::OrganizationNotFound)?;
                 self.stores.accounts.role(user_id, org.id).await?.ok_or(ApiError::NotAMember)?;
                 org
             }
             None => self.stores.accounts.most_recent_org(user_id).await?.ok_or(ApiError::NotAMember)?,
         };
-        if org.disabled {
-            return Err(ApiError::AccountDisabled);
-        }
+        admit(&org, AuthMethod::Password)?;
         self.stores.accounts.touch_membership(user_id, org.id, now).await?;
-        let family = self.new_family(user_id, org.id, AuthMethod::Password, now);
-        if self.has_second_factor(user_id).await? {
-            return self.second_factor_due(&family, &credentials.user, now);
+        let family = self.new_family(user_id, org.id, &org.policy, AuthMethod::Password, now);
+        let has_factor = self.has_second_factor(user_id).await?;
+        if has_factor || org.policy.sessions.mfa_required {
+            return self.second_factor_due(&family, &credentials.user, has_factor, now);
         }
-        self.start_family(family, credentials.user, origin, now).await.map(|s| LoginOutcome::SignedIn(Box::new(s)))
+        let sign_in = self.start_family(family, credentials.user, origin, &org.policy.sessions, now).await?;
+        Ok(LoginOutcome::SignedIn(Box::new(sign_in)))
     }
 
-    /// A family that starts now at `aal1`, not recorded yet.
-    fn new_family(&self, user_id: Uuid, org_id: Uuid, auth_method: AuthMethod, now: OffsetDateTime) -> FamilyRecord {
+    /// A family that starts now at `aal1` in an organization with `policy`, not recorded yet.
+    fn new_family(
+        &self,
+        user_id: Uuid,
+        org_id: Uuid,
+        policy: &OrgPolicy,
+        auth_method: AuthMethod,
+        now: OffsetDateTime,
+    ) -> FamilyRecord {
         FamilyRecord {
             sid: Uuid::new_v4(),
             org_id,
@@ -358,11 +399,16 @@ impl AuthService {
             aal: Aal::Aal1,
             auth_method,
             auth_time: now,
-            expires_at: now + self.refresh_ttl,
+            expires_at: now + self.refresh_ttl_in(policy),
             current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
             previous: None,
             revoked: None,
         }
+    }
+
+    /// A family's absolute lifetime in an organization with `policy`: its own, within the server's.
+    fn refresh_ttl_in(&self, policy: &OrgPolicy) -> Duration {
+        policy.refresh_ttl.map_or(self.refresh_ttl, |ttl| ttl.min(self.refresh_ttl))
     }
 
     /// Records `family` through its organization's actor and signs it in.
@@ -371,15 +417,23 @@ impl AuthService {
         family: FamilyRecord,
         user: UserProfile,
         origin: Origin,
+        rules: &SessionRules,
         now: OffsetDateTime,
     ) -> Result<SignIn, ApiError> {
         self.registry.org(family.org_id).create(family.clone(), origin, now).await?;
-        self.sign_in(family, user, now)
+        self.sign_in(family, user, rules, now)
     }
 
-    fn sign_in(&self, family: FamilyRecord, user: UserProfile, now: OffsetDateTime) -> Result<SignIn, ApiError> {
+    /// The token pair of `family`, whose organization asks `rules` of it.
+    fn sign_in(
+        &self,
+        family: FamilyRecord,
+        user: UserProfile,
+        rules: &SessionRules,
+        now: OffsetDateTime,
+    ) -> Result<SignIn, ApiError> {
         Ok(SignIn {
-            access: self.tokens.issue_access(&family, &user, now)?,
+            access: self.tokens.issue_access(&family, &user, rules.access_ttl, now)?,
             refresh_token: self.tokens.issue_refresh(&family, &user)?,
             user,
             family,
@@ -410,19 +464,21 @@ impl AuthService {
             Some(target) => {
                 let org = self.stores.accounts.find_org(&target).await?.ok_or(ApiError::OrganizationNotFound)?;
                 self.stores.accounts.role(claims.sub, org.id).await?.ok_or(ApiError::NotAMember)?;
-                if org.disabled {
-                    return Err(ApiError::AccountDisabled);
-                }
+                // The rotation checks the organization's rules again, atomically; this answers early.
+                admit(&org, claims.auth_method)?;
                 let rotation = if org.id == claims.org {
                     handle.rotate(claims.sid, claims.jti, now).await?
                 } else {
-                    handle.switch(claims.sid, claims.jti, org.id, now).await?
+                    // The family keeps its start but not a lifetime longer than the new organization allows.
+                    let auth_time = unix_time(claims.auth_time)?;
+                    let to = Move { to: org.id, expires_by: auth_time + self.refresh_ttl_in(&org.policy) };
+                    handle.switch(claims.sid, claims.jti, to, now).await?
                 };
                 self.stores.accounts.touch_membership(claims.sub, org.id, now).await?;
                 rotation
             }
         };
-        self.sign_in(rotation.family, rotation.subject.user, now)
+        self.sign_in(rotation.family, rotation.subject.user, &rotation.subject.rules, now)
     }
 
     /// Verifies an access token and checks the denylist.
@@ -499,8 +555,7 @@ impl AuthService {
             LogoutScope::Global => self.end_user_families(claims.sub, None, RevokeReason::LogoutGlobal, now).await?,
         }
         if access_jti && scope != LogoutScope::Others {
-            let exp = OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| ApiError::Internal(e.into()))?;
-            self.stores.denylist.deny_token(claims.jti, exp, now).await?;
+            self.stores.denylist.deny_token(claims.jti, unix_time(claims.exp)?, now).await?;
         }
         Ok(())
     }
@@ -542,11 +597,16 @@ impl AuthService {
     /// its user out everywhere.
     async fn live_refresh_claims(&self, refresh: Option<&str>, now: OffsetDateTime) -> Result<Claims, ApiError> {
         let claims = self.tokens.verify_refresh(refresh.ok_or(ApiError::TokenMissing)?, now)?;
-        let (family, subject) = self.stores.families.load(claims.sid).await?.ok_or(ApiError::TokenInvalid)?;
-        match decide(&family, subject.disabled, claims.jti, now, self.grace) {
+        let (family, subject) = self.stores.families.load(claims.sid, None).await?.ok_or(ApiError::TokenInvalid)?;
+        // An organization's rules stop refreshes, not logouts.
+        let standing = match subject.standing(&family) {
+            Standing::Disabled => Standing::Disabled,
+            _ => Standing::Allowed,
+        };
+        match decide(&family, standing, claims.jti, now, self.grace) {
             Decision::Rotate | Decision::Replay => Ok(claims),
             Decision::Expired => Err(ApiError::TokenExpired),
-            Decision::Disabled => Err(ApiError::AccountDisabled),
+            Decision::Refused(_) => Err(ApiError::AccountDisabled),
             Decision::Revoked | Decision::Reused => Err(ApiError::TokenRevoked),
         }
     }
@@ -597,25 +657,67 @@ impl AuthService {
             Limit::LinkIp => self.limits.link_ip,
         };
         let (Some(rate), Some(subject)) = (rate, subject) else { return Ok(()) };
+        self.check_rate(limit.name(), subject, rate, consume).await
+    }
+
+    /// Checks (and with `consume` counts) one event of `subject` under the limit `name`.
+    async fn check_rate(&self, name: &'static str, subject: &str, rate: Rate, consume: bool) -> Result<(), ApiError> {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, subject.as_bytes());
         let hash: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02x}")).collect();
-        let key = format!("{}:{hash}", limit.name());
+        let key = format!("{name}:{hash}");
         let checked = self.stores.limiter.check(&key, rate, consume, self.clock.now()).await;
         match checked {
             // Fail open: a limiter outage must not lock every user out. Argon2 still bounds sign-ins to
             // what the hashing permits allow; the outage shows in the log and the store-error metric.
             Err(err) => {
-                tracing::warn!(limit = limit.name(), error = %err, "rate limiter unavailable; allowing");
+                tracing::warn!(limit = name, error = %err, "rate limiter unavailable; allowing");
                 Ok(())
             }
             Ok(None) => Ok(()),
             Ok(Some(wait)) => {
-                metrics::counter!("identsphere_auth_rate_limited_total", "limit" => limit.name()).increment(1);
+                metrics::counter!("identsphere_auth_rate_limited_total", "limit" => name).increment(1);
                 let retry_after = u64::try_from(wait.whole_seconds()).unwrap_or(0) + 1;
                 Err(ApiError::RateLimited { retry_after })
             }
         }
     }
+}
+
+/// The limits an organization may add (`OrgRateLimits`).
+#[derive(Clone, Copy, Debug)]
+enum OrgLimit {
+    SigninIp,
+    RegisterIp,
+}
+
+impl AuthService {
+    /// Applies the organization's own limit, if it sets one, to the client address: counted per
+    /// organization, on top of the server-wide limit of the same name.
+    async fn org_limit(&self, org: &Organization, limit: OrgLimit, ip: Option<&str>) -> Result<(), ApiError> {
+        let (rate, name) = match limit {
+            OrgLimit::SigninIp => (org.policy.rate_limits.signin_ip, "org_signin_ip"),
+            OrgLimit::RegisterIp => (org.policy.rate_limits.register_ip, "org_register_ip"),
+        };
+        let (Some(rate), Some(ip)) = (rate, ip) else { return Ok(()) };
+        self.check_rate(name, &format!("{}:{ip}", org.id), rate, true).await
+    }
+}
+
+/// Refuses a sign-in into `org` with `method`: the organization is disabled, or its policy does not
+/// allow the method.
+fn admit(org: &Organization, method: AuthMethod) -> Result<(), ApiError> {
+    if org.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
+    if !org.policy.sessions.auth_methods.contains(&method) {
+        return Err(ApiError::AuthMethodNotAllowed);
+    }
+    Ok(())
+}
+
+/// A claim's Unix time as a time.
+fn unix_time(seconds: i64) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// The bounded label of an outcome: `success`, or the error's catalog code.

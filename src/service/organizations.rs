@@ -16,8 +16,8 @@ use crate::domain::{Email, OrgRef, Role};
 use crate::error::ApiError;
 use crate::mail::MailKind;
 use crate::store::{
-    Audit, AuditEvent, Invitation, Member, MembershipChange, MembershipOutcome, OrgUpdate, Organization, SecretHash,
-    SessionInfo, SignupMode, StoreError,
+    Audit, AuditEvent, Invitation, Member, MembershipChange, MembershipOutcome, OrgPolicy, OrgUpdate, Organization,
+    SecretHash, SessionInfo, SignupMode, StoreError,
 };
 
 /// How long an invitation works.
@@ -62,6 +62,7 @@ impl AuthService {
                 name: new.name.clone(),
                 signup: SignupMode::Closed,
                 disabled: false,
+                policy: OrgPolicy::default(),
             };
             let audit = self.audit(principal, "organization.created", Some(org.slug.clone()));
             match self.stores.organizations.create_org(&org, principal.claims.sub, &audit).await {
@@ -108,15 +109,30 @@ impl AuthService {
         update: OrgUpdate,
     ) -> Result<(Organization, Role), ApiError> {
         let (org, role) = self.member_org(principal, org).await?;
-        let needed = if update.disabled.is_some() { Role::Owner } else { Role::Admin };
+        // The policy decides how members sign in (a second factor, methods, lifetimes): an owner's call,
+        // like disabling.
+        let policy = &update.policy;
+        let policy_changes = policy.mfa_required.is_some()
+            || policy.auth_methods.is_some()
+            || policy.access_ttl.is_some()
+            || policy.refresh_ttl.is_some()
+            || policy.rate_limits.is_some();
+        let needed = if update.disabled.is_some() || policy_changes { Role::Owner } else { Role::Admin };
         if !role.at_least(needed) {
             return Err(ApiError::InsufficientRole);
         }
+        let seconds =
+            |ttl: Option<time::Duration>| ttl.map_or_else(|| "default".to_owned(), |t| t.whole_seconds().to_string());
         let changed: Vec<String> = [
             update.name.as_ref().map(|_| "name".to_owned()),
             update.slug.as_ref().map(|slug| format!("slug={slug}")),
             update.signup.as_ref().map(|signup| format!("signup={}", signup.columns().0)),
             update.disabled.map(|disabled| format!("disabled={disabled}")),
+            policy.mfa_required.map(|required| format!("mfa_required={required}")),
+            policy.auth_method_names().map(|methods| format!("auth_methods={}", methods.join("+"))),
+            policy.access_ttl.map(|ttl| format!("access_token_ttl={}", seconds(ttl))),
+            policy.refresh_ttl.map(|ttl| format!("refresh_token_ttl={}", seconds(ttl))),
+            policy.rate_limits.map(|_| "rate_limits".to_owned()),
         ]
         .into_iter()
         .flatten()

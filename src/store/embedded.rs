@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use identsphere_actors::{
     Aal, AuthMethod, Denylist, FamilyChange, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer,
-    Revocation, RevocationPage, RevokeReason, Revoked, Spent, StoreError, Subject, UserProfile,
+    Revocation, RevocationPage, RevokeReason, Revoked, SessionRules, Spent, StoreError, Subject, UserProfile,
 };
 use rusqlite::{Connection, OptionalExtension as _, Row, named_params, params};
 use time::OffsetDateTime;
@@ -25,9 +25,9 @@ use uuid::Uuid;
 
 use super::{
     AccountStore, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm,
-    KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate,
-    Organization, OrganizationStore, Probe, Rate, RateLimiter, SecretHash, SessionContext, SessionInfo, SignupMode,
-    StoredKey, TotpFactor, spend_invitation_sql,
+    KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgPolicy,
+    OrgUpdate, Organization, OrganizationStore, PolicyUpdate, Probe, Rate, RateLimiter, SecretHash, SessionContext,
+    SessionInfo, SignupMode, StoredKey, TotpFactor, session_rules, spend_invitation_sql,
 };
 use crate::config::KeyEncryptionKey;
 use crate::domain::{OrgRef, Role};
@@ -198,8 +198,26 @@ const FAMILY_COLUMNS: &str = "f.id AS f_id, f.org_id AS f_org_id, f.user_id AS f
      f.revoked_reason AS f_revoked_reason";
 const USER_COLUMNS: &str = "u.id AS u_id, u.email AS u_email, u.email_verified AS u_email_verified, \
      u.display_name AS u_display_name, u.created_at AS u_created_at";
-const ORG_COLUMNS: &str = "o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.signup_mode AS o_signup_mode, \
-     o.signup_domains AS o_signup_domains, (o.disabled_at IS NOT NULL) AS o_disabled";
+/// What a refresh needs of the family's organization, for `rules_from`.
+macro_rules! rules_columns {
+    () => {
+        "o.mfa_required AS o_mfa_required, o.auth_methods AS o_auth_methods, o.access_token_ttl AS o_access_token_ttl"
+    };
+}
+
+const ORG_COLUMNS: &str = concat!(
+    "o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.signup_mode AS o_signup_mode, \
+     o.signup_domains AS o_signup_domains, (o.disabled_at IS NOT NULL) AS o_disabled, \
+     o.refresh_token_ttl AS o_refresh_token_ttl, o.rate_limits AS o_rate_limits, ",
+    rules_columns!()
+);
+
+fn rules_from(row: &Row<'_>) -> rusqlite::Result<SessionRules> {
+    let methods: String = row.get("o_auth_methods")?;
+    let methods: Vec<String> = serde_json::from_str(&methods).map_err(|e| conversion(0, e))?;
+    session_rules(row.get("o_mfa_required")?, &methods, row.get("o_access_token_ttl")?)
+        .ok_or_else(|| unknown("auth_methods"))
+}
 
 /// A user with their password hash, for `credentials_from`; callers add the `WHERE`.
 const CREDENTIALS_SELECT: &str = "SELECT u.id AS u_id, u.email AS u_email, u.email_verified AS u_email_verified, \
@@ -296,19 +314,28 @@ fn org_from(row: &Row<'_>) -> rusqlite::Result<Organization> {
         name: row.get("o_name")?,
         signup,
         disabled: row.get("o_disabled")?,
+        policy: OrgPolicy {
+            sessions: rules_from(row)?,
+            refresh_ttl: row.get::<_, Option<i64>>("o_refresh_token_ttl")?.map(time::Duration::seconds),
+            rate_limits: serde_json::from_str(&row.get::<_, String>("o_rate_limits")?).map_err(|e| conversion(0, e))?,
+        },
     })
 }
 
-fn load_family(connection: &Connection, sid: Uuid) -> rusqlite::Result<Option<LoadedFamily>> {
+fn load_family(connection: &Connection, sid: Uuid, seen_from: Option<Uuid>) -> rusqlite::Result<Option<LoadedFamily>> {
     let sql = format!(
-        "SELECT {FAMILY_COLUMNS}, {USER_COLUMNS}, (u.disabled_at IS NOT NULL OR o.disabled_at IS NOT NULL) AS disabled \
-         FROM session_families f JOIN users u ON u.id = f.user_id JOIN organizations o ON o.id = f.org_id \
-         WHERE f.id = ?1"
+        "SELECT {FAMILY_COLUMNS}, {USER_COLUMNS}, {}, \
+         (u.disabled_at IS NOT NULL OR o.disabled_at IS NOT NULL) AS disabled \
+         FROM session_families f JOIN users u ON u.id = f.user_id \
+         JOIN organizations o ON o.id = COALESCE(?2, f.org_id) \
+         WHERE f.id = ?1",
+        rules_columns!()
     );
     connection
         .prepare_cached(&sql)?
-        .query_row([sid.as_bytes().as_slice()], |row| {
-            Ok((family_from(row)?, Subject { user: user_from(row)?, disabled: row.get("disabled")? }))
+        .query_row(params![sid.as_bytes().as_slice(), seen_from.map(|o| o.as_bytes().to_vec())], |row| {
+            let subject = Subject { user: user_from(row)?, disabled: row.get("disabled")?, rules: rules_from(row)? };
+            Ok((family_from(row)?, subject))
         })
         .optional()
 }
@@ -351,8 +378,8 @@ impl FamilyStore for SqliteStore {
         .await
     }
 
-    async fn load(&self, sid: Uuid) -> Result<Option<LoadedFamily>, StoreError> {
-        self.run(move |c| load_family(c, sid)).await
+    async fn load(&self, sid: Uuid, seen_from: Option<Uuid>) -> Result<Option<LoadedFamily>, StoreError> {
+        self.run(move |c| load_family(c, sid, seen_from)).await
     }
 
     async fn rotate(
@@ -369,12 +396,16 @@ impl FamilyStore for SqliteStore {
                 .prepare_cached(
                     "UPDATE session_families SET previous_jti = refresh_jti, previous_spent_at = :now, \
                      refresh_jti = :next, refresh_issued_at = :issued, last_used_at = :now, rotations = rotations + 1, \
-                     aal = COALESCE(:aal, aal), org_id = COALESCE(:org, org_id) \
+                     aal = COALESCE(:aal, aal), org_id = COALESCE(:org, org_id), \
+                     expires_at = MIN(expires_at, COALESCE(:expires_by, expires_at)) \
                      WHERE id = :sid AND refresh_jti = :expected AND revoked_at IS NULL AND expires_at > :now \
                      AND EXISTS (SELECT 1 FROM users u JOIN organizations o \
                                  ON o.id = COALESCE(:org, session_families.org_id) \
                                  WHERE u.id = session_families.user_id \
-                                 AND u.disabled_at IS NULL AND o.disabled_at IS NULL)",
+                                 AND u.disabled_at IS NULL AND o.disabled_at IS NULL \
+                                 AND (NOT o.mfa_required OR COALESCE(:aal, session_families.aal) = 'aal2') \
+                                 AND EXISTS (SELECT 1 FROM json_each(o.auth_methods) \
+                                             WHERE value = session_families.auth_method))",
                 )?
                 .execute(named_params! {
                     ":sid": sid.as_bytes().as_slice(),
@@ -384,8 +415,9 @@ impl FamilyStore for SqliteStore {
                     ":now": ms(now),
                     ":aal": change.aal.map(Aal::as_str),
                     ":org": change.org_id.map(|org| org.as_bytes().to_vec()),
+                    ":expires_by": change.expires_by.map(ms),
                 })?;
-            let loaded = if changed == 1 { load_family(&tx, sid)? } else { None };
+            let loaded = if changed == 1 { load_family(&tx, sid, None)? } else { None };
             tx.commit()?;
             Ok(loaded)
         })
@@ -848,13 +880,24 @@ impl OrganizationStore for SqliteStore {
                 .map(|(_, domains)| serde_json::to_string(domains))
                 .transpose()
                 .map_err(|e| conversion(0, e))?;
+            let policy = &update.policy;
+            let (access_set, access) = PolicyUpdate::ttl_columns(policy.access_ttl);
+            let (refresh_set, refresh) = PolicyUpdate::ttl_columns(policy.refresh_ttl);
+            let json = |value: Option<serde_json::Value>| value.map(|v| v.to_string());
+            let methods = json(policy.auth_method_names().map(serde_json::Value::from));
+            let rate_limits = json(policy.rate_limits_json());
             let tx = c.transaction()?;
             let changed = tx
                 .prepare_cached(
                     "UPDATE organizations SET name = COALESCE(:name, name), slug = COALESCE(:slug, slug), \
                      signup_mode = COALESCE(:mode, signup_mode), signup_domains = COALESCE(:domains, signup_domains), \
                      disabled_at = CASE WHEN :disabled IS NULL THEN disabled_at \
-                                        WHEN :disabled THEN COALESCE(disabled_at, :now) ELSE NULL END \
+                                        WHEN :disabled THEN COALESCE(disabled_at, :now) ELSE NULL END, \
+                     mfa_required = COALESCE(:mfa_required, mfa_required), \
+                     auth_methods = COALESCE(:auth_methods, auth_methods), \
+                     access_token_ttl = CASE WHEN :access_set THEN :access ELSE access_token_ttl END, \
+                     refresh_token_ttl = CASE WHEN :refresh_set THEN :refresh ELSE refresh_token_ttl END, \
+                     rate_limits = COALESCE(:rate_limits, rate_limits) \
                      WHERE id = :id",
                 )?
                 .execute(named_params! {
@@ -865,6 +908,13 @@ impl OrganizationStore for SqliteStore {
                     ":domains": domains,
                     ":disabled": update.disabled,
                     ":now": ms(now),
+                    ":mfa_required": policy.mfa_required,
+                    ":auth_methods": methods,
+                    ":access_set": access_set,
+                    ":access": access,
+                    ":refresh_set": refresh_set,
+                    ":refresh": refresh,
+                    ":rate_limits": rate_limits,
                 })?;
             if changed != 1 {
                 return Ok(None);

@@ -12,7 +12,8 @@ pub mod redis;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-pub use identsphere_actors::{Denylist, FamilyRecord, FamilyStore, StoreError, UserProfile};
+use identsphere_actors::AuthMethod;
+pub use identsphere_actors::{Denylist, FamilyRecord, FamilyStore, SessionRules, StoreError, UserProfile};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -72,6 +73,45 @@ impl SignupMode {
     }
 }
 
+/// Limits an organization adds for requests that name it, counted on top of the server-wide ones (so
+/// an organization can only tighten them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgRateLimits {
+    /// Sign-in attempts per client address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signin_ip: Option<Rate>,
+    /// Registrations per client address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register_ip: Option<Rate>,
+}
+
+/// An organization's policy beyond sign-up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrgPolicy {
+    /// What it asks of sessions: a second factor, the methods allowed, the access-token lifetime.
+    pub sessions: SessionRules,
+    /// Its session families' absolute lifetime, when it sets one.
+    pub refresh_ttl: Option<time::Duration>,
+    /// Its extra rate limits.
+    pub rate_limits: OrgRateLimits,
+}
+
+/// Reads an organization's session rules from their stored form; `None` for a method this build
+/// does not know.
+#[must_use]
+pub fn session_rules<S: AsRef<str>>(
+    mfa_required: bool,
+    auth_methods: &[S],
+    access_ttl_seconds: Option<i64>,
+) -> Option<SessionRules> {
+    Some(SessionRules {
+        mfa_required,
+        auth_methods: auth_methods.iter().map(|m| AuthMethod::parse(m.as_ref())).collect::<Option<_>>()?,
+        access_ttl: access_ttl_seconds.map(time::Duration::seconds),
+    })
+}
+
 /// An organization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Organization {
@@ -85,6 +125,8 @@ pub struct Organization {
     pub signup: SignupMode,
     /// Disabled organizations accept no sign-in.
     pub disabled: bool,
+    /// Its policy beyond sign-up.
+    pub policy: OrgPolicy,
 }
 
 /// A user with the password hash to check at sign-in.
@@ -423,6 +465,43 @@ pub struct OrgUpdate {
     pub signup: Option<SignupMode>,
     /// Disable (`true`) or enable it.
     pub disabled: Option<bool>,
+    /// Policy fields to change.
+    pub policy: PolicyUpdate,
+}
+
+/// What an organization update changes in its policy; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyUpdate {
+    /// Require a second factor, or not.
+    pub mfa_required: Option<bool>,
+    /// The sign-in methods allowed (not empty).
+    pub auth_methods: Option<Vec<AuthMethod>>,
+    /// The access-token lifetime; `Some(None)` goes back to the server's.
+    pub access_ttl: Option<Option<time::Duration>>,
+    /// The families' absolute lifetime; `Some(None)` goes back to the server's.
+    pub refresh_ttl: Option<Option<time::Duration>>,
+    /// The extra rate limits, whole.
+    pub rate_limits: Option<OrgRateLimits>,
+}
+
+impl PolicyUpdate {
+    /// The stored form of the methods, when they change.
+    #[must_use]
+    pub fn auth_method_names(&self) -> Option<Vec<&'static str>> {
+        self.auth_methods.as_ref().map(|methods| methods.iter().map(|m| m.as_str()).collect())
+    }
+
+    /// The stored form of a lifetime change: whether it changes, and to what (seconds, `None` = the server's).
+    #[must_use]
+    pub fn ttl_columns(ttl: Option<Option<time::Duration>>) -> (bool, Option<i32>) {
+        (ttl.is_some(), ttl.flatten().map(|d| i32::try_from(d.whole_seconds()).unwrap_or(i32::MAX)))
+    }
+
+    /// The stored form of the rate limits, when they change.
+    #[must_use]
+    pub fn rate_limits_json(&self) -> Option<serde_json::Value> {
+        self.rate_limits.map(|limits| serde_json::to_value(limits).unwrap_or_default())
+    }
 }
 
 /// A change to one membership.
@@ -627,13 +706,40 @@ pub trait OrganizationStore: Send + Sync + 'static {
     async fn sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionInfo>, StoreError>;
 }
 
-/// A rate: at most `count` events per `period`, in a burst or spread out (GCRA).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A rate: at most `count` events per `period`, in a burst or spread out (GCRA). Stored and shown as
+/// `{"count": 5, "period": 60}` (seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RateSeconds", into = "RateSeconds")]
 pub struct Rate {
     /// Events allowed per period.
     pub count: u32,
     /// The period.
     pub period: time::Duration,
+}
+
+/// The stored form of a [`Rate`].
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSeconds {
+    count: u32,
+    period: u32,
+}
+
+impl TryFrom<RateSeconds> for Rate {
+    type Error = &'static str;
+
+    fn try_from(rate: RateSeconds) -> Result<Self, Self::Error> {
+        if rate.count == 0 || rate.period == 0 {
+            return Err("a rate needs a count and a period of at least 1");
+        }
+        Ok(Self { count: rate.count, period: time::Duration::seconds(i64::from(rate.period)) })
+    }
+}
+
+impl From<Rate> for RateSeconds {
+    fn from(rate: Rate) -> Self {
+        Self { count: rate.count, period: u32::try_from(rate.period.whole_seconds()).unwrap_or(u32::MAX) }
+    }
 }
 
 impl Rate {

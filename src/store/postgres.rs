@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
 use identsphere_actors::{
     Aal, AuthMethod, FamilyChange, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer, RevokeReason,
-    Spent, StoreError, Subject, UserProfile,
+    SessionRules, Spent, StoreError, Subject, UserProfile,
 };
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
@@ -18,9 +18,9 @@ use uuid::Uuid;
 
 use super::{
     AccountStore, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm,
-    KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgUpdate,
-    Organization, OrganizationStore, Probe, SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor,
-    spend_invitation_sql,
+    KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgPolicy,
+    OrgUpdate, Organization, OrganizationStore, PolicyUpdate, Probe, SecretHash, SessionContext, SessionInfo,
+    SignupMode, StoredKey, TotpFactor, session_rules, spend_invitation_sql,
 };
 use crate::domain::{OrgRef, Role};
 
@@ -185,9 +185,26 @@ macro_rules! credentials_select {
 
 macro_rules! org_columns {
     () => {
-        "o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.signup_mode AS o_signup_mode, \
-         o.signup_domains AS o_signup_domains, (o.disabled_at IS NOT NULL) AS o_disabled"
+        concat!(
+            "o.id AS o_id, o.slug AS o_slug, o.name AS o_name, o.signup_mode AS o_signup_mode, \
+             o.signup_domains AS o_signup_domains, (o.disabled_at IS NOT NULL) AS o_disabled, \
+             o.refresh_token_ttl AS o_refresh_token_ttl, o.rate_limits AS o_rate_limits, ",
+            rules_columns!()
+        )
     };
+}
+
+/// What a refresh needs of the family's organization, for `rules_from`.
+macro_rules! rules_columns {
+    () => {
+        "o.mfa_required AS o_mfa_required, o.auth_methods AS o_auth_methods, o.access_token_ttl AS o_access_token_ttl"
+    };
+}
+
+fn rules_from(row: &Row) -> Result<SessionRules, StoreError> {
+    let methods: Vec<&str> = get(row, "o_auth_methods")?;
+    let ttl: Option<i32> = get(row, "o_access_token_ttl")?;
+    parsed(session_rules(get(row, "o_mfa_required")?, &methods, ttl.map(i64::from)), "auth_methods")
 }
 
 fn family_from(row: &Row) -> Result<FamilyRecord, StoreError> {
@@ -231,6 +248,11 @@ fn org_from(row: &Row) -> Result<Organization, StoreError> {
         name: get(row, "o_name")?,
         signup,
         disabled: get(row, "o_disabled")?,
+        policy: OrgPolicy {
+            sessions: rules_from(row)?,
+            refresh_ttl: get::<Option<i32>>(row, "o_refresh_token_ttl")?.map(|s| time::Duration::seconds(s.into())),
+            rate_limits: parsed(serde_json::from_value(get(row, "o_rate_limits")?).ok(), "rate_limits")?,
+        },
     })
 }
 
@@ -259,7 +281,7 @@ fn credentials_from(row: &Row) -> Result<Credentials, StoreError> {
 }
 
 fn loaded_from(row: &Row) -> Result<LoadedFamily, StoreError> {
-    Ok((family_from(row)?, Subject { user: user_from(row)?, disabled: get(row, "disabled")? }))
+    Ok((family_from(row)?, Subject { user: user_from(row)?, disabled: get(row, "disabled")?, rules: rules_from(row)? }))
 }
 
 #[async_trait]
@@ -288,17 +310,20 @@ impl FamilyStore for PgStore {
         .map(drop)
     }
 
-    async fn load(&self, sid: Uuid) -> Result<Option<LoadedFamily>, StoreError> {
+    async fn load(&self, sid: Uuid, seen_from: Option<Uuid>) -> Result<Option<LoadedFamily>, StoreError> {
         const SQL: &str = concat!(
             "SELECT ",
             family_columns!(),
             ", ",
             user_columns!(),
+            ", ",
+            rules_columns!(),
             ", (u.disabled_at IS NOT NULL OR o.disabled_at IS NOT NULL) AS disabled \
-             FROM session_families f JOIN users u ON u.id = f.user_id JOIN organizations o ON o.id = f.org_id \
+             FROM session_families f JOIN users u ON u.id = f.user_id \
+             JOIN organizations o ON o.id = COALESCE($2, f.org_id) \
              WHERE f.id = $1"
         );
-        self.query_opt(SQL, &[&sid]).await?.as_ref().map(loaded_from).transpose()
+        self.query_opt(SQL, &[&sid, &seen_from]).await?.as_ref().map(loaded_from).transpose()
     }
 
     async fn rotate(
@@ -312,19 +337,31 @@ impl FamilyStore for PgStore {
         const SQL: &str = concat!(
             "UPDATE session_families f SET previous_jti = f.refresh_jti, previous_spent_at = $4, \
              refresh_jti = $3, refresh_issued_at = $5, last_used_at = $4, rotations = f.rotations + 1, \
-             aal = COALESCE($6, f.aal), org_id = COALESCE($7, f.org_id) \
+             aal = COALESCE($6, f.aal), org_id = COALESCE($7, f.org_id), \
+             expires_at = LEAST(f.expires_at, COALESCE($8, f.expires_at)) \
              FROM users u, organizations o \
              WHERE f.id = $1 AND f.refresh_jti = $2 AND f.revoked_at IS NULL AND f.expires_at > $4 \
              AND u.id = f.user_id AND o.id = COALESCE($7, f.org_id) AND u.disabled_at IS NULL \
-             AND o.disabled_at IS NULL \
+             AND o.disabled_at IS NULL AND f.auth_method = ANY(o.auth_methods) \
+             AND (NOT o.mfa_required OR COALESCE($6, f.aal) = 'aal2') \
              RETURNING ",
             family_columns!(),
             ", ",
             user_columns!(),
+            ", ",
+            rules_columns!(),
             ", false AS disabled"
         );
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&sid, &expected, &next.jti, &now, &next.issued_at, &change.aal.map(Aal::as_str), &change.org_id];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+            &sid,
+            &expected,
+            &next.jti,
+            &now,
+            &next.issued_at,
+            &change.aal.map(Aal::as_str),
+            &change.org_id,
+            &change.expires_by,
+        ];
         self.query_opt(SQL, &params).await?.as_ref().map(loaded_from).transpose()
     }
 
@@ -739,6 +776,7 @@ impl LifecycleStore for PgStore {
 #[async_trait]
 impl OrganizationStore for PgStore {
     async fn create_org(&self, org: &Organization, owner: Uuid, audit: &Audit) -> Result<(), StoreError> {
+        // A new organization starts with the default policy: only sign-up is chosen at creation.
         let (mode, domains) = org.signup.columns();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
@@ -773,14 +811,36 @@ impl OrganizationStore for PgStore {
             "UPDATE organizations o SET name = COALESCE($2, o.name), slug = COALESCE($3, o.slug), \
              signup_mode = COALESCE($4, o.signup_mode), signup_domains = COALESCE($5, o.signup_domains), \
              disabled_at = CASE WHEN $6::boolean IS NULL THEN o.disabled_at \
-                                WHEN $6 THEN COALESCE(o.disabled_at, $7) ELSE NULL END \
+                                WHEN $6 THEN COALESCE(o.disabled_at, $7) ELSE NULL END, \
+             mfa_required = COALESCE($8, o.mfa_required), auth_methods = COALESCE($9, o.auth_methods), \
+             access_token_ttl = CASE WHEN $10 THEN $11 ELSE o.access_token_ttl END, \
+             refresh_token_ttl = CASE WHEN $12 THEN $13 ELSE o.refresh_token_ttl END, \
+             rate_limits = COALESCE($14, o.rate_limits) \
              WHERE o.id = $1 RETURNING ",
             org_columns!()
         );
         let signup = update.signup.as_ref().map(SignupMode::columns);
         let (mode, domains) = (signup.as_ref().map(|s| s.0), signup.as_ref().map(|s| s.1.clone()));
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-            [&org_id, &update.name, &update.slug, &mode, &domains, &update.disabled, &audit.at];
+        let policy = &update.policy;
+        let (access_set, access) = PolicyUpdate::ttl_columns(policy.access_ttl);
+        let (refresh_set, refresh) = PolicyUpdate::ttl_columns(policy.refresh_ttl);
+        let (methods, limits) = (policy.auth_method_names(), policy.rate_limits_json());
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 14] = [
+            &org_id,
+            &update.name,
+            &update.slug,
+            &mode,
+            &domains,
+            &update.disabled,
+            &audit.at,
+            &policy.mfa_required,
+            &methods,
+            &access_set,
+            &access,
+            &refresh_set,
+            &refresh,
+            &limits,
+        ];
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
         let statement = tx.prepare_cached(SQL).await.map_err(|e| pg_error(&e))?;

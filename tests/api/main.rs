@@ -20,6 +20,7 @@ mod mfa;
 mod openapi;
 mod operations;
 mod organizations;
+mod policy;
 mod refresh;
 mod register;
 mod revocations;

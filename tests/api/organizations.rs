@@ -9,7 +9,13 @@ use uuid::Uuid;
 
 use crate::helpers::{PASSWORD, TestApp, User, assert_error, ids, outbox_token, spawn_app};
 
-async fn call(app: &TestApp, method: Method, path: &str, access: &str, body: Option<&Value>) -> reqwest::Response {
+pub(crate) async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    access: &str,
+    body: Option<&Value>,
+) -> reqwest::Response {
     let request = app.client.request(method, app.url(path)).bearer_auth(access);
     let request = match body {
         Some(body) => request.json(body),
@@ -18,12 +24,12 @@ async fn call(app: &TestApp, method: Method, path: &str, access: &str, body: Opt
     request.send().await.unwrap()
 }
 
-async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
+pub(crate) async fn json_of(response: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status);
     response.json().await.unwrap()
 }
 
-async fn create_org(app: &TestApp, owner: &User, name: &str, slug: Option<&str>) -> Value {
+pub(crate) async fn create_org(app: &TestApp, owner: &User, name: &str, slug: Option<&str>) -> Value {
     let body = match slug {
         Some(slug) => json!({ "name": name, "slug": slug }),
         None => json!({ "name": name }),
@@ -31,29 +37,29 @@ async fn create_org(app: &TestApp, owner: &User, name: &str, slug: Option<&str>)
     json_of(call(app, Method::POST, "/v1/organizations", owner.access(), Some(&body)).await, StatusCode::CREATED).await
 }
 
-fn uuid(value: &Value) -> Uuid {
+pub(crate) fn uuid(value: &Value) -> Uuid {
     value.as_str().unwrap().parse().unwrap()
 }
 
 /// `user` joins `org` with `role` (no invitation API yet: straight into the store), and signs in there.
-async fn join(app: &TestApp, user: &User, org: &Value, role: &str) -> Value {
+pub(crate) async fn join(app: &TestApp, user: &User, org: &Value, role: &str) -> Value {
     let (user_id, _, _) = ids(&user.tokens);
     app.db().await.add_membership(user_id, uuid(&org["id"]), role, app.clock.now()).await;
     sign_in_to(app, user, org).await
 }
 
 /// A new session of `user` in `org`.
-async fn sign_in_to(app: &TestApp, user: &User, org: &Value) -> Value {
+pub(crate) async fn sign_in_to(app: &TestApp, user: &User, org: &Value) -> Value {
     let body = json!({ "email": user.email, "password": PASSWORD, "organization": org["id"] });
     json_of(app.login(&body).await, StatusCode::OK).await
 }
 
 /// Refreshes `token`, switching to `organization`.
-async fn switch(app: &TestApp, token: &str, organization: &Value) -> reqwest::Response {
+pub(crate) async fn switch(app: &TestApp, token: &str, organization: &Value) -> reqwest::Response {
     app.post("/v1/auth/refresh", &json!({"refresh_token": token, "organization": organization})).await
 }
 
-fn access(tokens: &Value) -> &str {
+pub(crate) fn access(tokens: &Value) -> &str {
     tokens["access_token"].as_str().unwrap()
 }
 
