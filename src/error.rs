@@ -92,6 +92,9 @@ pub enum ApiError {
     /// No such waiting invitation in the organization.
     #[error("no such invitation")]
     InvitationNotFound,
+    /// No such live API key of the organization.
+    #[error("no such API key")]
+    ApiKeyNotFound,
     /// The user or organization is disabled.
     #[error("this account or organization is disabled")]
     AccountDisabled,
@@ -201,6 +204,7 @@ impl ApiError {
             Self::InvitationInvalid => ("invitation_invalid", S::BAD_REQUEST, REQ),
             Self::InvitationEmailMismatch => ("invitation_email_mismatch", S::FORBIDDEN, PERM),
             Self::InvitationNotFound => ("invitation_not_found", S::NOT_FOUND, REQ),
+            Self::ApiKeyNotFound => ("api_key_not_found", S::NOT_FOUND, REQ),
             Self::AccountDisabled => ("account_disabled", S::FORBIDDEN, PERM),
             Self::AuthMethodNotAllowed => ("auth_method_not_allowed", S::FORBIDDEN, PERM),
             Self::SignupNotAllowed => ("signup_not_allowed", S::FORBIDDEN, PERM),
@@ -245,6 +249,7 @@ impl ApiError {
             Self::InvitationInvalid,
             Self::InvitationEmailMismatch,
             Self::InvitationNotFound,
+            Self::ApiKeyNotFound,
             Self::AccountDisabled,
             Self::AuthMethodNotAllowed,
             Self::SignupNotAllowed,
@@ -350,6 +355,7 @@ mod tests {
             (ApiError::InvitationInvalid, "invitation_invalid", 400, "invalid_request_error"),
             (ApiError::InvitationEmailMismatch, "invitation_email_mismatch", 403, "permission_error"),
             (ApiError::InvitationNotFound, "invitation_not_found", 404, "invalid_request_error"),
+            (ApiError::ApiKeyNotFound, "api_key_not_found", 404, "invalid_request_error"),
             (ApiError::AccountDisabled, "account_disabled", 403, "permission_error"),
             (ApiError::AuthMethodNotAllowed, "auth_method_not_allowed", 403, "permission_error"),
             (ApiError::SignupNotAllowed, "signup_not_allowed", 403, "permission_error"),

@@ -1,4 +1,4 @@
-//! The `identsphere` command: `serve` (the default) or `migrate`.
+//! The `identsphere` command: `serve` (the default), `migrate`, `keys rotate` or `admin create-key`.
 
 use std::process::ExitCode;
 
@@ -24,6 +24,25 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Administration from the command line.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an API key and print it (shown this once; stored hashed): a platform key, which acts as an
+    /// owner of every organization, or with --organization one organization's key.
+    CreateKey {
+        /// The organization (id or slug) the key acts for; without it, a platform key.
+        #[arg(long)]
+        organization: Option<String>,
+        /// What the key is for.
+        #[arg(long, default_value = "created on the command line")]
+        name: String,
     },
 }
 
@@ -57,6 +76,15 @@ fn main() -> ExitCode {
             Ok(config) => run(&logging, async move {
                 let kid = identsphere::startup::rotate_keys(&config, &Clock::system()).await?;
                 println!("{kid}");
+                Ok(())
+            }),
+            Err(err) => return config_failure(&err),
+        },
+        Command::Admin { command: AdminCommand::CreateKey { organization, name } } => match Config::from_env() {
+            Ok(config) => run(&logging, async move {
+                let clock = Clock::system();
+                let key = identsphere::startup::create_api_key(&config, &clock, organization.as_deref(), name).await?;
+                println!("{key}");
                 Ok(())
             }),
             Err(err) => return config_failure(&err),

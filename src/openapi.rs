@@ -75,6 +75,14 @@ impl Modify for SecuritySchemes {
             .description(Some("The platform API key (`IDENTSPHERE_PLATFORM_API_KEY`)."))
             .build();
         components.add_security_scheme("platform_api_key", SecurityScheme::Http(platform));
+        let api_key = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "An API key: an organization's (`isk_…`, acting as an owner of it) or a platform key (`isp_…`, \
+                 made by `identsphere admin create-key`, acting as an owner of every organization).",
+            ))
+            .build();
+        components.add_security_scheme("api_key", SecurityScheme::Http(api_key));
         components.add_security_scheme(
             "access_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
@@ -299,21 +307,22 @@ mod tests {
             ApiError::InvitationInvalid => 21,
             ApiError::InvitationEmailMismatch => 22,
             ApiError::InvitationNotFound => 23,
-            ApiError::AccountDisabled => 24,
-            ApiError::AuthMethodNotAllowed => 25,
-            ApiError::SignupNotAllowed => 26,
-            ApiError::CsrfRejected => 27,
-            ApiError::OrganizationNotFound => 28,
-            ApiError::NotFound => 29,
-            ApiError::MethodNotAllowed { .. } => 30,
-            ApiError::PayloadTooLarge { .. } => 31,
-            ApiError::UnsupportedMediaType => 32,
-            ApiError::RateLimited { .. } => 33,
-            ApiError::ServiceUnavailable(_) => 34,
-            ApiError::Internal(_) => 35,
+            ApiError::ApiKeyNotFound => 24,
+            ApiError::AccountDisabled => 25,
+            ApiError::AuthMethodNotAllowed => 26,
+            ApiError::SignupNotAllowed => 27,
+            ApiError::CsrfRejected => 28,
+            ApiError::OrganizationNotFound => 29,
+            ApiError::NotFound => 30,
+            ApiError::MethodNotAllowed { .. } => 31,
+            ApiError::PayloadTooLarge { .. } => 32,
+            ApiError::UnsupportedMediaType => 33,
+            ApiError::RateLimited { .. } => 34,
+            ApiError::ServiceUnavailable(_) => 35,
+            ApiError::Internal(_) => 36,
         }
     }
-    const VARIANTS: usize = 36;
+    const VARIANTS: usize = 37;
 
     #[test]
     fn every_kind_lists_each_variant_once() {

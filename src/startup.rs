@@ -19,14 +19,15 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Tokens;
 use crate::clock::Clock;
 use crate::config::{Config, KeyEncryptionKey, StoreConfig};
+use crate::domain::OrgRef;
 use crate::http::middleware::outermost;
 use crate::mail::Mailer;
 use crate::routes;
-use crate::service::{AuthService, Lifetimes, Services};
-use crate::store::Stores;
+use crate::service::{AuthService, Lifetimes, Services, mint_key};
 use crate::store::embedded::{SqliteStore, embedded_kek};
 use crate::store::postgres::{PgStore, migrate};
 use crate::store::redis::RedisStore;
+use crate::store::{Actor, Audit, Stores};
 
 /// How long a request waits for its organization's actor.
 const ACTOR_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
@@ -88,6 +89,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
                 keys: Arc::new(pg.clone()),
                 denylist: Arc::new(redis.clone()),
                 limiter: Arc::new(redis.clone()),
+                admin: Arc::new(pg.clone()),
                 probes: vec![Arc::new(pg), Arc::new(redis)],
             };
             Ok((stores, kek))
@@ -117,6 +119,7 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
                 keys: Arc::new(store.clone()),
                 denylist: Arc::new(store.clone()),
                 limiter: Arc::new(store.clone()),
+                admin: Arc::new(store.clone()),
                 probes: vec![Arc::new(store)],
             };
             Ok((stores, kek))
@@ -159,6 +162,35 @@ async fn maintain_keys(
 pub async fn rotate_keys(config: &Config, clock: &Clock) -> anyhow::Result<String> {
     let (stores, kek) = open_stores(config).await?;
     KeyRing::rotate_now(stores.keys.as_ref(), &kek, clock.now()).await
+}
+
+/// `identsphere admin create-key`: a new API key for the organization named (id or slug), or a platform
+/// key without one, stored hashed and returned this once.
+///
+/// # Errors
+/// When the stores cannot be opened, or there is no such organization.
+pub async fn create_api_key(
+    config: &Config,
+    clock: &Clock,
+    organization: Option<&str>,
+    name: String,
+) -> anyhow::Result<String> {
+    let (stores, _) = open_stores(config).await?;
+    let org_id = match organization {
+        Some(raw) => {
+            let org = match OrgRef::parse(raw) {
+                Some(org) => stores.accounts.find_org(&org).await?,
+                None => None,
+            };
+            Some(org.ok_or_else(|| anyhow::anyhow!("no organization {raw:?}"))?.id)
+        }
+        None => None,
+    };
+    let now = clock.now();
+    let minted = mint_key(org_id, name, None, now).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let audit = Audit { at: now, actor: Actor::Operator, ip: None, action: "api_key.created", target: None };
+    stores.admin.add_key(&minted.key, Some(&audit)).await?;
+    Ok(minted.secret)
 }
 
 /// A bound, ready-to-run server.

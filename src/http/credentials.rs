@@ -1,7 +1,8 @@
 //! Where credentials come from (bearer header, cookies), the session cookies we set, and the CSRF rule.
 //!
 //! `Principal` is the typed extractor of an authenticated access token: a handler that takes one is
-//! authenticated, and cookie-authenticated unsafe requests have passed the origin check.
+//! authenticated, and cookie-authenticated unsafe requests have passed the origin check. `Caller` also
+//! takes an API key (`Authorization: Bearer isk_…`), for the routes of the admin API.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{Method, header};
@@ -11,7 +12,7 @@ use time::Duration;
 
 use crate::config::PublicUrl;
 use crate::error::ApiError;
-use crate::service::{Principal, SignIn};
+use crate::service::{Caller, Principal, SignIn, is_api_key};
 use crate::startup::AppState;
 
 /// The access-token cookie.
@@ -118,14 +119,40 @@ impl FromRequest for Principal {
             },
             Err(err) => Err(err),
         };
-        let ip = state
-            .as_ref()
-            .and_then(|s| crate::http::client_ip::client_ip(req, &s.config.trusted_proxies))
-            .map(|ip| ip.to_string());
+        let ip = request_ip(req, state.as_ref());
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+            let state = state.ok_or_else(missing_state)?;
             let principal = state.service.authenticate(&token?).await?;
             Ok(Principal { ip, ..principal })
+        })
+    }
+}
+
+fn request_ip(req: &HttpRequest, state: Option<&web::Data<AppState>>) -> Option<String> {
+    state.and_then(|s| crate::http::client_ip::client_ip(req, &s.config.trusted_proxies)).map(|ip| ip.to_string())
+}
+
+fn missing_state() -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("application state missing"))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let key = match bearer(req) {
+            Ok(Some(token)) if is_api_key(&token) => token,
+            _ => {
+                let user = Principal::from_request(req, payload);
+                return Box::pin(async move { user.await.map(Caller::User) });
+            }
+        };
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let ip = request_ip(req, state.as_ref());
+        Box::pin(async move {
+            let state = state.ok_or_else(missing_state)?;
+            Ok(Caller::Key(state.service.authenticate_key(&key, ip).await?))
         })
     }
 }

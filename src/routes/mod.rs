@@ -6,6 +6,7 @@
 //! described (`crate::openapi`, and the `openapi` tests check the description matches the table).
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod mfa;
@@ -98,6 +99,17 @@ routing_table! {
         errors: organizations::revoke_errors;
     POST "/v1/invitations/accept" => organizations::accept_invitation, errors: organizations::accept_errors;
     GET "/v1/organizations/{org}/audit-log" => organizations::get_audit_log, errors: organizations::audit_errors;
+    POST "/v1/organizations/{org}/api-keys" => admin::create_api_key, errors: admin::create_key_errors;
+    GET "/v1/organizations/{org}/api-keys" => admin::list_api_keys, errors: admin::key_errors;
+    DELETE "/v1/organizations/{org}/api-keys/{key_id}" => admin::revoke_api_key, errors: admin::revoke_key_errors;
+    GET "/v1/organizations/{org}/users" => admin::list_users, errors: admin::list_users_errors;
+    POST "/v1/organizations/{org}/users" => admin::create_user, errors: admin::create_user_errors;
+    GET "/v1/organizations/{org}/users/{user_id}" => admin::get_user, errors: admin::user_errors;
+    PATCH "/v1/organizations/{org}/users/{user_id}" => admin::update_user, errors: admin::update_user_errors;
+    DELETE "/v1/organizations/{org}/users/{user_id}" => admin::delete_user, errors: admin::change_user_errors;
+    GET "/v1/organizations/{org}/users/{user_id}/sessions" => admin::list_user_sessions, errors: admin::user_errors;
+    DELETE "/v1/organizations/{org}/users/{user_id}/sessions" => admin::end_user_sessions,
+        errors: admin::change_user_errors;
     GET "/v1/revocations" => revocations::get_revocations, errors: revocations::feed_errors;
     GET "/.well-known/jwks.json" => well_known::get_jwks, errors: well_known::discovery_errors;
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::routes::auth::{UserJson, display_text, display_text_schema};
 use crate::routes::{errors, string_enum};
-use crate::service::{NewOrganization, Principal};
+use crate::service::{Caller, NewOrganization, Principal};
 use crate::startup::AppState;
 use crate::store::{
     Invitation, MembershipChange, OrgPolicy, OrgRateLimits, OrgUpdate, Organization, PolicyUpdate, SessionInfo,
@@ -278,7 +278,7 @@ struct MemberList<'a> {
 
 /// One of the caller's sessions.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct SessionItem<'a> {
+pub(crate) struct SessionItem<'a> {
     /// Session family id (`sid`).
     id: Uuid,
     organization_id: Uuid,
@@ -303,10 +303,28 @@ struct SessionItem<'a> {
     current: bool,
 }
 
-/// The caller's live sessions, newest first.
+impl<'a> SessionItem<'a> {
+    /// `s` as listed, `current` when it is the session of the access token that asked.
+    pub(crate) fn new(s: &'a SessionInfo, current: Option<Uuid>) -> Self {
+        Self {
+            id: s.sid,
+            organization_id: s.org_id,
+            aal: s.aal.as_str(),
+            auth_method: s.auth_method.as_str(),
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            user_agent: s.user_agent.as_deref(),
+            ip: s.ip.as_deref(),
+            current: Some(s.sid) == current,
+        }
+    }
+}
+
+/// Live sessions, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct SessionList<'a> {
-    sessions: Vec<SessionItem<'a>>,
+pub(crate) struct SessionList<'a> {
+    pub(crate) sessions: Vec<SessionItem<'a>>,
 }
 
 fn required_name_schema() -> utoipa::openapi::Object {
@@ -329,7 +347,7 @@ fn signup_mode_schema() -> utoipa::openapi::Object {
     string_enum(["closed", "invite_only", "open", "domains"])
 }
 
-fn role_schema() -> utoipa::openapi::Object {
+pub(crate) fn role_schema() -> utoipa::openapi::Object {
     string_enum([Role::Owner, Role::Admin, Role::Member].map(Role::as_str))
 }
 
@@ -427,20 +445,20 @@ fn policy(body: PolicyBody, server_access: Duration, server_refresh: Duration) -
     })
 }
 
-fn role(raw: &str) -> Result<Role, ApiError> {
+pub(crate) fn role(raw: &str) -> Result<Role, ApiError> {
     Role::parse(raw).ok_or_else(|| ApiError::invalid_field("role", "role must be owner, admin or member"))
 }
 
-fn path_org(raw: &str) -> Result<OrgRef, ApiError> {
+pub(crate) fn path_org(raw: &str) -> Result<OrgRef, ApiError> {
     OrgRef::parse(raw).ok_or(ApiError::OrganizationNotFound)
 }
 
-fn path_uuid(raw: &str, missing: ApiError) -> Result<Uuid, ApiError> {
+pub(crate) fn path_uuid(raw: &str, missing: ApiError) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw.trim()).map_err(|_| missing)
 }
 
 /// The errors of routes on one organization.
-fn org_errors() -> Vec<ApiError> {
+pub(crate) fn org_errors() -> Vec<ApiError> {
     let mut all = errors::live_session();
     all.push(ApiError::OrganizationNotFound);
     all
@@ -513,15 +531,15 @@ pub(crate) fn read_errors() -> Vec<ApiError> {
     tag = "organizations",
     summary = "Read an organization",
     params(("org" = String, Path, description = "Organization id or slug")),
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "The organization, with the caller's role.", body = OrgJson)),
 )]
 pub(crate) async fn get_organization(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (org, role) = state.service.member_org(&principal, &path_org(&path)?).await?;
+    let (org, role) = state.service.member_org(&caller, &path_org(&path)?).await?;
     Ok(HttpResponse::Ok().json(OrgJson::new(&org, role)))
 }
 
@@ -543,12 +561,12 @@ pub(crate) fn update_errors() -> Vec<ApiError> {
                    sessions stop refreshing and nobody signs in to it. Renaming the slug keeps the id.",
     params(("org" = String, Path, description = "Organization id or slug")),
     request_body = UpdateBody,
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "The organization afterwards.", body = OrgJson)),
 )]
 pub(crate) async fn update_organization(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<String>,
     body: ApiJson<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -567,7 +585,7 @@ pub(crate) async fn update_organization(
         disabled,
         policy: policy(raw_policy.unwrap_or_default(), state.config.access_token_ttl, state.config.refresh_token_ttl)?,
     };
-    let (org, role) = state.service.update_org(&principal, &path_org(&path)?, update).await?;
+    let (org, role) = state.service.update_org(&caller, &path_org(&path)?, update).await?;
     Ok(HttpResponse::Ok().json(OrgJson::new(&org, role)))
 }
 
@@ -583,15 +601,15 @@ pub(crate) fn members_errors() -> Vec<ApiError> {
     tag = "organizations",
     summary = "List the members",
     params(("org" = String, Path, description = "Organization id or slug")),
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "The members, owners first.", body = MemberList)),
 )]
 pub(crate) async fn list_members(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let members = state.service.members(&principal, &path_org(&path)?).await?;
+    let members = state.service.members(&caller, &path_org(&path)?).await?;
     let members = members
         .iter()
         .map(|m| MemberJson { user: (&m.user).into(), role: m.role.as_str(), joined_at: m.joined_at })
@@ -623,19 +641,19 @@ pub(crate) fn role_errors() -> Vec<ApiError> {
     params(("org" = String, Path, description = "Organization id or slug"),
            ("user_id" = String, Path, description = "The member's user id")),
     request_body = RoleBody,
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 204, description = "Changed.")),
 )]
 pub(crate) async fn change_member(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<(String, String)>,
     body: ApiJson<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, user) = path.into_inner();
     let role = role(&body.0.role)?;
     let user = path_uuid(&user, ApiError::MemberNotFound)?;
-    state.service.change_member(&principal, &path_org(&org)?, user, MembershipChange::Role(role)).await?;
+    state.service.change_member(&caller, &path_org(&org)?, user, MembershipChange::Role(role)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -650,17 +668,17 @@ pub(crate) async fn change_member(
                    (`last_owner`).",
     params(("org" = String, Path, description = "Organization id or slug"),
            ("user_id" = String, Path, description = "The member's user id")),
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 204, description = "Removed.")),
 )]
 pub(crate) async fn remove_member(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, user) = path.into_inner();
     let user = path_uuid(&user, ApiError::MemberNotFound)?;
-    state.service.change_member(&principal, &path_org(&org)?, user, MembershipChange::Remove).await?;
+    state.service.change_member(&caller, &path_org(&org)?, user, MembershipChange::Remove).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -680,20 +698,9 @@ pub(crate) fn sessions_errors() -> Vec<ApiError> {
 )]
 pub(crate) async fn list_sessions(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
     let sessions = state.service.sessions(&principal).await?;
-    let current = principal.claims.sid;
-    let sessions = sessions.iter().map(|s: &SessionInfo| SessionItem {
-        id: s.sid,
-        organization_id: s.org_id,
-        aal: s.aal.as_str(),
-        auth_method: s.auth_method.as_str(),
-        created_at: s.created_at,
-        last_used_at: s.last_used_at,
-        expires_at: s.expires_at,
-        user_agent: s.user_agent.as_deref(),
-        ip: s.ip.as_deref(),
-        current: s.sid == current,
-    });
-    Ok(HttpResponse::Ok().json(SessionList { sessions: sessions.collect() }))
+    let current = Some(principal.claims.sid);
+    let sessions = sessions.iter().map(|s| SessionItem::new(s, current)).collect();
+    Ok(HttpResponse::Ok().json(SessionList { sessions }))
 }
 
 /// The errors of `end_session`.
@@ -744,18 +751,18 @@ pub(crate) fn invite_errors() -> Vec<ApiError> {
                    in, or at registration with `invitation`.",
     params(("org" = String, Path, description = "Organization id or slug")),
     request_body = InviteBody,
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 201, description = "The invitation.", body = InvitationJson)),
 )]
 pub(crate) async fn create_invitation(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<String>,
     body: ApiJson<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let InviteBody { email, role: raw_role } = body.0;
     let (email, role) = (Email::parse(&email)?, role(&raw_role)?);
-    let invitation = state.service.invite(&principal, &path_org(&path)?, &email, role).await?;
+    let invitation = state.service.invite(&caller, &path_org(&path)?, &email, role).await?;
     Ok(HttpResponse::Created().json(InvitationJson::from(&invitation)))
 }
 
@@ -773,15 +780,15 @@ pub(crate) fn invitations_errors() -> Vec<ApiError> {
     tag = "organizations",
     summary = "List waiting invitations",
     params(("org" = String, Path, description = "Organization id or slug")),
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "Invitations neither accepted, revoked nor expired.", body = InvitationList)),
 )]
 pub(crate) async fn list_invitations(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let invitations = state.service.invitations(&principal, &path_org(&path)?).await?;
+    let invitations = state.service.invitations(&caller, &path_org(&path)?).await?;
     Ok(HttpResponse::Ok().json(InvitationList { invitations: invitations.iter().map(InvitationJson::from).collect() }))
 }
 
@@ -800,17 +807,17 @@ pub(crate) fn revoke_errors() -> Vec<ApiError> {
     summary = "Revoke a waiting invitation",
     params(("org" = String, Path, description = "Organization id or slug"),
            ("invitation_id" = String, Path, description = "The invitation's id")),
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 204, description = "Revoked: its link no longer works.")),
 )]
 pub(crate) async fn revoke_invitation(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, id) = path.into_inner();
     let id = path_uuid(&id, ApiError::InvitationNotFound)?;
-    state.service.revoke_invitation(&principal, &path_org(&org)?, id).await?;
+    state.service.revoke_invitation(&caller, &path_org(&org)?, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -862,11 +869,15 @@ struct AuditJson<'a> {
     id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     at: OffsetDateTime,
-    /// The user who acted (`null` once deleted).
+    /// The user who acted (`null` when a key did, or once the user is deleted).
     #[schema(required = true)]
     actor_id: Option<Uuid>,
+    /// The API key that acted (`null` when a user did).
+    #[schema(required = true)]
+    actor_key_id: Option<Uuid>,
     /// `organization.created`, `organization.updated`, `member.role_changed`, `member.removed`, `member.left`,
-    /// `invitation.created`, `invitation.revoked`, `invitation.accepted`.
+    /// `member.disabled`, `member.enabled`, `invitation.created`, `invitation.revoked`, `invitation.accepted`,
+    /// `user.created`, `user.deleted`, `user.sessions_ended`, `api_key.created`, `api_key.revoked`.
     action: &'a str,
     /// What it was on: a user or invitation id (with the role given), or the fields changed.
     #[schema(required = true)]
@@ -911,12 +922,12 @@ pub(crate) fn audit_errors() -> Vec<ApiError> {
     description = "Every change to the organization, its members and invitations, written in the same transaction as \
                    the change: who, what, when, from which address. Newest first, paged with `next`.",
     params(("org" = String, Path, description = "Organization id or slug"), AuditQuery),
-    security(("bearer" = []), ("access_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("api_key" = [])),
     responses((status = 200, description = "A page of the audit log.", body = AuditPage)),
 )]
 pub(crate) async fn get_audit_log(
     state: web::Data<AppState>,
-    principal: Principal,
+    caller: Caller,
     req: actix_web::HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -927,7 +938,7 @@ pub(crate) async fn get_audit_log(
     if !(1..=crate::service::AUDIT_PAGE_MAX).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "limit must be from 1 to 200"));
     }
-    let events = state.service.audit_log(&principal, &path_org(&path)?, before, limit).await?;
+    let events = state.service.audit_log(&caller, &path_org(&path)?, before, limit).await?;
     let next = (events.len() == usize::try_from(limit).unwrap_or(usize::MAX))
         .then(|| events.last().map(|e| format!("{}.{}", e.at.unix_timestamp_nanos(), e.id.simple())))
         .flatten();
@@ -937,6 +948,7 @@ pub(crate) async fn get_audit_log(
             id: e.id,
             at: e.at,
             actor_id: e.actor_id,
+            actor_key_id: e.actor_key_id,
             action: &e.action,
             target: e.target.as_deref(),
             ip: e.ip.as_deref(),

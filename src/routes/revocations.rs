@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::http::credentials::bearer;
 use crate::routes::errors;
+use crate::service::PLATFORM_KEY_PREFIX;
 use crate::startup::AppState;
 
 /// Largest page the feed returns.
@@ -98,14 +99,19 @@ pub(crate) fn feed_errors() -> Vec<ApiError> {
     description = "Poll it every few seconds with the last `cursor` and reject tokens whose `sid` or `jti` is \
                    listed until `expires_at`. Entries older than the longest access-token lifetime drop out.",
     params(FeedQuery),
-    security(("platform_api_key" = [])),
+    security(("platform_api_key" = []), ("api_key" = [])),
     responses((status = 200, description = "A page of the feed.", body = FeedResponse)),
 )]
 pub(crate) async fn get_revocations(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let key = bearer(&req)?.ok_or(ApiError::TokenMissing)?;
-    let configured = state.config.platform_api_key.as_ref().ok_or(ApiError::TokenInvalid)?;
-    if aws_lc_rs::constant_time::verify_slices_are_equal(key.as_bytes(), configured.expose().as_bytes()).is_err() {
-        return Err(ApiError::TokenInvalid);
+    // A platform key made by `identsphere admin create-key`, or the one configured.
+    if key.starts_with(PLATFORM_KEY_PREFIX) {
+        state.service.authenticate_key(&key, None).await?;
+    } else {
+        let configured = state.config.platform_api_key.as_ref().ok_or(ApiError::TokenInvalid)?;
+        if aws_lc_rs::constant_time::verify_slices_are_equal(key.as_bytes(), configured.expose().as_bytes()).is_err() {
+            return Err(ApiError::TokenInvalid);
+        }
     }
     let query = web::Query::<FeedQuery>::from_query(req.query_string())
         .map_err(|_| ApiError::invalid_field("after", "after must be a cursor and limit a number from 1 to 1000"))?

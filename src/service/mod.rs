@@ -5,10 +5,12 @@
 //! traits and to session families only through the organization actors, and mints tokens outside the
 //! actors. No HTTP here: handlers map the results.
 
+mod admin;
 mod lifecycle;
 mod mfa;
 mod organizations;
 
+pub use admin::{Caller, KeyPrincipal, MintedKey, NewUser, PLATFORM_KEY_PREFIX, USER_PAGE_MAX, is_api_key, mint_key};
 pub use mfa::{FACTORS, LoginOutcome, MfaProof, TotpEnrollment};
 pub use organizations::{AUDIT_PAGE_MAX, NewOrganization};
 
@@ -34,7 +36,7 @@ use crate::error::ApiError;
 use crate::mail::Mailer;
 use crate::store::{
     INVITATION_SPENT, Joining, LinkPurpose, NewAccount, OrgPolicy, Organization, Rate, SecretHash, SessionContext,
-    SignupMode, Stores,
+    SessionInfo, SignupMode, Stores,
 };
 
 /// A completed sign-in or refresh: what the token response shows.
@@ -246,7 +248,7 @@ impl AuthService {
             let org_id = match &joining {
                 Joining::Personal { id, .. } => *id,
                 Joining::Existing(id) => *id,
-                Joining::Invited { org_id, .. } => *org_id,
+                Joining::Invited { org_id, .. } | Joining::Added { org_id, .. } => *org_id,
             };
             let account = NewAccount {
                 user_id,

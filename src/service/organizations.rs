@@ -1,17 +1,18 @@
 //! Organizations, their members and roles, and a user's session list.
 //!
-//! Every call is made by a signed-in user (`Principal`) and checks the user's role in the organization
-//! named: an organization the user is not a member of answers exactly like one that does not exist
-//! (`organization_not_found`), so ids and slugs of other tenants cannot be probed. Owners may do
-//! everything, admins everything but touching owners and disabling, members read. An organization keeps
-//! at least one owner.
+//! Every call on an organization is made by a signed-in user or an API key (`Caller`) and checks the
+//! caller's role in the organization named: an organization the user is not a member of — or the key
+//! is not for — answers exactly like one that does not exist (`organization_not_found`), so ids and
+//! slugs of other tenants cannot be probed. Owners may do everything, admins everything but touching
+//! owners, disabling and the policy, members read; an organization's key acts as an owner of it, a
+//! platform key as an owner of every organization. An organization keeps at least one enabled owner.
 
 use identsphere_actors::RevokeReason;
 use time::Duration;
 use uuid::Uuid;
 
 use super::lifecycle::{link_token_hash, new_link_token};
-use super::{AuthService, Principal, drawn_slug};
+use super::{AuthService, Caller, Principal, drawn_slug};
 use crate::domain::{Email, OrgRef, Role};
 use crate::error::ApiError;
 use crate::mail::MailKind;
@@ -39,9 +40,9 @@ pub const AUDIT_PAGE_MAX: u32 = 200;
 const SLUG_CONSTRAINT: &str = "organizations_slug_key";
 
 impl AuthService {
-    /// What the principal does now, for the audit log.
-    fn audit(&self, principal: &Principal, action: &'static str, target: Option<String>) -> Audit {
-        Audit { at: self.clock.now(), actor_id: principal.claims.sub, ip: principal.ip.clone(), action, target }
+    /// What the caller does now, for the audit log.
+    pub(super) fn audit(&self, caller: &Caller, action: &'static str, target: Option<String>) -> Audit {
+        Audit { at: self.clock.now(), actor: caller.actor(), ip: caller.ip().map(str::to_owned), action, target }
     }
 
     /// Creates an organization owned by the principal's user.
@@ -64,7 +65,7 @@ impl AuthService {
                 disabled: false,
                 policy: OrgPolicy::default(),
             };
-            let audit = self.audit(principal, "organization.created", Some(org.slug.clone()));
+            let audit = self.audit(&Caller::User(principal.clone()), "organization.created", Some(org.slug.clone()));
             match self.stores.organizations.create_org(&org, principal.claims.sub, &audit).await {
                 Ok(()) => return Ok(org),
                 Err(StoreError::Conflict(constraint)) if constraint == SLUG_CONSTRAINT && new.slug.is_none() => {}
@@ -86,16 +87,21 @@ impl AuthService {
         Ok(self.stores.organizations.orgs_of(principal.claims.sub).await?)
     }
 
-    /// An organization the principal's user is a member of, with their role.
+    /// An organization the caller may act on, with the caller's role: a user's membership, or the
+    /// owner's rights of a key for it.
     ///
     /// # Errors
-    /// `OrganizationNotFound` for no such organization and for one the user is not a member of alike.
-    pub async fn member_org(&self, principal: &Principal, org: &OrgRef) -> Result<(Organization, Role), ApiError> {
-        self.session(principal).await?;
+    /// `OrganizationNotFound` for no such organization and for one the caller has no part in alike.
+    pub async fn member_org(&self, caller: &Caller, org: &OrgRef) -> Result<(Organization, Role), ApiError> {
+        if let Caller::User(principal) = caller {
+            self.session(principal).await?;
+        }
         let org = self.stores.accounts.find_org(org).await?.ok_or(ApiError::OrganizationNotFound)?;
-        let role =
-            self.stores.accounts.role(principal.claims.sub, org.id).await?.ok_or(ApiError::OrganizationNotFound)?;
-        Ok((org, role))
+        let role = match caller {
+            Caller::User(principal) => self.stores.accounts.role(principal.claims.sub, org.id).await?,
+            Caller::Key(key) => key.org_id.is_none_or(|id| id == org.id).then_some(Role::Owner),
+        };
+        Ok((org, role.ok_or(ApiError::OrganizationNotFound)?))
     }
 
     /// Updates name, slug, sign-up policy (admins and owners) or the disabled flag (owners).
@@ -104,11 +110,11 @@ impl AuthService {
     /// `InsufficientRole`, `SlugTaken`, `OrganizationNotFound`.
     pub async fn update_org(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         org: &OrgRef,
         update: OrgUpdate,
     ) -> Result<(Organization, Role), ApiError> {
-        let (org, role) = self.member_org(principal, org).await?;
+        let (org, role) = self.member_org(caller, org).await?;
         // The policy decides how members sign in (a second factor, methods, lifetimes): an owner's call,
         // like disabling.
         let policy = &update.policy;
@@ -137,7 +143,7 @@ impl AuthService {
         .into_iter()
         .flatten()
         .collect();
-        let audit = self.audit(principal, "organization.updated", Some(changed.join(",")));
+        let audit = self.audit(caller, "organization.updated", Some(changed.join(",")));
         match self.stores.organizations.update_org(org.id, &update, &audit).await {
             Ok(Some(updated)) => Ok((updated, role)),
             Ok(None) => Err(ApiError::OrganizationNotFound),
@@ -150,8 +156,8 @@ impl AuthService {
     ///
     /// # Errors
     /// `OrganizationNotFound`.
-    pub async fn members(&self, principal: &Principal, org: &OrgRef) -> Result<Vec<Member>, ApiError> {
-        let (org, _) = self.member_org(principal, org).await?;
+    pub async fn members(&self, caller: &Caller, org: &OrgRef) -> Result<Vec<Member>, ApiError> {
+        let (org, _) = self.member_org(caller, org).await?;
         Ok(self.stores.organizations.members(org.id).await?)
     }
 
@@ -163,32 +169,37 @@ impl AuthService {
     /// `InsufficientRole`, `MemberNotFound`, `LastOwner`, `OrganizationNotFound`.
     pub async fn change_member(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         org: &OrgRef,
         user_id: Uuid,
         change: MembershipChange,
     ) -> Result<(), ApiError> {
-        let (org, role) = self.member_org(principal, org).await?;
-        let target = self.stores.accounts.role(user_id, org.id).await?.ok_or(ApiError::MemberNotFound)?;
-        let leaving = user_id == principal.claims.sub && change == MembershipChange::Remove;
+        let (org, role) = self.member_org(caller, org).await?;
+        // Disabled members are members to manage (enable, delete).
+        let target = self.stores.admin.org_user(org.id, user_id).await?.ok_or(ApiError::MemberNotFound)?.role;
+        let leaving = caller.user_id() == Some(user_id) && change == MembershipChange::Remove;
         let touches_owner = target == Role::Owner || change == MembershipChange::Role(Role::Owner);
         let needed = if touches_owner { Role::Owner } else { Role::Admin };
         if !leaving && !role.at_least(needed) {
             return Err(ApiError::InsufficientRole);
         }
+        let target = Some(user_id.to_string());
         let audit = match change {
             MembershipChange::Role(new) => {
-                self.audit(principal, "member.role_changed", Some(format!("{user_id}:{}", new.as_str())))
+                self.audit(caller, "member.role_changed", Some(format!("{user_id}:{}", new.as_str())))
             }
-            MembershipChange::Remove if leaving => self.audit(principal, "member.left", Some(user_id.to_string())),
-            MembershipChange::Remove => self.audit(principal, "member.removed", Some(user_id.to_string())),
+            MembershipChange::Remove if leaving => self.audit(caller, "member.left", target),
+            MembershipChange::Remove => self.audit(caller, "member.removed", target),
+            MembershipChange::Delete => self.audit(caller, "user.deleted", target),
+            MembershipChange::Disable(true) => self.audit(caller, "member.disabled", target),
+            MembershipChange::Disable(false) => self.audit(caller, "member.enabled", target),
         };
         match self.stores.organizations.change_membership(org.id, user_id, change, &audit).await? {
             MembershipOutcome::Done => {}
             MembershipOutcome::NotAMember => return Err(ApiError::MemberNotFound),
             MembershipOutcome::LastOwner => return Err(ApiError::LastOwner),
         }
-        if change == MembershipChange::Remove {
+        if matches!(change, MembershipChange::Remove | MembershipChange::Delete | MembershipChange::Disable(true)) {
             let now = self.clock.now();
             let mut families = self.stores.accounts.live_families(user_id, now).await?;
             families.retain(|(_, family_org)| *family_org == org.id);
@@ -223,12 +234,12 @@ impl AuthService {
     /// `InsufficientRole`, `OrganizationNotFound`.
     pub async fn invite(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         org: &OrgRef,
         email: &Email,
         role: Role,
     ) -> Result<Invitation, ApiError> {
-        let (org, my_role) = self.member_org(principal, org).await?;
+        let (org, my_role) = self.member_org(caller, org).await?;
         let needed = if role == Role::Owner { Role::Owner } else { Role::Admin };
         if !my_role.at_least(needed) {
             return Err(ApiError::InsufficientRole);
@@ -241,12 +252,12 @@ impl AuthService {
             email: email.as_typed().to_owned(),
             email_normalized: email.normalized().to_owned(),
             role,
-            invited_by: Some(principal.claims.sub),
+            invited_by: caller.user_id(),
             created_at: now,
             expires_at: now + INVITATION_TTL,
         };
         let target = format!("{}:{}", invitation.id, role.as_str());
-        let audit = Audit { at: now, ..self.audit(principal, "invitation.created", Some(target)) };
+        let audit = Audit { at: now, ..self.audit(caller, "invitation.created", Some(target)) };
         self.stores.organizations.add_invitation(&invitation, &token_hash, &audit).await?;
         let (mailer, to) = (self.services.mailer.clone(), invitation.email.clone());
         self.deliver(MailKind::Invitation, async move {
@@ -259,8 +270,8 @@ impl AuthService {
     ///
     /// # Errors
     /// `InsufficientRole`, `OrganizationNotFound`.
-    pub async fn invitations(&self, principal: &Principal, org: &OrgRef) -> Result<Vec<Invitation>, ApiError> {
-        let (org, role) = self.member_org(principal, org).await?;
+    pub async fn invitations(&self, caller: &Caller, org: &OrgRef) -> Result<Vec<Invitation>, ApiError> {
+        let (org, role) = self.member_org(caller, org).await?;
         if !role.at_least(Role::Admin) {
             return Err(ApiError::InsufficientRole);
         }
@@ -271,12 +282,12 @@ impl AuthService {
     ///
     /// # Errors
     /// `InsufficientRole`, `InvitationNotFound`, `OrganizationNotFound`.
-    pub async fn revoke_invitation(&self, principal: &Principal, org: &OrgRef, id: Uuid) -> Result<(), ApiError> {
-        let (org, role) = self.member_org(principal, org).await?;
+    pub async fn revoke_invitation(&self, caller: &Caller, org: &OrgRef, id: Uuid) -> Result<(), ApiError> {
+        let (org, role) = self.member_org(caller, org).await?;
         if !role.at_least(Role::Admin) {
             return Err(ApiError::InsufficientRole);
         }
-        let audit = self.audit(principal, "invitation.revoked", Some(id.to_string()));
+        let audit = self.audit(caller, "invitation.revoked", Some(id.to_string()));
         if !self.stores.organizations.revoke_invitation(org.id, id, &audit).await? {
             return Err(ApiError::InvitationNotFound);
         }
@@ -297,7 +308,7 @@ impl AuthService {
         let token_hash = link_token_hash(token).ok_or(ApiError::InvitationInvalid)?;
         self.live_invitation(&token_hash, &Email::parse(&context.user.email)?).await?;
         let user_id = context.user.id;
-        let audit = self.audit(principal, "invitation.accepted", None);
+        let audit = self.audit(&Caller::User(principal.clone()), "invitation.accepted", None);
         let accepted = self.stores.organizations.accept_invitation(&token_hash, user_id, &audit).await?;
         let invitation = accepted.ok_or(ApiError::InvitationInvalid)?;
         let org = self.stores.accounts.find_org(&OrgRef::Id(invitation.org_id)).await?;
@@ -325,12 +336,12 @@ impl AuthService {
     /// `InsufficientRole`, `OrganizationNotFound`.
     pub async fn audit_log(
         &self,
-        principal: &Principal,
+        caller: &Caller,
         org: &OrgRef,
         before: Option<(time::OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, ApiError> {
-        let (org, role) = self.member_org(principal, org).await?;
+        let (org, role) = self.member_org(caller, org).await?;
         if !role.at_least(Role::Admin) {
             return Err(ApiError::InsufficientRole);
         }

@@ -24,10 +24,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm,
-    KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgPolicy,
-    OrgUpdate, Organization, OrganizationStore, PolicyUpdate, Probe, Rate, RateLimiter, SecretHash, SessionContext,
-    SessionInfo, SignupMode, StoredKey, TotpFactor, session_rules, spend_invitation_sql,
+    AccountStore, AdminStore, ApiKey, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation,
+    Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome,
+    NewAccount, NewLink, OrgPolicy, OrgUpdate, OrgUser, Organization, OrganizationStore, PolicyUpdate, Probe, Rate,
+    RateLimiter, SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor, UserQuery, session_rules,
+    spend_invitation_sql,
 };
 use crate::config::KeyEncryptionKey;
 use crate::domain::{OrgRef, Role};
@@ -234,13 +235,15 @@ const SPEND_RESET_LINKS: &str =
 fn audit_row(connection: &Connection, org_id: Uuid, audit: &Audit, target: Option<&str>) -> rusqlite::Result<()> {
     connection
         .prepare_cached(
-            "INSERT INTO audit_events (id, org_id, at, actor_id, action, target, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO audit_events (id, org_id, at, actor_id, actor_key_id, action, target, ip) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             Uuid::now_v7().as_bytes().as_slice(),
             org_id.as_bytes().as_slice(),
             ms(audit.at),
-            audit.actor_id.as_bytes().as_slice(),
+            audit.actor.columns().0.map(|id| id.as_bytes().to_vec()),
+            audit.actor.columns().1.map(|id| id.as_bytes().to_vec()),
             audit.action,
             target,
             audit.ip,
@@ -464,7 +467,7 @@ impl AccountStore for SqliteStore {
                     (*id, Role::Owner)
                 }
                 Joining::Existing(id) => (*id, Role::Member),
-                Joining::Invited { org_id, role, .. } => (*org_id, *role),
+                Joining::Invited { org_id, role, .. } | Joining::Added { org_id, role, .. } => (*org_id, *role),
             };
             let user_id = account.user_id.as_bytes().as_slice();
             tx.prepare_cached(
@@ -494,6 +497,9 @@ impl AccountStore for SqliteStore {
                     // Dropping the transaction rolls the account back.
                     return Ok(None);
                 }
+            }
+            if let Joining::Added { org_id, audit, .. } = &account.joining {
+                audit_row(&tx, *org_id, audit, Some(&account.user_id.to_string()))?;
             }
             tx.commit()?;
             Ok(Some(UserProfile {
@@ -528,7 +534,9 @@ impl AccountStore for SqliteStore {
     async fn role(&self, user_id: Uuid, org_id: Uuid) -> Result<Option<Role>, StoreError> {
         self.run(move |c| {
             let role: Option<String> = c
-                .prepare_cached("SELECT role FROM memberships WHERE user_id = ?1 AND org_id = ?2")?
+                .prepare_cached(
+                    "SELECT role FROM memberships WHERE user_id = ?1 AND org_id = ?2 AND disabled_at IS NULL",
+                )?
                 .query_row([user_id.as_bytes().as_slice(), org_id.as_bytes().as_slice()], |row| row.get(0))
                 .optional()?;
             role.map(|r| Role::parse(&r).ok_or_else(|| unknown("role"))).transpose()
@@ -539,7 +547,8 @@ impl AccountStore for SqliteStore {
     async fn most_recent_org(&self, user_id: Uuid) -> Result<Option<Organization>, StoreError> {
         self.run(move |c| {
             let sql = format!(
-                "SELECT {ORG_COLUMNS} FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = ?1 \
+                "SELECT {ORG_COLUMNS} FROM memberships m JOIN organizations o ON o.id = m.org_id \
+                 WHERE m.user_id = ?1 AND m.disabled_at IS NULL \
                  ORDER BY m.last_used_at DESC, m.created_at DESC LIMIT 1"
             );
             c.prepare_cached(&sql)?.query_row([user_id.as_bytes().as_slice()], org_from).optional()
@@ -562,7 +571,8 @@ impl AccountStore for SqliteStore {
                 "SELECT {FAMILY_COLUMNS}, {USER_COLUMNS}, {ORG_COLUMNS}, m.role, \
                  (u.disabled_at IS NOT NULL) AS user_disabled FROM session_families f \
                  JOIN users u ON u.id = f.user_id JOIN organizations o ON o.id = f.org_id \
-                 LEFT JOIN memberships m ON m.user_id = f.user_id AND m.org_id = f.org_id WHERE f.id = ?1"
+                 LEFT JOIN memberships m ON m.user_id = f.user_id AND m.org_id = f.org_id AND m.disabled_at IS NULL \
+                 WHERE f.id = ?1"
             );
             c.prepare_cached(&sql)?
                 .query_row([sid.as_bytes().as_slice()], |row| {
@@ -960,25 +970,39 @@ impl OrganizationStore for SqliteStore {
             // One connection: changes are serialized already; the transaction keeps check and change together.
             let tx = c.transaction()?;
             let (org, user) = (org_id.as_bytes().as_slice(), user_id.as_bytes().as_slice());
-            let current: Option<String> = tx
-                .prepare_cached("SELECT role FROM memberships WHERE org_id = ?1 AND user_id = ?2")?
-                .query_row([org, user], |row| row.get(0))
+            let current: Option<(String, bool)> = tx
+                .prepare_cached("SELECT role, disabled_at IS NULL FROM memberships WHERE org_id = ?1 AND user_id = ?2")?
+                .query_row([org, user], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()?;
-            let Some(current) = current else { return Ok(MembershipOutcome::NotAMember) };
+            let Some((current, enabled)) = current else { return Ok(MembershipOutcome::NotAMember) };
             let owners: i64 = tx
-                .prepare_cached("SELECT count(*) FROM memberships WHERE org_id = ?1 AND role = 'owner'")?
+                .prepare_cached(
+                    "SELECT count(*) FROM memberships WHERE org_id = ?1 AND role = 'owner' AND disabled_at IS NULL",
+                )?
                 .query_row([org], |row| row.get(0))?;
-            if current == Role::Owner.as_str() && change != MembershipChange::Role(Role::Owner) && owners <= 1 {
+            if current == Role::Owner.as_str() && enabled && change.ends_ownership() && owners <= 1 {
                 return Ok(MembershipOutcome::LastOwner);
             }
             match change {
                 MembershipChange::Role(role) => tx
                     .prepare_cached("UPDATE memberships SET role = ?3 WHERE org_id = ?1 AND user_id = ?2")?
                     .execute(params![org, user, role.as_str()])?,
-                MembershipChange::Remove => tx
+                MembershipChange::Remove | MembershipChange::Delete => tx
                     .prepare_cached("DELETE FROM memberships WHERE org_id = ?1 AND user_id = ?2")?
                     .execute([org, user])?,
+                MembershipChange::Disable(disabled) => tx
+                    .prepare_cached(
+                        "UPDATE memberships SET disabled_at = CASE WHEN ?3 THEN COALESCE(disabled_at, ?4) END \
+                         WHERE org_id = ?1 AND user_id = ?2",
+                    )?
+                    .execute(params![org, user, disabled, ms(audit.at)])?,
             };
+            if change == MembershipChange::Delete {
+                tx.prepare_cached(
+                    "DELETE FROM users WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM memberships WHERE user_id = ?1)",
+                )?
+                .execute([user])?;
+            }
             audit_row(&tx, org_id, &audit, audit.target.as_deref())?;
             tx.commit()?;
             Ok(MembershipOutcome::Done)
@@ -1109,7 +1133,7 @@ impl OrganizationStore for SqliteStore {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         self.run(move |c| {
             let mut statement = c.prepare_cached(
-                "SELECT id, at, actor_id, action, target, ip FROM audit_events WHERE org_id = ?1 \
+                "SELECT id, at, actor_id, actor_key_id, action, target, ip FROM audit_events WHERE org_id = ?1 \
                  AND (?2 IS NULL OR at < ?2 OR (at = ?2 AND id < ?3)) ORDER BY at DESC, id DESC LIMIT ?4",
             )?;
             let (at, id) = (before.map(|b| ms(b.0)), before.map_or(Uuid::nil(), |b| b.1));
@@ -1120,6 +1144,7 @@ impl OrganizationStore for SqliteStore {
                         id: uuid(row, "id")?,
                         at: time_at(row, "at")?,
                         actor_id: opt_uuid(row, "actor_id")?,
+                        actor_key_id: opt_uuid(row, "actor_key_id")?,
                         action: row.get("action")?,
                         target: row.get("target")?,
                         ip: row.get("ip")?,
@@ -1349,5 +1374,144 @@ impl Probe for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}
+
+/// Columns of an API key, for `key_from`.
+const KEY_COLUMNS: &str = "k.id, k.org_id, k.name, k.secret_hash, k.created_by, k.created_at, k.last_used_at, \
+     (k.revoked_at IS NOT NULL) AS revoked";
+
+fn key_from(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    let hash: Vec<u8> = row.get("secret_hash")?;
+    Ok(ApiKey {
+        id: uuid(row, "id")?,
+        org_id: opt_uuid(row, "org_id")?,
+        name: row.get("name")?,
+        secret_hash: hash.as_slice().try_into().map_err(|_| unknown("secret_hash"))?,
+        created_by: opt_uuid(row, "created_by")?,
+        created_at: time_at(row, "created_at")?,
+        last_used_at: row.get::<_, Option<i64>>("last_used_at")?.map(at).transpose()?,
+        revoked: row.get("revoked")?,
+    })
+}
+
+/// A member for the admin API, with `USER_COLUMNS`, for `org_user_from`.
+const MEMBER_COLUMNS: &str = "m.role, m.created_at AS joined_at, (m.disabled_at IS NOT NULL) AS member_disabled \
+     FROM memberships m JOIN users u ON u.id = m.user_id";
+
+fn org_user_from(row: &Row<'_>) -> rusqlite::Result<OrgUser> {
+    Ok(OrgUser {
+        user: user_from(row)?,
+        role: Role::parse(&row.get::<_, String>("role")?).ok_or_else(|| unknown("role"))?,
+        joined_at: time_at(row, "joined_at")?,
+        disabled: row.get("member_disabled")?,
+    })
+}
+
+#[async_trait]
+impl AdminStore for SqliteStore {
+    async fn add_key(&self, key: &ApiKey, audit: Option<&Audit>) -> Result<(), StoreError> {
+        let (key, audit) = (key.clone(), audit.cloned());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            tx.prepare_cached(
+                "INSERT INTO api_keys (id, org_id, name, secret_hash, created_by, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                key.id.as_bytes().as_slice(),
+                key.org_id.map(|o| o.as_bytes().to_vec()),
+                key.name,
+                key.secret_hash.as_slice(),
+                key.created_by.map(|u| u.as_bytes().to_vec()),
+                ms(key.created_at),
+            ])?;
+            if let (Some(org_id), Some(audit)) = (key.org_id, &audit) {
+                audit_row(&tx, org_id, audit, Some(&key.id.to_string()))?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn key(&self, id: Uuid) -> Result<Option<ApiKey>, StoreError> {
+        self.run(move |c| {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.id = ?1");
+            c.prepare_cached(&sql)?.query_row([id.as_bytes().as_slice()], key_from).optional()
+        })
+        .await
+    }
+
+    async fn keys(&self, org_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
+        self.run(move |c| {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.org_id = ?1 ORDER BY k.created_at, k.id");
+            let mut statement = c.prepare_cached(&sql)?;
+            let rows = statement.query_map([org_id.as_bytes().as_slice()], key_from)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, org_id: Uuid, id: Uuid, audit: &Audit) -> Result<bool, StoreError> {
+        let audit = audit.clone();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND org_id = ?2 AND revoked_at IS NULL",
+                )?
+                .execute(params![id.as_bytes().as_slice(), org_id.as_bytes().as_slice(), ms(audit.at)])?;
+            if changed != 1 {
+                return Ok(false);
+            }
+            audit_row(&tx, org_id, &audit, Some(&id.to_string()))?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn record(&self, org_id: Uuid, audit: &Audit) -> Result<(), StoreError> {
+        let audit = audit.clone();
+        self.run(move |c| audit_row(c, org_id, &audit, audit.target.as_deref())).await
+    }
+
+    async fn touch_key(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.run(move |c| {
+            c.prepare_cached(
+                "UPDATE api_keys SET last_used_at = ?2 \
+                 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2 - 60000)",
+            )?
+            .execute(params![id.as_bytes().as_slice(), ms(now)])
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn org_users(&self, org_id: Uuid, query: &UserQuery) -> Result<Vec<OrgUser>, StoreError> {
+        let query = query.clone();
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {USER_COLUMNS}, {MEMBER_COLUMNS} WHERE m.org_id = ?1 AND (?2 IS NULL OR instr(u.email_normalized, ?2) > 0) \
+                 AND (?3 IS NULL OR u.email_normalized > ?3) ORDER BY u.email_normalized LIMIT ?4"
+            );
+            let mut statement = c.prepare_cached(&sql)?;
+            let rows = statement.query_map(
+                params![org_id.as_bytes().as_slice(), query.email_contains, query.after, query.limit],
+                org_user_from,
+            )?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn org_user(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<OrgUser>, StoreError> {
+        self.run(move |c| {
+            let sql = format!("SELECT {USER_COLUMNS}, {MEMBER_COLUMNS} WHERE m.org_id = ?1 AND m.user_id = ?2");
+            c.prepare_cached(&sql)?
+                .query_row([org_id.as_bytes().as_slice(), user_id.as_bytes().as_slice()], org_user_from)
+                .optional()
+        })
+        .await
     }
 }

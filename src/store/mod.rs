@@ -163,6 +163,15 @@ pub enum Joining {
         /// SHA-256 of the invitation's token.
         token_hash: SecretHash,
     },
+    /// An organization an administrator adds the account to (admin API), with its audit entry.
+    Added {
+        /// The organization.
+        org_id: Uuid,
+        /// The role given.
+        role: Role,
+        /// Who added it: written in the same transaction.
+        audit: Box<Audit>,
+    },
 }
 
 /// Everything registering creates, in one transaction.
@@ -511,6 +520,19 @@ pub enum MembershipChange {
     Role(Role),
     /// End the membership.
     Remove,
+    /// End the membership and delete the account if it belongs to no other organization (admin API).
+    Delete,
+    /// Disable (`true`) or enable the membership (admin API): a disabled member is no member for
+    /// signing in, switching or acting.
+    Disable(bool),
+}
+
+impl MembershipChange {
+    /// Whether the change takes an enabled owner away: refused for the organization's last one.
+    #[must_use]
+    pub const fn ends_ownership(self) -> bool {
+        !matches!(self, Self::Role(Role::Owner) | Self::Disable(false))
+    }
 }
 
 /// What a membership change did.
@@ -568,13 +590,36 @@ pub struct Invitation {
     pub expires_at: OffsetDateTime,
 }
 
+/// Who acts on an organization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in user.
+    User(Uuid),
+    /// An API key (server to server).
+    Key(Uuid),
+    /// The operator, on the command line (`identsphere admin create-key`).
+    Operator,
+}
+
+impl Actor {
+    /// The stored form: the user's id or the key's id (neither for the operator).
+    #[must_use]
+    pub const fn columns(self) -> (Option<Uuid>, Option<Uuid>) {
+        match self {
+            Self::User(id) => (Some(id), None),
+            Self::Key(id) => (None, Some(id)),
+            Self::Operator => (None, None),
+        }
+    }
+}
+
 /// Who changes an organization, for its audit log: written in the same transaction as the change.
 #[derive(Clone, Debug)]
 pub struct Audit {
     /// When.
     pub at: OffsetDateTime,
-    /// The user acting.
-    pub actor_id: Uuid,
+    /// Who acts.
+    pub actor: Actor,
     /// From where (their client address).
     pub ip: Option<String>,
     /// What, as `subject.verb` (`member.removed`).
@@ -590,8 +635,10 @@ pub struct AuditEvent {
     pub id: Uuid,
     /// When.
     pub at: OffsetDateTime,
-    /// The user who acted; `None` once deleted.
+    /// The user who acted; `None` once deleted, or when a key acted.
     pub actor_id: Option<Uuid>,
+    /// The API key that acted; `None` when a user did (or once the key is deleted).
+    pub actor_key_id: Option<Uuid>,
     /// What.
     pub action: String,
     /// What on.
@@ -706,6 +753,104 @@ pub trait OrganizationStore: Send + Sync + 'static {
     async fn sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionInfo>, StoreError>;
 }
 
+/// A secret API key as stored: the hash of its secret, never the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Its id, also the public part of the key.
+    pub id: Uuid,
+    /// The organization it acts for; `None` for a platform key (every organization).
+    pub org_id: Option<Uuid>,
+    /// What it is for, as its creator named it.
+    pub name: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: SecretHash,
+    /// Who created it (`None` for the command line, or once deleted).
+    pub created_by: Option<Uuid>,
+    /// When.
+    pub created_at: OffsetDateTime,
+    /// Its last use (kept to the minute).
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Revoked keys authenticate nothing.
+    pub revoked: bool,
+}
+
+/// A member as the admin API shows them.
+#[derive(Clone, Debug)]
+pub struct OrgUser {
+    /// The user.
+    pub user: UserProfile,
+    /// Their role.
+    pub role: Role,
+    /// When they joined.
+    pub joined_at: OffsetDateTime,
+    /// An administrator disabled them in this organization.
+    pub disabled: bool,
+}
+
+/// Which members a listing wants.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// Only emails containing this (lower-case) text.
+    pub email_contains: Option<String>,
+    /// Only emails after this normalized email (the cursor of the page before).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The admin API's store: API keys and the users of an organization (membership changes go through
+/// `OrganizationStore::change_membership`).
+#[async_trait]
+pub trait AdminStore: Send + Sync + 'static {
+    /// Stores a new key, with the audit entry of its organization (none for a platform key).
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn add_key(&self, key: &ApiKey, audit: Option<&Audit>) -> Result<(), StoreError>;
+
+    /// The key with this id, revoked or not.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn key(&self, id: Uuid) -> Result<Option<ApiKey>, StoreError>;
+
+    /// The organization's keys, oldest first.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn keys(&self, org_id: Uuid) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Revokes a live key of the organization: `false` when it has none with this id.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn revoke_key(&self, org_id: Uuid, id: Uuid, audit: &Audit) -> Result<bool, StoreError>;
+
+    /// Records an action that changes nothing stored (sessions ended) in the organization's audit log.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn record(&self, org_id: Uuid, audit: &Audit) -> Result<(), StoreError>;
+
+    /// Records a use of the key at `now` (written at most once a minute).
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn touch_key(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// A page of the organization's members by email.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn org_users(&self, org_id: Uuid, query: &UserQuery) -> Result<Vec<OrgUser>, StoreError>;
+
+    /// One member of the organization.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn org_user(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<OrgUser>, StoreError>;
+}
+
 /// A rate: at most `count` events per `period`, in a burst or spread out (GCRA). Stored and shown as
 /// `{"count": 5, "period": 60}` (seconds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -808,6 +953,8 @@ pub struct Stores {
     pub denylist: Arc<dyn Denylist>,
     /// Rate-limit counters.
     pub limiter: Arc<dyn RateLimiter>,
+    /// API keys and the admin API's user management.
+    pub admin: Arc<dyn AdminStore>,
     /// Everything `/readyz` checks.
     pub probes: Vec<Arc<dyn Probe>>,
 }

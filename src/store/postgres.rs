@@ -17,10 +17,11 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation, Joining, KeyAlgorithm,
-    KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgPolicy,
-    OrgUpdate, Organization, OrganizationStore, PolicyUpdate, Probe, SecretHash, SessionContext, SessionInfo,
-    SignupMode, StoredKey, TotpFactor, session_rules, spend_invitation_sql,
+    AccountStore, AdminStore, ApiKey, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation,
+    Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome,
+    NewAccount, NewLink, OrgPolicy, OrgUpdate, OrgUser, Organization, OrganizationStore, PolicyUpdate, Probe,
+    SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor, UserQuery, session_rules,
+    spend_invitation_sql,
 };
 use crate::domain::{OrgRef, Role};
 
@@ -399,7 +400,7 @@ impl AccountStore for PgStore {
                 (*id, Role::Owner)
             }
             Joining::Existing(id) => (*id, Role::Member),
-            Joining::Invited { org_id, role, .. } => (*org_id, *role),
+            Joining::Invited { org_id, role, .. } | Joining::Added { org_id, role, .. } => (*org_id, *role),
         };
         let (email, normalized, role) = (account.email.as_typed(), account.email.normalized(), role.as_str());
         let statements = [
@@ -433,6 +434,9 @@ impl AccountStore for PgStore {
                 return Err(StoreError::Conflict(INVITATION_SPENT.to_owned()));
             }
         }
+        if let Joining::Added { org_id, audit, .. } = &account.joining {
+            tx_audit(&tx, *org_id, audit, Some(&account.user_id.to_string())).await?;
+        }
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(UserProfile {
             id: account.user_id,
@@ -455,7 +459,10 @@ impl AccountStore for PgStore {
 
     async fn role(&self, user_id: Uuid, org_id: Uuid) -> Result<Option<Role>, StoreError> {
         let row = self
-            .query_opt("SELECT role FROM memberships WHERE user_id = $1 AND org_id = $2", &[&user_id, &org_id])
+            .query_opt(
+                "SELECT role FROM memberships WHERE user_id = $1 AND org_id = $2 AND disabled_at IS NULL",
+                &[&user_id, &org_id],
+            )
             .await?;
         row.map(|row| parsed(Role::parse(get(&row, "role")?), "role")).transpose()
     }
@@ -464,7 +471,8 @@ impl AccountStore for PgStore {
         const SQL: &str = concat!(
             "SELECT ",
             org_columns!(),
-            " FROM memberships m JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 \
+            " FROM memberships m JOIN organizations o ON o.id = m.org_id \
+             WHERE m.user_id = $1 AND m.disabled_at IS NULL \
              ORDER BY m.last_used_at DESC, m.created_at DESC LIMIT 1"
         );
         self.query_opt(SQL, &[&user_id]).await?.as_ref().map(org_from).transpose()
@@ -489,7 +497,8 @@ impl AccountStore for PgStore {
             org_columns!(),
             ", m.role, (u.disabled_at IS NOT NULL) AS user_disabled FROM session_families f JOIN users u ON u.id = f.user_id \
              JOIN organizations o ON o.id = f.org_id \
-             LEFT JOIN memberships m ON m.user_id = f.user_id AND m.org_id = f.org_id WHERE f.id = $1"
+             LEFT JOIN memberships m ON m.user_id = f.user_id AND m.org_id = f.org_id AND m.disabled_at IS NULL \
+             WHERE f.id = $1"
         );
         let Some(row) = self.query_opt(SQL, &[&sid]).await? else { return Ok(None) };
         let role = get::<Option<&str>>(&row, "role")?.map(|r| parsed(Role::parse(r), "role")).transpose()?;
@@ -601,10 +610,11 @@ async fn tx_audit(
     audit: &Audit,
     target: Option<&str>,
 ) -> Result<(), StoreError> {
-    let sql =
-        "INSERT INTO audit_events (id, org_id, at, actor_id, action, target, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-        [&Uuid::now_v7(), &org_id, &audit.at, &audit.actor_id, &audit.action, &target, &audit.ip];
+    let sql = "INSERT INTO audit_events (id, org_id, at, actor_id, actor_key_id, action, target, ip) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    let (user, key) = audit.actor.columns();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+        [&Uuid::now_v7(), &org_id, &audit.at, &user, &key, &audit.action, &target, &audit.ip];
     tx_execute(tx, sql, &params).await.map(drop)
 }
 
@@ -885,14 +895,16 @@ impl OrganizationStore for PgStore {
         let roles = tx
             .prepare_cached(
                 "SELECT (SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2) AS role, \
-                 (SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner') AS owners",
+                 (SELECT disabled_at IS NULL FROM memberships WHERE org_id = $1 AND user_id = $2) AS enabled, \
+                 (SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 'owner' AND disabled_at IS NULL) \
+                 AS owners",
             )
             .await
             .map_err(|e| pg_error(&e))?;
         let row = tx.query_one(&roles, &[&org_id, &user_id]).await.map_err(|e| pg_error(&e))?;
         let Some(current) = get::<Option<&str>>(&row, "role")? else { return Ok(MembershipOutcome::NotAMember) };
-        let owners: i64 = get(&row, "owners")?;
-        if current == Role::Owner.as_str() && change != MembershipChange::Role(Role::Owner) && owners <= 1 {
+        let (enabled, owners): (Option<bool>, i64) = (get(&row, "enabled")?, get(&row, "owners")?);
+        if current == Role::Owner.as_str() && enabled == Some(true) && change.ends_ownership() && owners <= 1 {
             return Ok(MembershipOutcome::LastOwner);
         }
         match change {
@@ -900,10 +912,19 @@ impl OrganizationStore for PgStore {
                 let sql = "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2";
                 tx_execute(&tx, sql, &[&org_id, &user_id, &role.as_str()]).await?;
             }
-            MembershipChange::Remove => {
+            MembershipChange::Remove | MembershipChange::Delete => {
                 let sql = "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2";
                 tx_execute(&tx, sql, &[&org_id, &user_id]).await?;
             }
+            MembershipChange::Disable(disabled) => {
+                let sql = "UPDATE memberships SET disabled_at = CASE WHEN $3 THEN COALESCE(disabled_at, $4) END \
+                           WHERE org_id = $1 AND user_id = $2";
+                tx_execute(&tx, sql, &[&org_id, &user_id, &disabled, &audit.at]).await?;
+            }
+        }
+        if change == MembershipChange::Delete {
+            let sql = "DELETE FROM users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1)";
+            tx_execute(&tx, sql, &[&user_id]).await?;
         }
         tx_audit(&tx, org_id, audit, audit.target.as_deref()).await?;
         tx.commit().await.map_err(|e| pg_error(&e))?;
@@ -1003,7 +1024,7 @@ impl OrganizationStore for PgStore {
         before: Option<(OffsetDateTime, Uuid)>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let sql = "SELECT id, at, actor_id, action, target, ip FROM audit_events WHERE org_id = $1 \
+        let sql = "SELECT id, at, actor_id, actor_key_id, action, target, ip FROM audit_events WHERE org_id = $1 \
                    AND ($2::timestamptz IS NULL OR (at, id) < ($2, $3)) ORDER BY at DESC, id DESC LIMIT $4";
         let (at, id) = (before.map(|b| b.0), before.map_or(Uuid::nil(), |b| b.1));
         let rows = self.query(sql, &[&org_id, &at, &id, &i64::from(limit)]).await?;
@@ -1013,6 +1034,7 @@ impl OrganizationStore for PgStore {
                     id: get(row, "id")?,
                     at: get(row, "at")?,
                     actor_id: get(row, "actor_id")?,
+                    actor_key_id: get(row, "actor_key_id")?,
                     action: get(row, "action")?,
                     target: get(row, "target")?,
                     ip: get(row, "ip")?,
@@ -1041,5 +1063,117 @@ impl OrganizationStore for PgStore {
                 })
             })
             .collect()
+    }
+}
+
+/// Columns of an API key, for `key_from`.
+macro_rules! key_columns {
+    () => {
+        "k.id, k.org_id, k.name, k.secret_hash, k.created_by, k.created_at, k.last_used_at, \
+         (k.revoked_at IS NOT NULL) AS revoked"
+    };
+}
+
+fn key_from(row: &Row) -> Result<ApiKey, StoreError> {
+    let hash: &[u8] = get(row, "secret_hash")?;
+    Ok(ApiKey {
+        id: get(row, "id")?,
+        org_id: get(row, "org_id")?,
+        name: get(row, "name")?,
+        secret_hash: parsed(hash.try_into().ok(), "secret_hash")?,
+        created_by: get(row, "created_by")?,
+        created_at: get(row, "created_at")?,
+        last_used_at: get(row, "last_used_at")?,
+        revoked: get(row, "revoked")?,
+    })
+}
+
+/// A member for the admin API, for `org_user_from`; callers add the `WHERE`.
+macro_rules! org_user_select {
+    () => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            ", m.role, m.created_at AS joined_at, (m.disabled_at IS NOT NULL) AS member_disabled \
+             FROM memberships m JOIN users u ON u.id = m.user_id"
+        )
+    };
+}
+
+fn org_user_from(row: &Row) -> Result<OrgUser, StoreError> {
+    Ok(OrgUser {
+        user: user_from(row)?,
+        role: parsed(Role::parse(get(row, "role")?), "role")?,
+        joined_at: get(row, "joined_at")?,
+        disabled: get(row, "member_disabled")?,
+    })
+}
+
+#[async_trait]
+impl AdminStore for PgStore {
+    async fn add_key(&self, key: &ApiKey, audit: Option<&Audit>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let sql = "INSERT INTO api_keys (id, org_id, name, secret_hash, created_by, created_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6)";
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+            [&key.id, &key.org_id, &key.name, &key.secret_hash.as_slice(), &key.created_by, &key.created_at];
+        tx_execute(&tx, sql, &params).await?;
+        if let (Some(org_id), Some(audit)) = (key.org_id, audit) {
+            tx_audit(&tx, org_id, audit, Some(&key.id.to_string())).await?;
+        }
+        tx.commit().await.map_err(|e| pg_error(&e))
+    }
+
+    async fn key(&self, id: Uuid) -> Result<Option<ApiKey>, StoreError> {
+        const SQL: &str = concat!("SELECT ", key_columns!(), " FROM api_keys k WHERE k.id = $1");
+        self.query_opt(SQL, &[&id]).await?.as_ref().map(key_from).transpose()
+    }
+
+    async fn keys(&self, org_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
+        const SQL: &str =
+            concat!("SELECT ", key_columns!(), " FROM api_keys k WHERE k.org_id = $1 ORDER BY k.created_at, k.id");
+        self.query(SQL, &[&org_id]).await?.iter().map(key_from).collect()
+    }
+
+    async fn revoke_key(&self, org_id: Uuid, id: Uuid, audit: &Audit) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let sql = "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL";
+        if tx_execute(&tx, sql, &[&id, &org_id, &audit.at]).await? != 1 {
+            return Ok(false);
+        }
+        tx_audit(&tx, org_id, audit, Some(&id.to_string())).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(true)
+    }
+
+    async fn record(&self, org_id: Uuid, audit: &Audit) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        tx_audit(&tx, org_id, audit, audit.target.as_deref()).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))
+    }
+
+    async fn touch_key(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
+        let sql = "UPDATE api_keys SET last_used_at = $2 \
+                   WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')";
+        self.execute(sql, &[&id, &now]).await.map(drop)
+    }
+
+    async fn org_users(&self, org_id: Uuid, query: &UserQuery) -> Result<Vec<OrgUser>, StoreError> {
+        const SQL: &str = concat!(
+            org_user_select!(),
+            " WHERE m.org_id = $1 AND ($2::text IS NULL OR strpos(u.email_normalized, $2) > 0) \
+             AND ($3::text IS NULL OR u.email_normalized > $3) ORDER BY u.email_normalized LIMIT $4"
+        );
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&org_id, &query.email_contains, &query.after, &i64::from(query.limit)];
+        self.query(SQL, &params).await?.iter().map(org_user_from).collect()
+    }
+
+    async fn org_user(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<OrgUser>, StoreError> {
+        const SQL: &str = concat!(org_user_select!(), " WHERE m.org_id = $1 AND m.user_id = $2");
+        self.query_opt(SQL, &[&org_id, &user_id]).await?.as_ref().map(org_user_from).transpose()
     }
 }

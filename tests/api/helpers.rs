@@ -688,6 +688,27 @@ impl Db {
         }
     }
 
+    /// Every value of a table, as text: to check a secret is stored nowhere.
+    pub async fn dump_table(&self, table: &str) -> String {
+        assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        match self {
+            Db::Postgres(c) => {
+                let rows = c.query(&format!("SELECT t::text FROM {table} t"), &[]).await.unwrap();
+                rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("\n")
+            }
+            Db::Sqlite(c) => {
+                let mut statement = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
+                let columns = statement.column_count();
+                let rows = statement
+                    .query_map([], |row| {
+                        Ok((0..columns).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect::<Vec<_>>().join(","))
+                    })
+                    .unwrap();
+                rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+            }
+        }
+    }
+
     /// A family's rotation count and revocation reason.
     pub async fn family(&self, sid: Uuid) -> (i64, Option<String>) {
         match self {

@@ -5,6 +5,7 @@
 // Tests fail by panicking: unwrap and expect are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod bad_input;
 mod cli;
 mod embedded;

@@ -309,8 +309,22 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("PATCH", "/v1/organizations/{org}") => Some(json!({"name": "pwned", "disabled": true})),
         ("PATCH", "/v1/organizations/{org}/members/{user_id}") => Some(json!({"role": "owner"})),
         ("POST", "/v1/organizations/{org}/invitations") => Some(json!({"email": "spy@example.com", "role": "owner"})),
+        ("POST", "/v1/organizations/{org}/api-keys") => Some(json!({"name": "spy"})),
+        ("POST", "/v1/organizations/{org}/users") => {
+            Some(json!({"email": "planted@example.com", "password": PASSWORD, "role": "owner"}))
+        }
+        ("PATCH", "/v1/organizations/{org}/users/{user_id}") => Some(json!({"disabled": true})),
         _ => None,
     }
+}
+
+/// A new API key of `org`, made by its owner: the key and its id.
+pub(crate) async fn create_key(app: &TestApp, owner: &str, org: &str) -> (String, String) {
+    let path = format!("/v1/organizations/{org}/api-keys");
+    let key =
+        json_of(call(app, Method::POST, &path, owner, Some(&json!({"name": "backend"}))).await, StatusCode::CREATED)
+            .await;
+    (key["secret"].as_str().unwrap().to_owned(), key["id"].as_str().unwrap().to_owned())
 }
 
 /// Invites `email` into `org` as `role`, by `inviter`; returns the invitation and the token of its link.
@@ -431,22 +445,27 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
     let (b_owner, b_member) = (app.signed_up_user().await, app.signed_up_user().await);
     let org_a = create_org(&app, &a_owner, "Alpha", Some("alpha")).await;
     let org_b = create_org(&app, &b_owner, "Beta", Some("beta")).await;
+    let a_owner_tokens = sign_in_to(&app, &a_owner, &org_a).await;
+    let (a_key, _) = create_key(&app, access(&a_owner_tokens), "alpha").await;
     let principals = [
-        ("owner", sign_in_to(&app, &a_owner, &org_a).await),
-        ("admin", join(&app, &a_admin, &org_a, "admin").await),
-        ("member", join(&app, &a_member, &org_a, "member").await),
+        ("owner", access(&a_owner_tokens).to_owned()),
+        ("admin", access(&join(&app, &a_admin, &org_a, "admin").await).to_owned()),
+        ("member", access(&join(&app, &a_member, &org_a, "member").await).to_owned()),
+        ("API key", a_key),
     ];
     let b_member_tokens = join(&app, &b_member, &org_b, "member").await;
     let (b_member_id, _, b_member_sid) = ids(&b_member_tokens);
     let (b_invitation, _) = invite(&app, b_owner.access(), "beta", "guest@example.com", "member").await;
+    let (_, b_key_id) = create_key(&app, b_owner.access(), "beta").await;
 
     let snapshot = || async {
-        let org =
-            json_of(call(&app, Method::GET, "/v1/organizations/beta", b_owner.access(), None).await, StatusCode::OK)
-                .await;
-        let members = call(&app, Method::GET, "/v1/organizations/beta/members", b_owner.access(), None).await;
-        let invitations = call(&app, Method::GET, "/v1/organizations/beta/invitations", b_owner.access(), None).await;
-        (org, json_of(members, StatusCode::OK).await, json_of(invitations, StatusCode::OK).await)
+        let mut seen = Vec::new();
+        for part in ["", "/members", "/invitations", "/api-keys", "/users"] {
+            let path = format!("/v1/organizations/beta{part}");
+            let response = call(&app, Method::GET, &path, b_owner.access(), None).await;
+            seen.push(json_of(response, StatusCode::OK).await);
+        }
+        seen
     };
     let before = snapshot().await;
 
@@ -463,14 +482,17 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
                     .replace("{org}", org)
                     .replace("{user_id}", &b_member_id.to_string())
                     .replace("{id}", &b_member_sid.to_string())
-                    .replace("{invitation_id}", b_invitation["id"].as_str().unwrap());
+                    .replace("{invitation_id}", b_invitation["id"].as_str().unwrap())
+                    .replace("{key_id}", &b_key_id);
                 let body = body_for(endpoint.method, endpoint.path);
                 let takes_body = matches!(endpoint.method, "PATCH" | "POST");
                 assert_eq!(takes_body, body.is_some(), "no body for {endpoint:?}");
                 let method = Method::from_bytes(endpoint.method.as_bytes()).unwrap();
-                let response = call(&app, method, &path, access(tokens), body.as_ref()).await;
+                let response = call(&app, method, &path, tokens, body.as_ref()).await;
                 let status = response.status().as_u16();
-                assert!(matches!(status, 403 | 404), "{role} of A got {status} for {} {path}", endpoint.method);
+                // A key is no user: routes of a user's own (their sessions) do not take it at all.
+                let refused = matches!(status, 403 | 404) || (*role == "API key" && status == 401);
+                assert!(refused, "{role} of A got {status} for {} {path}", endpoint.method);
                 tried += 1;
             }
         }
@@ -479,12 +501,10 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
     assert_eq!(snapshot().await, before, "B changed");
     assert_eq!(app.session(access(&b_member_tokens)).await.status(), StatusCode::OK, "B's member's session lives");
     // And the lists show nothing of B.
-    for (_, tokens) in &principals {
-        let list =
-            json_of(call(&app, Method::GET, "/v1/organizations", access(tokens), None).await, StatusCode::OK).await;
+    for (_, tokens) in &principals[..3] {
+        let list = json_of(call(&app, Method::GET, "/v1/organizations", tokens, None).await, StatusCode::OK).await;
         assert!(list["organizations"].as_array().unwrap().iter().all(|o| o["id"] != org_b["id"]), "{list}");
-        let sessions =
-            json_of(call(&app, Method::GET, "/v1/auth/sessions", access(tokens), None).await, StatusCode::OK).await;
+        let sessions = json_of(call(&app, Method::GET, "/v1/auth/sessions", tokens, None).await, StatusCode::OK).await;
         assert!(sessions["sessions"].as_array().unwrap().iter().all(|s| s["organization_id"] != org_b["id"]));
     }
 }
