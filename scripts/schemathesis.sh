@@ -66,10 +66,11 @@ env -i PATH="$PATH" HOME="$HOME" \
 server=$!
 
 # Once /healthz answers, one account for the operations that need an access token: Schemathesis signs
-# it in (and again after a 401, e.g. once a fuzzed logout has revoked the session).
+# it in (and again after a 401, e.g. once a fuzzed logout has revoked the session), into its personal
+# organization: one the fuzzer creates and gives a policy (a second factor required) is not signed into.
 email="fuzz-$RANDOM$RANDOM@example.com"
 password="fuzz-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-if ! "$venv/bin/python" - "$base" "$email" "$password" <<'PY'
+if ! organization=$("$venv/bin/python" - "$base" "$email" "$password" <<'PY'
 import json, sys, time, urllib.request
 base, email, password = sys.argv[1:]
 deadline = time.monotonic() + 30
@@ -83,9 +84,9 @@ while True:
         time.sleep(0.1)
 body = json.dumps({"email": email, "password": password}).encode()
 request = urllib.request.Request(f"{base}/v1/auth/register", body, {"Content-Type": "application/json"})
-urllib.request.urlopen(request, timeout=30)
+print(json.load(urllib.request.urlopen(request, timeout=30))["session"]["organization_id"])
 PY
-then
+); then
   echo "schemathesis.sh: the server is not serving; its log:" >&2
   cat "$work/server.log" >&2
   exit 1
@@ -93,7 +94,7 @@ fi
 cat >"$work/schemathesis.toml" <<TOML
 [auth.dynamic.openapi.bearer]
 path = "/v1/auth/login"
-payload = { email = "$email", password = "$password" }
+payload = { email = "$email", password = "$password", organization = "$organization" }
 extract_selector = "/access_token"
 
 [auth.openapi.platform_api_key]
