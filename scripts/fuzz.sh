@@ -19,7 +19,7 @@ cache=${IDENTSPHERE_CACHE_DIR:-$HOME/.cache/identsphere}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/fuzz-target}
 corpora=${FUZZ_CORPUS_DIR:-$cache/fuzz-corpus}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tokens json_bodies headers domain)
+[ ${#targets[@]} -gt 0 ] || targets=(tokens json_bodies headers domain queries)
 
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
   echo "installing cargo-fuzz $CARGO_FUZZ_VERSION"

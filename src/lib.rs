@@ -10,7 +10,6 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
-#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

@@ -312,18 +312,27 @@ pub(crate) async fn list_users(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = user_query(req.query_string())?;
+    let limit = query.limit;
+    let users = state.service.org_users(&caller, &path_org(&path)?, query).await?;
+    let full = users.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+    let next = full.then(|| users.last().map(|u| u.user.email.to_lowercase())).flatten();
+    Ok(HttpResponse::Ok().json(UserPage { users: users.iter().map(OrgUserJson::from).collect(), next }))
+}
+
+/// The users list's query: an email to search for, the page to continue after, the page's size.
+///
+/// # Errors
+/// `invalid_request` naming `limit`.
+pub(crate) fn user_query(raw: &str) -> Result<UserQuery, ApiError> {
     let bad = || ApiError::invalid_field("limit", "email and after must be text, limit from 1 to 200");
-    let query = web::Query::<UserListQuery>::from_query(req.query_string()).map_err(|_| bad())?.into_inner();
+    let query = web::Query::<UserListQuery>::from_query(raw).map_err(|_| bad())?.into_inner();
     let limit = query.limit.unwrap_or(50);
     if !(1..=USER_PAGE_MAX).contains(&limit) {
         return Err(bad());
     }
     let lower = |text: Option<String>| text.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
-    let query = UserQuery { email_contains: lower(query.email), after: lower(query.after), limit };
-    let users = state.service.org_users(&caller, &path_org(&path)?, query).await?;
-    let full = users.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next = full.then(|| users.last().map(|u| u.user.email.to_lowercase())).flatten();
-    Ok(HttpResponse::Ok().json(UserPage { users: users.iter().map(OrgUserJson::from).collect(), next }))
+    Ok(UserQuery { email_contains: lower(query.email), after: lower(query.after), limit })
 }
 
 /// `POST /v1/organizations/{org}/users` — requires `admin` (`owner` for an owner) or a key.

@@ -899,6 +899,21 @@ struct AuditPage<'a> {
 /// Entries of a page when `limit` is not given.
 const AUDIT_PAGE: u32 = 50;
 
+/// The audit log's query: the cursor to page from (`before`) and the page's size.
+///
+/// # Errors
+/// `invalid_request` naming `before` or `limit`.
+pub(crate) fn audit_query(raw: &str) -> Result<(Option<(OffsetDateTime, Uuid)>, u32), ApiError> {
+    let bad = || ApiError::invalid_field("before", "before must be the next of a previous page, limit 1 to 200");
+    let query = web::Query::<AuditQuery>::from_query(raw).map_err(|_| bad())?.into_inner();
+    let before = query.before.as_deref().map(|raw| audit_cursor(raw).ok_or_else(bad)).transpose()?;
+    let limit = query.limit.unwrap_or(AUDIT_PAGE);
+    if !(1..=crate::service::AUDIT_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::invalid_field("limit", "limit must be from 1 to 200"));
+    }
+    Ok((before, limit))
+}
+
 fn audit_cursor(raw: &str) -> Option<(OffsetDateTime, Uuid)> {
     let (nanos, id) = raw.split_once('.')?;
     let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
@@ -931,13 +946,7 @@ pub(crate) async fn get_audit_log(
     req: actix_web::HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let bad = || ApiError::invalid_field("before", "before must be the next of a previous page, limit 1 to 200");
-    let query = web::Query::<AuditQuery>::from_query(req.query_string()).map_err(|_| bad())?.into_inner();
-    let before = query.before.as_deref().map(|raw| audit_cursor(raw).ok_or_else(bad)).transpose()?;
-    let limit = query.limit.unwrap_or(AUDIT_PAGE);
-    if !(1..=crate::service::AUDIT_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "limit must be from 1 to 200"));
-    }
+    let (before, limit) = audit_query(req.query_string())?;
     let events = state.service.audit_log(&caller, &path_org(&path)?, before, limit).await?;
     let next = (events.len() == usize::try_from(limit).unwrap_or(usize::MAX))
         .then(|| events.last().map(|e| format!("{}.{}", e.at.unix_timestamp_nanos(), e.id.simple())))

@@ -113,7 +113,17 @@ pub(crate) async fn get_revocations(state: web::Data<AppState>, req: HttpRequest
             return Err(ApiError::TokenInvalid);
         }
     }
-    let query = web::Query::<FeedQuery>::from_query(req.query_string())
+    let (cursor, limit) = feed_query(req.query_string())?;
+    let page = state.service.revocations(cursor.as_deref(), limit).await?;
+    Ok(HttpResponse::Ok().json(FeedResponse::from(page)))
+}
+
+/// The feed's query: the cursor to continue `after` and the page's size.
+///
+/// # Errors
+/// `invalid_request` naming `after` or `limit`.
+pub(crate) fn feed_query(raw: &str) -> Result<(Option<String>, usize), ApiError> {
+    let query = web::Query::<FeedQuery>::from_query(raw)
         .map_err(|_| ApiError::invalid_field("after", "after must be a cursor and limit a number from 1 to 1000"))?
         .into_inner();
     let cursor = query.after;
@@ -129,6 +139,5 @@ pub(crate) async fn get_revocations(state: web::Data<AppState>, req: HttpRequest
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "limit must be from 1 to 1000"));
     }
-    let page = state.service.revocations(cursor.as_deref(), limit).await?;
-    Ok(HttpResponse::Ok().json(FeedResponse::from(page)))
+    Ok((cursor, limit))
 }
