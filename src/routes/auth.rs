@@ -692,11 +692,13 @@ pub(crate) async fn logout_session(
     ),
 )]
 pub(crate) async fn get_session(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
-    let (SessionContext { family, user, organization, .. }, role): (SessionContext, Role) =
-        state.service.session(&principal).await?;
-    let (totp, recovery_codes_left) = state.service.factors(user.id).await?;
+    // One read of the durable record: the family, user, organization, role and factors together.
+    let (SessionContext { family, user, organization, totp_confirmed_at, recovery_codes_left, .. }, role): (
+        SessionContext,
+        Role,
+    ) = state.service.session(&principal).await?;
     Ok(HttpResponse::Ok().json(SessionResponse {
-        factors: totp.map(|confirmed_at| FactorJson { kind: "totp", confirmed_at }).into_iter().collect(),
+        factors: totp_confirmed_at.map(|confirmed_at| FactorJson { kind: "totp", confirmed_at }).into_iter().collect(),
         recovery_codes_left,
         user: (&user).into(),
         session: (&family).into(),

@@ -185,16 +185,6 @@ impl AuthService {
         Ok(())
     }
 
-    /// The unused recovery codes left, and whether a TOTP factor is active, for the session read.
-    ///
-    /// # Errors
-    /// Store failures.
-    pub async fn factors(&self, user_id: Uuid) -> Result<(Option<OffsetDateTime>, u32), ApiError> {
-        let totp = self.stores.factors.totp(user_id).await?.and_then(|f| f.confirmed_at);
-        let left = if totp.is_some() { self.stores.factors.recovery_codes_left(user_id).await? } else { 0 };
-        Ok((totp, left))
-    }
-
     /// Checks a second-factor code (a TOTP code or a recovery code): with an mfa token it completes the
     /// sign-in at `aal2`; with a live session it raises that session to `aal2` (same `sid`).
     ///

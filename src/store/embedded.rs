@@ -569,9 +569,13 @@ impl AccountStore for SqliteStore {
         self.run(move |c| {
             let sql = format!(
                 "SELECT {FAMILY_COLUMNS}, {USER_COLUMNS}, {ORG_COLUMNS}, m.role, \
-                 (u.disabled_at IS NOT NULL) AS user_disabled FROM session_families f \
+                 (u.disabled_at IS NOT NULL) AS user_disabled, t.confirmed_at AS totp_confirmed_at, \
+                 CASE WHEN t.confirmed_at IS NULL THEN 0 ELSE (SELECT count(*) FROM recovery_codes r \
+                     WHERE r.user_id = f.user_id AND r.used_at IS NULL) END AS codes_left \
+                 FROM session_families f \
                  JOIN users u ON u.id = f.user_id JOIN organizations o ON o.id = f.org_id \
                  LEFT JOIN memberships m ON m.user_id = f.user_id AND m.org_id = f.org_id AND m.disabled_at IS NULL \
+                 LEFT JOIN totp_factors t ON t.user_id = f.user_id \
                  WHERE f.id = ?1"
             );
             c.prepare_cached(&sql)?
@@ -586,6 +590,8 @@ impl AccountStore for SqliteStore {
                         user_disabled: row.get("user_disabled")?,
                         organization: org_from(row)?,
                         role,
+                        totp_confirmed_at: row.get::<_, Option<i64>>("totp_confirmed_at")?.map(at).transpose()?,
+                        recovery_codes_left: row.get("codes_left")?,
                     })
                 })
                 .optional()
@@ -698,14 +704,6 @@ impl FactorStore for SqliteStore {
                 )?
                 .execute(params![user_id.as_bytes().as_slice(), code.as_slice(), ms(now)])?;
             Ok(changed == 1)
-        })
-        .await
-    }
-
-    async fn recovery_codes_left(&self, user_id: Uuid) -> Result<u32, StoreError> {
-        self.run(move |c| {
-            c.prepare_cached("SELECT count(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL")?
-                .query_row([user_id.as_bytes().as_slice()], |row| row.get(0))
         })
         .await
     }

@@ -204,6 +204,10 @@ pub struct SessionContext {
     pub organization: Organization,
     /// The user's role there; `None` if they left it since.
     pub role: Option<Role>,
+    /// When the user's TOTP factor was confirmed; `None` without one.
+    pub totp_confirmed_at: Option<OffsetDateTime>,
+    /// The user's unused recovery codes (none without a confirmed factor).
+    pub recovery_codes_left: u32,
 }
 
 /// Users, organizations, memberships and credentials.
@@ -353,12 +357,6 @@ pub trait FactorStore: Send + Sync + 'static {
         code: &SecretHash,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
-
-    /// How many unused recovery codes the user has.
-    ///
-    /// # Errors
-    /// `StoreError` when the store fails.
-    async fn recovery_codes_left(&self, user_id: Uuid) -> Result<u32, StoreError>;
 
     /// Removes the user's TOTP factor and recovery codes: `false` when there was no factor.
     ///

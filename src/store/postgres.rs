@@ -495,9 +495,13 @@ impl AccountStore for PgStore {
             user_columns!(),
             ", ",
             org_columns!(),
-            ", m.role, (u.disabled_at IS NOT NULL) AS user_disabled FROM session_families f JOIN users u ON u.id = f.user_id \
+            ", m.role, (u.disabled_at IS NOT NULL) AS user_disabled, t.confirmed_at AS totp_confirmed_at, \
+             CASE WHEN t.confirmed_at IS NULL THEN 0 ELSE (SELECT count(*) FROM recovery_codes r \
+                 WHERE r.user_id = f.user_id AND r.used_at IS NULL) END AS codes_left \
+             FROM session_families f JOIN users u ON u.id = f.user_id \
              JOIN organizations o ON o.id = f.org_id \
              LEFT JOIN memberships m ON m.user_id = f.user_id AND m.org_id = f.org_id AND m.disabled_at IS NULL \
+             LEFT JOIN totp_factors t ON t.user_id = f.user_id \
              WHERE f.id = $1"
         );
         let Some(row) = self.query_opt(SQL, &[&sid]).await? else { return Ok(None) };
@@ -508,6 +512,8 @@ impl AccountStore for PgStore {
             user_disabled: get(&row, "user_disabled")?,
             organization: org_from(&row)?,
             role,
+            totp_confirmed_at: get(&row, "totp_confirmed_at")?,
+            recovery_codes_left: u32::try_from(get::<i64>(&row, "codes_left")?).unwrap_or(u32::MAX),
         }))
     }
 
@@ -687,13 +693,6 @@ impl FactorStore for PgStore {
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL";
         Ok(self.execute(sql, &[&user_id, &code.as_slice(), &now]).await? == 1)
-    }
-
-    async fn recovery_codes_left(&self, user_id: Uuid) -> Result<u32, StoreError> {
-        let sql = "SELECT count(*) AS left FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL";
-        let row = self.query_opt(sql, &[&user_id]).await?;
-        let left: i64 = row.as_ref().map(|r| get(r, "left")).transpose()?.unwrap_or(0);
-        Ok(u32::try_from(left).unwrap_or(u32::MAX))
     }
 
     async fn remove_totp(&self, user_id: Uuid) -> Result<bool, StoreError> {
