@@ -105,6 +105,7 @@ impl Modify for SecuritySchemes {
 pub fn document() -> Document {
     let mut document = Base::openapi();
     document.merge(routes::Operations::openapi());
+    merge_flattened(&mut document);
     close_objects(&mut document);
     add_headers(&mut document);
     for endpoint in routes::route_table() {
@@ -172,6 +173,37 @@ fn by_status(errors: &[ApiError]) -> BTreeMap<u16, (BTreeSet<&'static str>, BTre
 /// A string schema of exactly `values`.
 fn enum_of(values: &BTreeSet<&'static str>) -> Object {
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.iter().copied())).build()
+}
+
+/// `#[serde(flatten)]` is described as `allOf` of the flattened component and an object of the other
+/// fields: once the components are closed (below) no value could match both, so each such composition
+/// becomes the one object it serializes as, with the properties and required fields of its parts.
+fn merge_flattened(document: &mut Document) {
+    let Some(components) = document.components.as_mut() else { return };
+    let named = components.schemas.clone();
+    for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::AllOf(all_of)) = schema else { continue };
+        let parts: Option<Vec<Object>> = all_of
+            .items
+            .iter()
+            .map(|item| match item {
+                RefOr::T(Schema::Object(object)) => Some(object.clone()),
+                RefOr::Ref(reference) => match named.get(reference.ref_location.rsplit('/').next()?) {
+                    Some(RefOr::T(Schema::Object(object))) => Some(object.clone()),
+                    _ => None,
+                },
+                RefOr::T(_) => None,
+            })
+            .collect();
+        let Some(parts) = parts else { continue };
+        let mut merged = ObjectBuilder::new().schema_type(Type::Object).build();
+        for part in parts {
+            merged.properties.extend(part.properties);
+            merged.required.extend(part.required);
+        }
+        merged.description.clone_from(&all_of.description);
+        *schema = RefOr::T(Schema::Object(merged));
+    }
 }
 
 /// Closes every object of the components (the handlers write exactly the fields of their types; the
@@ -323,6 +355,22 @@ mod tests {
         }
     }
     const VARIANTS: usize = 37;
+
+    #[test]
+    fn a_flattened_response_is_one_closed_object_with_the_fields_of_its_parts() {
+        let doc = json();
+        for (name, own, flattened) in
+            [("ConfirmResponse", "recovery_codes", "access_token"), ("OrganizationUser", "disabled", "email")]
+        {
+            let schema = &doc["components"]["schemas"][name];
+            assert_eq!(schema["additionalProperties"], false, "{name}: {schema}");
+            let required = schema["required"].as_array().unwrap();
+            for field in [own, flattened] {
+                assert!(schema["properties"][field].is_object(), "{name} lacks {field}: {schema}");
+                assert!(required.contains(&Value::from(field)), "{name} does not require {field}");
+            }
+        }
+    }
 
     #[test]
     fn every_kind_lists_each_variant_once() {

@@ -101,6 +101,7 @@ struct ConfirmResponse<'a> {
 /// The errors of `enroll_totp`.
 pub(crate) fn enroll_errors() -> Vec<ApiError> {
     let mut all = errors::live_session_unsafe();
+    all.extend(errors::json_body());
     all.push(ApiError::MfaAlreadyEnrolled);
     all
 }
