@@ -2,7 +2,7 @@
 //! limit checks the handler relies on).
 //!
 //! Whatever the bytes, a parser must not panic, must refuse with `invalid_request` only, and its message
-//! must not repeat a value the client sent.
+//! must be one of the parsers' own sentences, so it can never repeat what the client sent.
 
 #![no_main]
 
@@ -11,16 +11,24 @@ use identsphere::fuzzing::QUERY_DECODERS;
 use identsphere_fuzz::assert_refusal;
 use libfuzzer_sys::fuzz_target;
 
+/// What the parsers say (`routes::organizations::audit_query`, `routes::admin::user_query`,
+/// `routes::revocations::feed_query`); a new sentence goes here too.
+const MESSAGES: [&str; 6] = [
+    "before must be the next of a previous page, limit 1 to 200",
+    "limit must be from 1 to 200",
+    "email and after must be text, limit from 1 to 200",
+    "after must be a cursor and limit a number from 1 to 1000",
+    "after must be the cursor of a previous page",
+    "limit must be from 1 to 1000",
+];
+
 fuzz_target!(|bytes: &[u8]| {
     let raw = String::from_utf8_lossy(bytes);
     for (path, decode) in QUERY_DECODERS {
         if let Err(err) = decode(&raw) {
             assert_refusal(&err, &["invalid_request"]);
             if let ApiError::InvalidRequest { message, .. } = &err {
-                for value in raw.split('&').filter_map(|pair| pair.split_once('=').map(|(_, v)| v)) {
-                    let echoed = value.len() >= 4 && message.contains(value);
-                    assert!(!echoed, "{path}: the message {message:?} repeats the value {value:?}");
-                }
+                assert!(MESSAGES.contains(&message.as_str()), "{path}: {message:?} is not a parser's sentence");
             }
         }
     }

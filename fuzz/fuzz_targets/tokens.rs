@@ -89,7 +89,7 @@ fn world() -> World {
         created_at: minted_at,
     };
     let signed = [
-        (TokenType::Access, tokens.issue_access(&family, &user, minted_at).expect("access token").token),
+        (TokenType::Access, tokens.issue_access(&family, &user, None, minted_at).expect("access token").token),
         (TokenType::Mfa, tokens.issue_mfa(&family, &user, minted_at).expect("mfa token")),
         (TokenType::Refresh, tokens.issue_refresh(&family, &user).expect("refresh token")),
     ];

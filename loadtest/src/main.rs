@@ -1,7 +1,7 @@
 //! `loadtest`: goose scenarios against a running IdentSphere.
 //!
 //! The scenario comes from `LOADTEST_SCENARIO` (goose owns the command line: `--host`, `--users`,
-//! `--hatch-rate`, `--run-time`, `--report-file`, …):
+//! `--increase-rate`, `--run-time`, `--report-file`, …):
 //! - `signin`: a login storm (Argon2-bound);
 //! - `refresh`: rotation churn, one session family per goose user;
 //! - `session`: token check + session read;
