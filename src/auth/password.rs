@@ -1,16 +1,22 @@
-//! Password hashing: Argon2id off the async threads, behind a bound on concurrent hashes.
+//! Password hashing: Argon2id off the async threads, on a few threads of its own at a lower CPU
+//! priority.
 //!
 //! Each hash takes ~19 MiB and ~14 ms of one core, so an unbounded number of them would exhaust memory
-//! and starve everything else; callers queue for a permit instead. An unknown account is verified
+//! and starve everything else: a fixed number of hashing threads take the work in turn, and callers
+//! queue. Those threads run at nice 10, so that a login storm, which would keep every core hashing,
+//! cannot delay the requests that need no hash (token checks, session reads, refreshes): the scheduler
+//! gives them the cores first, and the hashes every cycle those leave. An unknown account is verified
 //! against a dummy hash of the same cost, so timing does not tell whether an email exists.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context as _;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use thread_priority::{ThreadPriority, ThreadPriorityValue};
+use tokio::sync::oneshot;
 
 use crate::config::Argon2Params;
 use crate::domain::Password;
@@ -32,17 +38,58 @@ pub enum Verified {
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    /// The hashing threads' queue; they stop once every clone of the hasher is gone.
+    jobs: mpsc::Sender<Job>,
     dummy: Arc<str>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasher")
-            .field("params", &self.params)
-            .field("available_permits", &self.permits.available_permits())
-            .finish_non_exhaustive()
+        f.debug_struct("PasswordHasher").field("params", &self.params).finish_non_exhaustive()
     }
+}
+
+/// One hash to compute, with where its answer goes.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads' priority: `Crossplatform(22)` of 0..=99 is nice 10 on Linux (the crate maps the
+/// range onto nice 19..=-20), so a hashing thread gets about a tenth of a core that normal-priority work
+/// also wants, and all of an idle one.
+const HASHING_PRIORITY: u8 = 22;
+
+/// Starts `threads` hashing threads taking jobs from one queue.
+fn hashing_threads(threads: usize) -> anyhow::Result<mpsc::Sender<Job>> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Arc::new(Mutex::new(queue));
+    for index in 0..threads.max(1) {
+        let queue = Arc::clone(&queue);
+        std::thread::Builder::new()
+            .name(format!("argon2-{index}"))
+            .spawn(move || {
+                let lowered =
+                    ThreadPriorityValue::try_from(HASHING_PRIORITY).map_err(|e| e.to_string()).and_then(|value| {
+                        thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value))
+                            .map_err(|e| format!("{e:?}"))
+                    });
+                if let Err(err) = lowered {
+                    // Hashing still works at normal priority; only the storm isolation is lost.
+                    tracing::warn!(error = %err, "could not lower the hashing thread's priority");
+                }
+                loop {
+                    // The lock is held only while waiting for the next job, never while hashing.
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    // A panicking hash drops its answer's sender (the caller sees an internal error);
+                    // the thread stays to take the next job.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                }
+            })
+            .context("starting a hashing thread")?;
+    }
+    Ok(jobs)
 }
 
 impl PasswordHasher {
@@ -56,7 +103,7 @@ impl PasswordHasher {
         let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let dummy = hash_blocking(&params, "identsphere dummy password: never matches anything")?;
-        Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: dummy.into() })
+        Ok(Self { params, jobs: hashing_threads(concurrency)?, dummy: dummy.into() })
     }
 
     /// Hashes a new password.
@@ -90,26 +137,28 @@ impl PasswordHasher {
         .await
     }
 
-    /// Runs `work` on the blocking pool once a permit is free; `operation` labels its time.
+    /// Runs `work` on a hashing thread when one is free; `operation` labels its time.
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
+        let (answer, answered) = oneshot::channel();
         metrics::gauge!("identsphere_password_queue_depth").increment(1.0);
-        let permit = self.permits.acquire().await;
-        metrics::gauge!("identsphere_password_queue_depth").decrement(1.0);
-        let _permit = permit.map_err(|e| ApiError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(move || {
+        let job: Job = Box::new(move || {
+            metrics::gauge!("identsphere_password_queue_depth").decrement(1.0);
             let started = std::time::Instant::now();
             let result = work();
             metrics::histogram!("identsphere_password_hash_seconds", "operation" => operation)
                 .record(started.elapsed().as_secs_f64());
-            result
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(ApiError::Internal)
+            // The caller may have gone (a dropped request): nobody to tell.
+            let _ = answer.send(result);
+        });
+        self.jobs.send(job).map_err(|_| ApiError::Internal(anyhow::anyhow!("the hashing threads stopped")))?;
+        answered
+            .await
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a hashing thread dropped its job")))?
+            .map_err(ApiError::Internal)
     }
 }
 
@@ -166,5 +215,27 @@ mod tests {
             panic!("expected a rehash")
         };
         assert!(new.starts_with("$argon2id$v=19$m=1024,t=2,p=1$"));
+    }
+
+    /// The name and nice value of the thread that runs this (Linux: `/proc/thread-self/stat`, whose
+    /// 19th field is the nice value; the 2nd, the name, is in parentheses and may hold spaces).
+    #[cfg(target_os = "linux")]
+    fn this_thread() -> anyhow::Result<(String, i64)> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
+        let (head, rest) = stat.rsplit_once(')').context("no name in stat")?;
+        let name = head.split_once('(').context("no name in stat")?.1.to_owned();
+        let nice = rest.split_whitespace().nth(16).context("no nice in stat")?.parse()?;
+        Ok((name, nice))
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_on_their_own_threads_at_a_lower_priority() {
+        let hasher = PasswordHasher::new(CHEAP, 2).unwrap();
+        let (name, nice) = hasher.run("test", this_thread).await.unwrap();
+        assert!(name.starts_with("argon2-"), "{name}");
+        assert_eq!(nice, 10, "the hashing threads yield to request handling");
+        let (_, here) = this_thread().unwrap();
+        assert_eq!(here, 0, "the caller's priority is untouched");
     }
 }
