@@ -23,9 +23,10 @@ use serde_json::{Value, json};
 /// The password `populate` gives every user.
 const PASSWORD: &str = "loadtest password 2026";
 
-/// One goose user's session.
+/// One goose user's session, and who signed in.
 #[derive(Clone, Debug)]
 struct Session {
+    email: String,
     access: String,
     refresh: String,
 }
@@ -77,8 +78,13 @@ async fn post_as(
 }
 
 fn session_of(answer: &Value) -> Result<Session, Box<TransactionError>> {
-    let field = |name: &str| answer[name].as_str().map(str::to_owned).ok_or_else(|| failed(format!("no {name}")));
-    Ok(Session { access: field("access_token")?, refresh: field("refresh_token")? })
+    let text =
+        |value: &Value, name: &str| value.as_str().map(str::to_owned).ok_or_else(|| failed(format!("no {name}")));
+    Ok(Session {
+        email: text(&answer["user"]["email"], "user.email")?,
+        access: text(&answer["access_token"], "access_token")?,
+        refresh: text(&answer["refresh_token"], "refresh_token")?,
+    })
 }
 
 async fn login_as(user: &mut GooseUser, email: &str) -> TransactionResult {
@@ -129,9 +135,10 @@ async fn register(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
-/// Logs out and back in (as a populated user): keeps a session for the next transactions.
+/// Logs out and back in as the same user: keeps a session for the next transactions.
 async fn logout_and_in(user: &mut GooseUser) -> TransactionResult {
-    let token = user.get_session_data::<Session>().ok_or_else(|| failed("no session"))?.access.clone();
+    let session = user.get_session_data::<Session>().ok_or_else(|| failed("no session"))?;
+    let (token, email) = (session.access.clone(), session.email.clone());
     let builder = user.get_request_builder(&GooseMethod::Post, "/v1/auth/logout")?.bearer_auth(token);
     let request = GooseRequest::builder()
         .method(GooseMethod::Post)
@@ -140,7 +147,7 @@ async fn logout_and_in(user: &mut GooseUser) -> TransactionResult {
         .set_request_builder(builder)
         .build();
     user.request(request).await?;
-    login_populated(user).await
+    login_as(user, &email).await
 }
 
 /// A goose user of `mfa-signin`: their email, TOTP secret (for those with a factor) and last TOTP step used.
