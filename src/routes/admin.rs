@@ -281,20 +281,6 @@ pub(crate) fn user_errors() -> Vec<ApiError> {
     all
 }
 
-/// The errors of routes that change one user.
-pub(crate) fn change_user_errors() -> Vec<ApiError> {
-    let mut all = user_errors();
-    all.extend([ApiError::CsrfRejected, ApiError::LastOwner]);
-    all
-}
-
-/// The errors of `update_user`.
-pub(crate) fn update_user_errors() -> Vec<ApiError> {
-    let mut all = change_user_errors();
-    all.extend(errors::json_body());
-    all
-}
-
 /// `GET /v1/organizations/{org}/users` — requires `admin` or a key.
 #[utoipa::path(
     get,

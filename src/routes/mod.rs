@@ -105,11 +105,12 @@ routing_table! {
     GET "/v1/organizations/{org}/users" => admin::list_users, errors: admin::list_users_errors;
     POST "/v1/organizations/{org}/users" => admin::create_user, errors: admin::create_user_errors;
     GET "/v1/organizations/{org}/users/{user_id}" => admin::get_user, errors: admin::user_errors;
-    PATCH "/v1/organizations/{org}/users/{user_id}" => admin::update_user, errors: admin::update_user_errors;
-    DELETE "/v1/organizations/{org}/users/{user_id}" => admin::delete_user, errors: admin::change_user_errors;
+    // Changing a user is changing their membership: the same refusals as the members routes.
+    PATCH "/v1/organizations/{org}/users/{user_id}" => admin::update_user, errors: organizations::role_errors;
+    DELETE "/v1/organizations/{org}/users/{user_id}" => admin::delete_user, errors: organizations::member_errors;
     GET "/v1/organizations/{org}/users/{user_id}/sessions" => admin::list_user_sessions, errors: admin::user_errors;
     DELETE "/v1/organizations/{org}/users/{user_id}/sessions" => admin::end_user_sessions,
-        errors: admin::change_user_errors;
+        errors: organizations::member_errors;
     GET "/v1/revocations" => revocations::get_revocations, errors: revocations::feed_errors;
     GET "/.well-known/jwks.json" => well_known::get_jwks, errors: well_known::discovery_errors;
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,
