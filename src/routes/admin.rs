@@ -141,16 +141,19 @@ struct UserPage<'a> {
     next: Option<String>,
 }
 
+/// The longest email, search or cursor the users list takes.
+const MAX_EMAIL_CHARS: usize = 320;
+
 /// The query of `list_users`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct UserListQuery {
     /// Only users whose email contains this (case ignored).
-    #[param(max_length = 320)]
+    #[param(max_length = 320)] // MAX_EMAIL_CHARS
     email: Option<String>,
     /// The `next` of the page before.
-    #[param(max_length = 320)]
+    #[param(max_length = 320)] // MAX_EMAIL_CHARS
     after: Option<String>,
     /// 1 to 200, default 50.
     #[param(minimum = 1, maximum = 200)]
@@ -317,6 +320,12 @@ pub(crate) fn user_query(raw: &str) -> Result<UserQuery, ApiError> {
     if !(1..=USER_PAGE_MAX).contains(&limit) {
         return Err(bad());
     }
+    // An email is at most 320 characters (RFC 5321's 64 + @ + 255): so are a search and a cursor.
+    for (name, text) in [("email", &query.email), ("after", &query.after)] {
+        if text.as_ref().is_some_and(|t| t.chars().count() > MAX_EMAIL_CHARS) {
+            return Err(ApiError::invalid_field(name, "email and after must be text, limit from 1 to 200"));
+        }
+    }
     let lower = |text: Option<String>| text.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
     Ok(UserQuery { email_contains: lower(query.email), after: lower(query.after), limit })
 }
@@ -468,4 +477,27 @@ pub(crate) async fn end_user_sessions(
     let user = path_uuid(&user, ApiError::MemberNotFound)?;
     state.service.end_user_sessions(&caller, &path_org(&org)?, user).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_users_query_refuses_what_its_description_refuses() {
+        let query = user_query("email=Grace&after=alan%40example.com&limit=2").unwrap();
+        assert_eq!(
+            (query.email_contains.as_deref(), query.after.as_deref(), query.limit),
+            (Some("grace"), Some("alan@example.com"), 2)
+        );
+        let long = "\u{b1}".repeat(MAX_EMAIL_CHARS + 1);
+        for raw in [format!("after={long}"), format!("email={long}"), "limit=0".to_owned(), "limit=201".to_owned()] {
+            let err = user_query(&raw).unwrap_err();
+            assert_eq!(err.catalog().0, "invalid_request", "{raw}");
+        }
+        assert!(
+            user_query(&format!("after={}", "\u{b1}".repeat(MAX_EMAIL_CHARS))).is_ok(),
+            "320 characters, not bytes"
+        );
+    }
 }
