@@ -914,8 +914,14 @@ pub(crate) fn audit_query(raw: &str) -> Result<(Option<(OffsetDateTime, Uuid)>, 
     Ok((before, limit))
 }
 
+/// `<nanoseconds>.<id, 32 lower-case hex>`, exactly as `next` writes it (and the description's pattern says).
 fn audit_cursor(raw: &str) -> Option<(OffsetDateTime, Uuid)> {
     let (nanos, id) = raw.split_once('.')?;
+    let digits = (1..=25).contains(&nanos.len()) && nanos.bytes().all(|b| b.is_ascii_digit());
+    let simple = id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !(digits && simple) {
+        return None;
+    }
     let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
     Some((at, Uuid::try_parse(id).ok()?))
 }
@@ -964,4 +970,26 @@ pub(crate) async fn get_audit_log(
         })
         .collect();
     Ok(HttpResponse::Ok().json(AuditPage { events, next }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audit_cursor_is_exactly_what_next_writes() {
+        let id = Uuid::now_v7();
+        let next = format!("1790000000000000000.{}", id.simple());
+        assert_eq!(audit_cursor(&next).map(|(_, found)| found), Some(id));
+        for bad in [
+            format!("+1790000000000000000.{}", id.simple()),
+            format!("-1.{}", id.simple()),
+            format!("1790000000000000000.{}", id.hyphenated()),
+            format!("1790000000000000000.{}", id.simple().to_string().to_uppercase()),
+            format!("{}.{}", "1".repeat(26), id.simple()),
+            "1790000000000000000".to_owned(),
+        ] {
+            assert_eq!(audit_cursor(&bad), None, "{bad}");
+        }
+    }
 }
