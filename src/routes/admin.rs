@@ -14,9 +14,11 @@ use uuid::Uuid;
 use crate::domain::{Email, Password, Role};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::routes::auth::{UserJson, display_text, display_text_schema};
+use crate::routes::auth::{UserJson, display_name_schema, display_text};
 use crate::routes::errors;
-use crate::routes::organizations::{SessionItem, SessionList, org_errors, path_org, path_uuid, role, role_schema};
+use crate::routes::organizations::{
+    SessionItem, SessionList, org_errors, path_org, path_uuid, required_name_schema, role, role_schema,
+};
 use crate::service::{Caller, NewUser, USER_PAGE_MAX};
 use crate::startup::AppState;
 use crate::store::{ApiKey, MembershipChange, OrgUser, UserQuery};
@@ -27,12 +29,8 @@ use crate::store::{ApiKey, MembershipChange, OrgUser, UserQuery};
 #[schema(examples(json!({"name": "billing backend"})))]
 pub(crate) struct KeyBody {
     /// What the key is for: trimmed, 1 to 100 characters without control characters.
-    #[schema(schema_with = key_name_schema)]
+    #[schema(schema_with = required_name_schema)]
     name: String,
-}
-
-fn key_name_schema() -> utoipa::openapi::Object {
-    display_text_schema(false)
 }
 
 /// An API key, without its secret.
@@ -97,10 +95,6 @@ pub(crate) struct NewUserBody {
     #[serde(default)]
     #[schema(schema_with = role_schema)]
     role: Option<String>,
-}
-
-fn display_name_schema() -> utoipa::openapi::Object {
-    display_text_schema(true)
 }
 
 /// What to change of a user in the organization. Unknown fields are refused.

@@ -182,7 +182,7 @@ struct SessionJson {
     expires_at: OffsetDateTime,
 }
 
-fn display_name_schema() -> utoipa::openapi::Object {
+pub(crate) fn display_name_schema() -> utoipa::openapi::Object {
     display_text_schema(true)
 }
 

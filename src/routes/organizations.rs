@@ -327,7 +327,7 @@ pub(crate) struct SessionList<'a> {
     pub(crate) sessions: Vec<SessionItem<'a>>,
 }
 
-fn required_name_schema() -> utoipa::openapi::Object {
+pub(crate) fn required_name_schema() -> utoipa::openapi::Object {
     display_text_schema(false)
 }
 
