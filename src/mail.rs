@@ -64,10 +64,10 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// SMTP when `config` names a server, else the outbox under `data_dir`.
+    /// SMTP when `config` names a server, else the outbox under `data_dir` (created now, owner-only).
     ///
     /// # Errors
-    /// When the SMTP URL or the `From` address cannot be parsed.
+    /// When the SMTP URL or the `From` address cannot be parsed, or the outbox cannot be created.
     pub fn new(config: &EmailConfig, data_dir: &Path) -> anyhow::Result<Self> {
         let transport = match &config.smtp_url {
             Some(url) => Transport::Smtp(
@@ -76,7 +76,13 @@ impl Mailer {
                     .build(),
             ),
             None => {
+                use std::os::unix::fs::DirBuilderExt as _;
                 let outbox = data_dir.join(OUTBOX_DIR);
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&outbox)
+                    .with_context(|| format!("creating the mail outbox {}", outbox.display()))?;
                 tracing::info!(outbox = %outbox.display(), "IDENTSPHERE_SMTP_URL is not set: mail is written to the outbox");
                 Transport::Outbox(outbox)
             }
@@ -104,13 +110,13 @@ impl Mailer {
     }
 }
 
-/// Writes one `.eml` file, owner-only.
+/// Writes one `.eml` file, owner-only, into the outbox made at start-up (never again: a directory removed
+/// under a running server stays removed).
 async fn write_outbox(dir: &Path, message: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
     let dir = dir.to_owned();
     let message = message.to_vec();
     tokio::task::spawn_blocking(move || {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
         let name = format!("{}.eml", Uuid::new_v4());
         let mut file = std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(dir.join(name))?;
         std::io::Write::write_all(&mut file, &message)
