@@ -5,9 +5,9 @@
 # examples, coverage, fuzzing and stateful (OpenAPI links) phases, with a bounded number of examples
 # per operation. Exits non-zero on any failure.
 #
-# The server is the debug build, on the embedded store in a temporary data directory, on a free
-# loopback port, with production password hashing and the abuse limits off (a fuzzer signs in far more
-# often from one address than a person would). It is stopped at the end, whatever happens.
+# The server is the debug build, on the embedded store in a temporary data directory, with production
+# password hashing and the abuse limits off (a fuzzer signs in far more often from one address than a
+# person would): scripts/server.sh starts it and stops it at the end, whatever happens.
 #
 #   IDENTSPHERE_CACHE_DIR            where the virtualenv is kept (default ~/.cache/identsphere)
 #   SCHEMATHESIS_MAX_EXAMPLES        test cases per operation and phase (default 1000: about two minutes
@@ -18,6 +18,7 @@
 #                                    (--report-dir ...) absolute
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/server.sh
 
 version=4.32.5
 cache=${IDENTSPHERE_CACHE_DIR:-$HOME/.cache/identsphere}
@@ -32,56 +33,18 @@ cargo build -q -p identsphere
 # The binary cargo just built, wherever CARGO_TARGET_DIR puts it (CI keeps the build cache outside the clone).
 binary="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/identsphere"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/identsphere-schemathesis.XXXXXX")
-server=""
-cleanup() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
 # The revocation feed's key, for Schemathesis to read it as a resource server would.
 platform_key="platform-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
-# A clean environment: no IDENTSPHERE_* of the caller's (a database, a metrics port) changes the server.
-env -i PATH="$PATH" HOME="$HOME" \
-  IDENTSPHERE_BIND="127.0.0.1:$port" \
-  IDENTSPHERE_PUBLIC_BASE_URL="$base" \
-  IDENTSPHERE_DATA_DIR="$work/data" \
-  IDENTSPHERE_LOG=warn \
-  IDENTSPHERE_RATE_LIMIT_SIGNIN_IP=off \
-  IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES=off \
-  IDENTSPHERE_RATE_LIMIT_REGISTER_IP=off \
-  IDENTSPHERE_RATE_LIMIT_REFRESH_IP=off \
-  IDENTSPHERE_RATE_LIMIT_MFA_FAILURES=off \
-  IDENTSPHERE_RATE_LIMIT_EMAIL_IP=off \
-  IDENTSPHERE_RATE_LIMIT_EMAIL_ACCOUNT=off \
-  IDENTSPHERE_RATE_LIMIT_LINK_IP=off \
-  IDENTSPHERE_PLATFORM_API_KEY="$platform_key" \
-  "$binary" >"$work/server.log" 2>&1 &
-server=$!
+start_server "$binary" embedded IDENTSPHERE_PLATFORM_API_KEY="$platform_key"
 
-# Once /healthz answers, one account for the operations that need an access token: Schemathesis signs
+# One account for the operations that need an access token: Schemathesis signs
 # it in (and again after a 401, e.g. once a fuzzed logout has revoked the session), into its personal
 # organization: one the fuzzer creates and gives a policy (a second factor required) is not signed into.
 email="fuzz-$RANDOM$RANDOM@example.com"
 password="fuzz-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 if ! organization=$("$venv/bin/python" - "$base" "$email" "$password" <<'PY'
-import json, sys, time, urllib.request
+import json, sys, urllib.request
 base, email, password = sys.argv[1:]
-deadline = time.monotonic() + 30
-while True:
-    try:
-        urllib.request.urlopen(f"{base}/healthz", timeout=2)
-        break
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit("schemathesis.sh: the server did not answer /healthz within 30 s")
-        time.sleep(0.1)
 body = json.dumps({"email": email, "password": password}).encode()
 request = urllib.request.Request(f"{base}/v1/auth/register", body, {"Content-Type": "application/json"})
 print(json.load(urllib.request.urlopen(request, timeout=30))["session"]["organization_id"])

@@ -574,6 +574,27 @@ mod tests {
     }
 
     #[test]
+    fn the_scripts_limits_off_file_turns_every_limit_off() {
+        let vars: Vec<(&str, &str)> = include_str!("../scripts/limits-off.env")
+            .lines()
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|line| line.split_once('=').expect("NAME=value"))
+            .collect();
+        // Every field named: a new limit does not compile here until it is added to the file's check.
+        let off = RateLimits {
+            signin_ip: None,
+            signin_account_failures: None,
+            register_ip: None,
+            refresh_ip: None,
+            mfa_failures: None,
+            email_ip: None,
+            email_account: None,
+            link_ip: None,
+        };
+        assert_eq!(config(&vars).unwrap().rate_limits, off, "scripts/limits-off.env leaves a limit on");
+    }
+
+    #[test]
     fn public_url_decides_origin_and_secure_cookies() {
         let c = config(&[("IDENTSPHERE_PUBLIC_BASE_URL", "https://Auth.Example.com/")]).unwrap();
         assert_eq!(c.public_url.base, "https://Auth.Example.com");
