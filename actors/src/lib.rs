@@ -15,5 +15,6 @@ pub use family::{
 };
 pub use registry::{OrgHandle, Registry};
 pub use store::{
-    Denylist, FamilyChange, FamilyStore, LoadedFamily, Origin, Revocation, RevocationPage, Revoked, StoreError,
+    Changed, Check, Denylist, FamilyChange, FamilyStore, LoadedFamily, Origin, Revocation, RevocationPage, Revoked,
+    Stamp, StoreError, TokenRef, VERSION_LIFETIME,
 };

@@ -133,7 +133,52 @@ pub struct RevocationPage {
     pub cursor: String,
 }
 
-/// The access-token denylist: checked wherever IdentSphere accepts an access token.
+/// Whose cached views a change makes stale: the session read (`GET /v1/auth/session`) is served from a
+/// replica's memory while none of its user, organization and family has changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Changed {
+    /// The user's profile, factors, recovery codes or memberships.
+    User(Uuid),
+    /// The organization's name, slug, policy or state.
+    Organization(Uuid),
+    /// The family's organization, assurance level or end (a switch or a step-up).
+    Family(Uuid),
+}
+
+/// The versions of an access token's user, organization and family when it was checked: a view cached
+/// under one stamp is current as long as a later check returns the same stamp. Versions are opaque (not
+/// ordered); an absent one reads as 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stamp(pub [u64; 3]);
+
+/// How long a version outlives its last change. A view cached longer than this could see a version it was
+/// cached under come back (an expired version reads as 0 again): caches keep views for less.
+pub const VERSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// What the denylist answers for one access token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// The token or its family is denied.
+    pub denied: bool,
+    /// The versions of its user, organization and family.
+    pub stamp: Stamp,
+}
+
+/// The access token a check is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenRef {
+    /// Token id.
+    pub jti: Uuid,
+    /// Its family.
+    pub sid: Uuid,
+    /// Its user.
+    pub user: Uuid,
+    /// Its organization.
+    pub org: Uuid,
+}
+
+/// The access-token denylist: checked wherever IdentSphere accepts an access token. It also keeps the
+/// versions of what cached session views depend on, so that one round trip answers both.
 #[async_trait]
 pub trait Denylist: Send + Sync + 'static {
     /// Denies every access token of these families until `until` (when the last of them expires).
@@ -149,11 +194,18 @@ pub trait Denylist: Send + Sync + 'static {
     /// `StoreError` when the store fails.
     async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError>;
 
-    /// Whether the token `jti` of family `sid` is denied at `now`.
+    /// Whether `token` is denied at `now`, and the current stamp of its user, organization and family.
     ///
     /// # Errors
     /// `StoreError` when the store fails.
-    async fn is_denied(&self, jti: Uuid, sid: Uuid, now: OffsetDateTime) -> Result<bool, StoreError>;
+    async fn check(&self, token: TokenRef, now: OffsetDateTime) -> Result<Check, StoreError>;
+
+    /// Gives each of `changes` a new version, on every replica at once. Called after the change is durable:
+    /// a view read before this call carries the old version and is not trusted after it.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn changed(&self, changes: &[Changed]) -> Result<(), StoreError>;
 
     /// The revocations recorded after `cursor` (from the start without one), at most `limit`, leaving out
     /// those that expired by `now`. `cursor` has the form `<number>-<number>` (checked by the caller).

@@ -692,16 +692,15 @@ pub(crate) async fn logout_session(
     ),
 )]
 pub(crate) async fn get_session(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
-    // One read of the durable record: the family, user, organization, role and factors together.
-    let (SessionContext { family, user, organization, totp_confirmed_at, recovery_codes_left, .. }, role): (
-        SessionContext,
-        Role,
-    ) = state.service.session(&principal).await?;
+    // The family, user, organization, role and factors together: one read of the durable record, or a view
+    // of it nothing has changed since.
+    let (context, role) = state.service.session(&principal).await?;
+    let SessionContext { family, user, organization, totp_confirmed_at, recovery_codes_left, .. } = &*context;
     Ok(HttpResponse::Ok().json(SessionResponse {
         factors: totp_confirmed_at.map(|confirmed_at| FactorJson { kind: "totp", confirmed_at }).into_iter().collect(),
-        recovery_codes_left,
-        user: (&user).into(),
-        session: (&family).into(),
+        recovery_codes_left: *recovery_codes_left,
+        user: user.into(),
+        session: family.into(),
         organization: OrganizationJson {
             id: organization.id,
             slug: &organization.slug,

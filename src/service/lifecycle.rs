@@ -8,7 +8,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use identsphere_actors::{Aal, RevokeReason};
+use identsphere_actors::{Aal, Changed, RevokeReason};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -69,8 +69,9 @@ impl AuthService {
     pub async fn verify_email(&self, token: &str, client_ip: Option<&str>) -> Result<(), ApiError> {
         self.limit(Limit::LinkIp, client_ip, true).await?;
         let hash = parse_link(token)?;
-        self.stores.lifecycle.verify_email(&hash, self.clock.now()).await?.ok_or(ApiError::LinkInvalid)?;
-        Ok(())
+        let user_id =
+            self.stores.lifecycle.verify_email(&hash, self.clock.now()).await?.ok_or(ApiError::LinkInvalid)?;
+        self.changed(&[Changed::User(user_id)]).await
     }
 
     /// Sends the principal's user a new verification link, unless the address is verified already.
@@ -83,7 +84,7 @@ impl AuthService {
         let email = Email::parse(&context.user.email)?;
         self.limit(Limit::EmailAccount, Some(email.normalized()), true).await?;
         if !context.user.email_verified {
-            self.send_link(context.user.id, context.user.email, LinkPurpose::VerifyEmail, self.clock.now());
+            self.send_link(context.user.id, context.user.email.clone(), LinkPurpose::VerifyEmail, self.clock.now());
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use identsphere_actors::{Aal, FamilyRecord, RefreshPointer, UserProfile};
+use identsphere_actors::{Aal, Changed, FamilyRecord, RefreshPointer, UserProfile};
 use time::OffsetDateTime;
 use totp_rs::{Builder, Totp};
 use uuid::Uuid;
@@ -91,7 +91,7 @@ impl AuthService {
     /// The user a proof speaks for, with the mfa token's claims when it is one (not spent by this).
     async fn prover(&self, proof: &MfaProof<'_>) -> Result<(UserProfile, Option<Claims>), ApiError> {
         match proof {
-            MfaProof::Session(principal) => Ok((self.session(principal).await?.0.user, None)),
+            MfaProof::Session(principal) => Ok((self.session(principal).await?.0.user.clone(), None)),
             MfaProof::MfaToken(token) => {
                 let claims = self.tokens.verify_mfa(token, self.clock.now())?;
                 let credentials = self.stores.lifecycle.user(claims.sub).await?.ok_or(ApiError::TokenInvalid)?;
@@ -162,6 +162,7 @@ impl AuthService {
         if !self.stores.factors.confirm_totp(user.id, step, &hashes, now).await? {
             return Err(ApiError::MfaNotEnrolled);
         }
+        self.changed(&[Changed::User(user.id)]).await?;
         let sign_in = match (proof, mfa_claims) {
             (_, Some(claims)) => self.complete_sign_in(&claims, origin, now).await?,
             (MfaProof::Session(principal), None) => self.elevate(principal, now).await?,
@@ -182,7 +183,7 @@ impl AuthService {
         if !self.stores.factors.remove_totp(principal.claims.sub).await? {
             return Err(ApiError::MfaNotEnrolled);
         }
-        Ok(())
+        self.changed(&[Changed::User(principal.claims.sub)]).await
     }
 
     /// Checks a second-factor code (a TOTP code or a recovery code): with an mfa token it completes the
@@ -277,7 +278,14 @@ impl AuthService {
                 }
             }
             other => match recovery_hash(other) {
-                Some(hash) => self.stores.factors.spend_recovery_code(user_id, &hash, now).await?,
+                Some(hash) => {
+                    let spent = self.stores.factors.spend_recovery_code(user_id, &hash, now).await?;
+                    if spent {
+                        // The codes left are part of the session view.
+                        self.changed(&[Changed::User(user_id)]).await?;
+                    }
+                    spent
+                }
                 None => false,
             },
         };

@@ -9,19 +9,21 @@ mod admin;
 mod lifecycle;
 mod mfa;
 mod organizations;
+mod session_cache;
 
 pub use admin::{Caller, KeyPrincipal, MintedKey, NewUser, PLATFORM_KEY_PREFIX, USER_PAGE_MAX, is_api_key, mint_key};
 pub use mfa::{FACTORS, LoginOutcome, MfaProof, TotpEnrollment};
 pub use organizations::{AUDIT_PAGE_MAX, NewOrganization};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use futures_util::future::try_join_all;
 use identsphere_actors::family::{Decision, decide};
 use identsphere_actors::{
-    Aal, AuthMethod, FamilyRecord, Move, Origin, RefreshPointer, Registry, RevocationPage, RevokeReason, SessionRules,
-    Standing, StoreError, UserProfile,
+    Aal, AuthMethod, Changed, Check, FamilyRecord, Move, Origin, RefreshPointer, Registry, RevocationPage,
+    RevokeReason, SessionRules, Stamp, Standing, StoreError, TokenRef, UserProfile,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -38,6 +40,7 @@ use crate::store::{
     INVITATION_SPENT, Joining, LinkPurpose, NewAccount, OrgPolicy, Organization, Rate, SecretHash, SessionContext,
     SessionInfo, SignupMode, Stores,
 };
+use session_cache::SessionCache;
 
 /// A completed sign-in or refresh: what the token response shows.
 #[derive(Clone, Debug)]
@@ -79,6 +82,8 @@ pub struct LogoutCredentials<'a> {
 pub struct Principal {
     /// Its claims.
     pub claims: Claims,
+    /// The versions of its user, organization and family at the denylist check.
+    pub stamp: Stamp,
     /// The client address the request came from, for the audit log.
     pub ip: Option<String>,
 }
@@ -152,6 +157,7 @@ pub struct AuthService {
     grace: Duration,
     limits: RateLimits,
     services: Services,
+    sessions: SessionCache,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -182,6 +188,7 @@ impl AuthService {
             grace: lifetimes.grace,
             limits: lifetimes.limits,
             services,
+            sessions: SessionCache::new(),
         }
     }
 
@@ -491,24 +498,35 @@ impl AuthService {
         let now = self.clock.now();
         let claims = self.tokens.verify_access(access_token, now);
         let result = match claims {
-            Ok(claims) => match self.stores.denylist.is_denied(claims.jti, claims.sid, now).await {
-                Ok(true) => Err(ApiError::TokenRevoked),
-                Ok(false) => Ok(Principal { claims, ip: None }),
-                Err(err) => Err(err.into()),
-            },
+            Ok(claims) => {
+                let token = TokenRef { jti: claims.jti, sid: claims.sid, user: claims.sub, org: claims.org };
+                match self.stores.denylist.check(token, now).await {
+                    Ok(Check { denied: true, .. }) => Err(ApiError::TokenRevoked),
+                    Ok(Check { denied: false, stamp }) => Ok(Principal { claims, stamp, ip: None }),
+                    Err(err) => Err(err.into()),
+                }
+            }
             Err(err) => Err(err),
         };
         verified("access", result)
     }
 
-    /// The session behind a principal, checked against the durable record too.
+    /// The session behind a principal, checked against the durable record too (or a view of it that
+    /// nothing has changed since: `session_cache`).
     ///
     /// # Errors
     /// `TokenRevoked` if the family was ended, `NotAMember` if the user left the organization,
     /// `AccountDisabled` if the organization is disabled.
-    pub async fn session(&self, principal: &Principal) -> Result<(SessionContext, Role), ApiError> {
-        let context =
-            self.stores.accounts.session_context(principal.claims.sid).await?.ok_or(ApiError::TokenInvalid)?;
+    pub async fn session(&self, principal: &Principal) -> Result<(Arc<SessionContext>, Role), ApiError> {
+        let (sid, now) = (principal.claims.sid, self.clock.now());
+        let context = match self.sessions.get(sid, principal.stamp, now) {
+            Some(context) => context,
+            None => {
+                let context = Arc::new(self.stores.accounts.session_context(sid).await?.ok_or(ApiError::TokenInvalid)?);
+                self.sessions.put(sid, Arc::clone(&context), principal.stamp, now);
+                context
+            }
+        };
         if context.family.user_id != principal.claims.sub || context.family.org_id != principal.claims.org {
             return Err(ApiError::TokenInvalid);
         }
@@ -520,6 +538,14 @@ impl AuthService {
         }
         let role = context.role.ok_or(ApiError::NotAMember)?;
         Ok((context, role))
+    }
+
+    /// Marks the session views that `changes` touch stale on every replica: called once they are durable.
+    ///
+    /// # Errors
+    /// When the denylist store fails (the change itself is durable; views expire after a short while).
+    async fn changed(&self, changes: &[Changed]) -> Result<(), ApiError> {
+        Ok(self.stores.denylist.changed(changes).await?)
     }
 
     /// A page of the revocation feed after `cursor`.

@@ -16,8 +16,9 @@ use anyhow::{Context as _, anyhow, bail};
 use async_trait::async_trait;
 use base64::Engine as _;
 use identsphere_actors::{
-    Aal, AuthMethod, Denylist, FamilyChange, FamilyRecord, FamilyStore, LoadedFamily, Origin, RefreshPointer,
-    Revocation, RevocationPage, RevokeReason, Revoked, SessionRules, Spent, StoreError, Subject, UserProfile,
+    Aal, AuthMethod, Changed, Check, Denylist, FamilyChange, FamilyRecord, FamilyStore, LoadedFamily, Origin,
+    RefreshPointer, Revocation, RevocationPage, RevokeReason, Revoked, SessionRules, Spent, Stamp, StoreError, Subject,
+    TokenRef, UserProfile,
 };
 use rusqlite::{Connection, OptionalExtension as _, Row, named_params, params};
 use time::OffsetDateTime;
@@ -45,6 +46,8 @@ const KEK_FILE: &str = "key-encryption-key";
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// The versions cached session views depend on: in memory, since this process is the only node.
+    versions: Arc<Mutex<Versions>>,
     /// Held open (and locked) for as long as any clone lives: the directory is ours.
     _lock: Arc<File>,
 }
@@ -60,6 +63,34 @@ fn private_dir(dir: &Path) -> anyhow::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     Ok(())
+}
+
+/// Versions of what changed, counting up; what never changed (or was forgotten) reads as `floor`.
+#[derive(Debug, Default)]
+struct Versions {
+    last: u64,
+    floor: u64,
+    changed: std::collections::HashMap<Changed, u64>,
+}
+
+impl Versions {
+    /// More changed things than this are forgotten at once, and every version moves past what was issued.
+    const REMEMBERED: usize = 100_000;
+
+    fn get(&self, of: Changed) -> u64 {
+        self.changed.get(&of).copied().unwrap_or(self.floor)
+    }
+
+    fn bump(&mut self, of: Changed) {
+        self.last += 1;
+        self.changed.insert(of, self.last);
+        if self.changed.len() > Self::REMEMBERED {
+            // No view was cached under `last` yet (it was issued just now): every version read from here on
+            // differs from every one a cache holds.
+            self.changed.clear();
+            self.floor = self.last;
+        }
+    }
 }
 
 impl SqliteStore {
@@ -93,7 +124,11 @@ impl SqliteStore {
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
             }
         }
-        Ok(Self { connection: Arc::new(Mutex::new(connection)), _lock: Arc::new(lock) })
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+            versions: Arc::new(Mutex::new(Versions::default())),
+            _lock: Arc::new(lock),
+        })
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -1315,15 +1350,31 @@ impl Denylist for SqliteStore {
         .await
     }
 
-    async fn is_denied(&self, jti: Uuid, sid: Uuid, now: OffsetDateTime) -> Result<bool, StoreError> {
-        self.run(move |c| {
-            c.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM denylist WHERE expires_at > ?3 \
+    async fn check(&self, token: TokenRef, now: OffsetDateTime) -> Result<Check, StoreError> {
+        let TokenRef { jti, sid, user, org } = token;
+        // The versions first: a change durable before the denylist read is then seen by that read too.
+        let stamp = {
+            let versions = self.versions.lock().map_err(|_| StoreError::Internal("versions lock poisoned".into()))?;
+            Stamp([Changed::User(user), Changed::Organization(org), Changed::Family(sid)].map(|of| versions.get(of)))
+        };
+        let denied = self
+            .run(move |c| {
+                c.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM denylist WHERE expires_at > ?3 \
                  AND ((kind = 'jti' AND id = ?1) OR (kind = 'sid' AND id = ?2)))",
-            )?
-            .query_row(params![jti.as_bytes().as_slice(), sid.as_bytes().as_slice(), ms(now)], |row| row.get(0))
-        })
-        .await
+                )?
+                .query_row(params![jti.as_bytes().as_slice(), sid.as_bytes().as_slice(), ms(now)], |row| row.get(0))
+            })
+            .await?;
+        Ok(Check { denied, stamp })
+    }
+
+    async fn changed(&self, changes: &[Changed]) -> Result<(), StoreError> {
+        let mut versions = self.versions.lock().map_err(|_| StoreError::Internal("versions lock poisoned".into()))?;
+        for change in changes {
+            versions.bump(*change);
+        }
+        Ok(())
     }
 }
 

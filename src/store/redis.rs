@@ -1,12 +1,14 @@
 //! The Redis backend: the access-token denylist (by `jti` and by revoked `sid`).
 //!
 //! Every key carries the configured prefix and expires on its own (`PXAT`) when the last token it
-//! covers would have, so the denylist never grows beyond the tokens still alive.
+//! covers would have, so the denylist never grows beyond the tokens still alive. Beside it, the versions
+//! of users, organizations and families that cached session views depend on (`version:<kind>:<id>`, a
+//! random number set at each change, kept for `VERSION_LIFETIME`), read in the same round trip.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use identsphere_actors::{Denylist, StoreError};
+use identsphere_actors::{Changed, Check, Denylist, Stamp, StoreError, TokenRef, VERSION_LIFETIME};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -113,6 +115,15 @@ impl RedisStore {
         append.invoke_async::<()>(&mut connection).await.map_err(|e| redis_error(&e))
     }
 
+    fn version_key(&self, change: Changed) -> String {
+        let (kind, id) = match change {
+            Changed::User(id) => ("user", id),
+            Changed::Organization(id) => ("org", id),
+            Changed::Family(id) => ("family", id),
+        };
+        format!("{}version:{kind}:{id}", self.prefix)
+    }
+
     fn feed_key(&self) -> String {
         format!("{}revocations", self.prefix)
     }
@@ -171,15 +182,35 @@ impl Denylist for RedisStore {
         Ok(page)
     }
 
-    async fn is_denied(&self, jti: Uuid, sid: Uuid, _now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn check(&self, token: TokenRef, _now: OffsetDateTime) -> Result<Check, StoreError> {
         let mut connection = self.connection.clone();
-        let found: u32 = redis::cmd("EXISTS")
-            .arg(self.key(Revoked::Token.as_str(), jti))
-            .arg(self.key(Revoked::Family.as_str(), sid))
+        let (found, versions): (u32, [Option<u64>; 3]) = redis::pipe()
+            .cmd("EXISTS")
+            .arg(self.key(Revoked::Token.as_str(), token.jti))
+            .arg(self.key(Revoked::Family.as_str(), token.sid))
+            .cmd("MGET")
+            .arg(self.version_key(Changed::User(token.user)))
+            .arg(self.version_key(Changed::Organization(token.org)))
+            .arg(self.version_key(Changed::Family(token.sid)))
             .query_async(&mut connection)
             .await
             .map_err(|e| redis_error(&e))?;
-        Ok(found > 0)
+        Ok(Check { denied: found > 0, stamp: Stamp(versions.map(Option::unwrap_or_default)) })
+    }
+
+    async fn changed(&self, changes: &[Changed]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for change in changes {
+            // Random, not a counter: a version that expired and is set again must not repeat one a cache holds.
+            let version = Uuid::new_v4().as_u64_pair().0.max(1);
+            let ttl = VERSION_LIFETIME.as_secs();
+            pipe.cmd("SET").arg(self.version_key(*change)).arg(version).arg("EX").arg(ttl).ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipe.query_async::<()>(&mut connection).await.map_err(|e| redis_error(&e))
     }
 }
 

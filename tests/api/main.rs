@@ -25,4 +25,5 @@ mod policy;
 mod refresh;
 mod register;
 mod revocations;
+mod session_view;
 mod tokens;
