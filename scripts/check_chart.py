@@ -110,6 +110,7 @@ METRICS: dict[str, dict[str, Any]] = {
     "identsphere_tokens_verifications_total": {
         "labels": {"token": {"access", "refresh"}, "result": {"valid", "invalid", "expired", "revoked", "error"}}
     },
+    "identsphere_session_views_total": {"labels": {"result": {"hit", "miss", "changed", "expired"}}},
     "identsphere_build_info": {"labels": {"version": None}},
     # Prometheus' own series for each target.
     "up": {"labels": {}, "external": True},

@@ -46,10 +46,15 @@ impl SessionCache {
 
     /// The view of family `sid` if it was cached under `stamp` less than `MAX_AGE` before `now`.
     pub(crate) fn get(&self, sid: Uuid, stamp: Stamp, now: OffsetDateTime) -> Option<Arc<SessionContext>> {
-        self.0
-            .get(&sid)
-            .filter(|cached| cached.stamp == stamp && now - cached.read_at < MAX_AGE)
-            .map(|cached| cached.context)
+        let found = self.0.get(&sid);
+        let result = match &found {
+            None => "miss",
+            Some(cached) if cached.stamp != stamp => "changed",
+            Some(cached) if now - cached.read_at >= MAX_AGE => "expired",
+            Some(_) => "hit",
+        };
+        metrics::counter!("identsphere_session_views_total", "result" => result).increment(1);
+        found.filter(|_| result == "hit").map(|cached| cached.context)
     }
 
     /// Keeps `context`, read from the durable record at `now` after a check returned `stamp`.
@@ -61,5 +66,67 @@ impl SessionCache {
 impl std::fmt::Debug for SessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionCache").field("len", &self.0.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use identsphere_actors::{Aal, AuthMethod, FamilyRecord, RefreshPointer, UserProfile};
+
+    use super::*;
+    use crate::store::{OrgPolicy, Organization, SignupMode};
+
+    fn context(now: OffsetDateTime) -> SessionContext {
+        let (sid, user, org) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        SessionContext {
+            family: FamilyRecord {
+                sid,
+                org_id: org,
+                user_id: user,
+                aal: Aal::Aal1,
+                auth_method: AuthMethod::Password,
+                auth_time: now,
+                expires_at: now + Duration::days(30),
+                current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
+                previous: None,
+                revoked: None,
+            },
+            user: UserProfile {
+                id: user,
+                email: "ada@example.com".into(),
+                email_verified: false,
+                display_name: None,
+                created_at: now,
+            },
+            user_disabled: false,
+            organization: Organization {
+                id: org,
+                slug: "acme".into(),
+                name: "Acme".into(),
+                signup: SignupMode::Closed,
+                disabled: false,
+                policy: OrgPolicy::default(),
+            },
+            role: None,
+            totp_confirmed_at: None,
+            recovery_codes_left: 0,
+        }
+    }
+
+    #[test]
+    fn a_view_is_served_only_under_the_stamp_it_was_read_with_and_for_less_than_max_age() {
+        let cache = SessionCache::new();
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let view = Arc::new(context(now));
+        let sid = view.family.sid;
+        let stamp = Stamp([1, 2, 3]);
+        assert!(cache.get(sid, stamp, now).is_none(), "nothing cached yet");
+        cache.put(sid, Arc::clone(&view), stamp, now);
+        assert!(Arc::ptr_eq(&cache.get(sid, stamp, now + MAX_AGE - Duration::milliseconds(1)).unwrap(), &view));
+        for changed in [Stamp([9, 2, 3]), Stamp([1, 9, 3]), Stamp([1, 2, 9]), Stamp::default()] {
+            assert!(cache.get(sid, changed, now).is_none(), "{changed:?}");
+        }
+        assert!(cache.get(sid, stamp, now + MAX_AGE).is_none(), "too old");
+        assert!(cache.get(Uuid::new_v4(), stamp, now).is_none(), "another family");
     }
 }

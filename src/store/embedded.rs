@@ -1564,3 +1564,32 @@ impl AdminStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_never_comes_back_even_when_the_remembered_ones_are_forgotten() {
+        let mut versions = Versions::default();
+        let (ada, acme) = (Changed::User(Uuid::new_v4()), Changed::Organization(Uuid::new_v4()));
+        let mut adas = vec![versions.get(ada)];
+        assert_eq!(versions.get(acme), adas[0], "never changed: the floor");
+        for _ in 0..2 {
+            versions.bump(ada);
+            adas.push(versions.get(ada));
+        }
+        assert_eq!(versions.get(acme), adas[0], "a change touches only what changed");
+        // Past the limit everything is forgotten at once: a view cached under any earlier version of a thing
+        // no longer matches it.
+        let acmes = [versions.get(acme)];
+        for _ in 0..Versions::REMEMBERED {
+            versions.bump(Changed::Family(Uuid::new_v4()));
+        }
+        assert!(versions.changed.is_empty(), "forgotten");
+        assert!(!adas.contains(&versions.get(ada)), "{adas:?}");
+        assert!(!acmes.contains(&versions.get(acme)), "{acmes:?}");
+        versions.bump(ada);
+        assert!(!adas.contains(&versions.get(ada)));
+    }
+}
