@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::family::{Aal, Decision, FamilyRecord, RefreshPointer, RevokeReason, Standing, Subject, decide};
-use crate::store::{Changed, Denylist, FamilyChange, FamilyStore, Origin, StoreError};
+use crate::store::{Changed, Denylist, FamilyChange, FamilyStore, Origin, StoreError, mark_changed};
 
 /// The stores an actor works through, shared by every actor of the process.
 #[derive(Clone)]
@@ -418,7 +418,7 @@ async fn rotate(
     for _ in 0..3 {
         if let Some((family, subject)) = backend.families.rotate(sid, presented, next, change, now).await? {
             if change != FamilyChange::default() {
-                backend.denylist.changed(&[Changed::Family(sid)]).await?;
+                mark_changed(backend.denylist.as_ref(), &[Changed::Family(sid)]).await;
             }
             return Ok(Rotation { kind: RotationKind::Rotated, family, subject });
         }
@@ -462,7 +462,7 @@ async fn elevate(backend: Backend, policy: Policy, sid: Uuid, now: OffsetDateTim
         let current = family.current.jti;
         let change = FamilyChange { aal: Some(Aal::Aal2), ..FamilyChange::default() };
         if let Some((family, subject)) = backend.families.rotate(sid, current, next, change, now).await? {
-            backend.denylist.changed(&[Changed::Family(sid)]).await?;
+            mark_changed(backend.denylist.as_ref(), &[Changed::Family(sid)]).await;
             return Ok(Rotation { kind: RotationKind::Elevated, family, subject });
         }
     }

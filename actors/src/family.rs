@@ -271,6 +271,30 @@ pub fn decide(
 }
 
 impl FamilyRecord {
+    /// A new family of `user_id` in `org_id`: it starts at `now` at `aal1` with a fresh live token, and ends
+    /// `lifetime` later.
+    #[must_use]
+    pub fn start(
+        user_id: Uuid,
+        org_id: Uuid,
+        auth_method: AuthMethod,
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Self {
+        Self {
+            sid: Uuid::new_v4(),
+            org_id,
+            user_id,
+            aal: Aal::Aal1,
+            auth_method,
+            auth_time: now,
+            expires_at: now + lifetime,
+            current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
+            previous: None,
+            revoked: None,
+        }
+    }
+
     /// The family after the live token is spent at `now` and `next` becomes live.
     #[must_use]
     pub fn rotated(&self, next: RefreshPointer, now: OffsetDateTime) -> Self {

@@ -16,5 +16,5 @@ pub use family::{
 pub use registry::{OrgHandle, Registry};
 pub use store::{
     Changed, Check, Denylist, FamilyChange, FamilyStore, LoadedFamily, Origin, Revocation, RevocationPage, Revoked,
-    Stamp, StoreError, TokenRef, VERSION_LIFETIME,
+    Stamp, StoreError, TokenRef, VERSION_LIFETIME, mark_changed,
 };

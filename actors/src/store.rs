@@ -151,6 +151,15 @@ pub enum Changed {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stamp(pub [u64; 3]);
 
+/// Gives each of `changes` a new version (`Denylist::changed`) once they are durable. A failure is logged,
+/// not returned: the change is made and its request must say so, and a view cached under the old version
+/// is dropped within the view cache's bound on age anyway.
+pub async fn mark_changed(denylist: &dyn Denylist, changes: &[Changed]) {
+    if let Err(err) = denylist.changed(changes).await {
+        tracing::warn!(error = %err, ?changes, "could not give the changed records new versions; cached session views of them expire by age");
+    }
+}
+
 /// How long a version outlives its last change. A view cached longer than this could see a version it was
 /// cached under come back (an expired version reads as 0 again): caches keep views for less.
 pub const VERSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);

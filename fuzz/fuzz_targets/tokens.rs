@@ -21,7 +21,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD as B64
 use identsphere::auth::keys::{KeyRing, MacKey, SigningKey};
 use identsphere::auth::tokens::{Claims, TokenType, Tokens};
 use identsphere::error::ApiError;
-use identsphere_actors::{Aal, AuthMethod, FamilyRecord, RefreshPointer, UserProfile};
+use identsphere_actors::{AuthMethod, FamilyRecord, UserProfile};
 use identsphere_fuzz::assert_refusal;
 use libfuzzer_sys::arbitrary::{self, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -69,18 +69,8 @@ fn world() -> World {
     let mac = MacKey { kid: MAC_KID.to_owned(), activates_at: minted_at, secret };
     let ring = KeyRing { signing: vec![Arc::new(signing)], mac: vec![Arc::new(mac)], jwks: Bytes::new() };
     let tokens = Tokens::new(ring, ISSUER.to_owned(), Duration::minutes(15)).expect("tokens");
-    let family = FamilyRecord {
-        sid: Uuid::new_v4(),
-        org_id: Uuid::new_v4(),
-        user_id: Uuid::new_v4(),
-        aal: Aal::Aal1,
-        auth_method: AuthMethod::Password,
-        auth_time: minted_at,
-        expires_at: minted_at + Duration::days(30),
-        current: RefreshPointer { jti: Uuid::new_v4(), issued_at: minted_at },
-        previous: None,
-        revoked: None,
-    };
+    let family =
+        FamilyRecord::start(Uuid::new_v4(), Uuid::new_v4(), AuthMethod::Password, minted_at, Duration::days(30));
     let user = UserProfile {
         id: family.user_id,
         email: "ada@example.com".to_owned(),

@@ -71,7 +71,8 @@ impl AuthService {
         let hash = parse_link(token)?;
         let user_id =
             self.stores.lifecycle.verify_email(&hash, self.clock.now()).await?.ok_or(ApiError::LinkInvalid)?;
-        self.changed(&[Changed::User(user_id)]).await
+        self.changed(&[Changed::User(user_id)]).await;
+        Ok(())
     }
 
     /// Sends the principal's user a new verification link, unless the address is verified already.

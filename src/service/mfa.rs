@@ -8,7 +8,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use identsphere_actors::{Aal, Changed, FamilyRecord, RefreshPointer, UserProfile};
+use identsphere_actors::{Aal, Changed, FamilyRecord, UserProfile};
 use time::OffsetDateTime;
 use totp_rs::{Builder, Totp};
 use uuid::Uuid;
@@ -162,7 +162,7 @@ impl AuthService {
         if !self.stores.factors.confirm_totp(user.id, step, &hashes, now).await? {
             return Err(ApiError::MfaNotEnrolled);
         }
-        self.changed(&[Changed::User(user.id)]).await?;
+        self.changed(&[Changed::User(user.id)]).await;
         let sign_in = match (proof, mfa_claims) {
             (_, Some(claims)) => self.complete_sign_in(&claims, origin, now).await?,
             (MfaProof::Session(principal), None) => self.elevate(principal, now).await?,
@@ -183,7 +183,8 @@ impl AuthService {
         if !self.stores.factors.remove_totp(principal.claims.sub).await? {
             return Err(ApiError::MfaNotEnrolled);
         }
-        self.changed(&[Changed::User(principal.claims.sub)]).await
+        self.changed(&[Changed::User(principal.claims.sub)]).await;
+        Ok(())
     }
 
     /// Checks a second-factor code (a TOTP code or a recovery code): with an mfa token it completes the
@@ -230,17 +231,13 @@ impl AuthService {
             return Err(ApiError::AccountDisabled);
         }
         admit(&org, claims.auth_method)?;
+        // The family the mfa token stands for, starting now at `aal2`.
+        let lifetime = self.refresh_ttl_in(&org.policy);
         let family = FamilyRecord {
             sid: claims.sid,
-            org_id: claims.org,
-            user_id: claims.sub,
             aal: Aal::Aal2,
-            auth_method: claims.auth_method,
             auth_time: unix_time(claims.auth_time)?,
-            expires_at: now + self.refresh_ttl_in(&org.policy),
-            current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
-            previous: None,
-            revoked: None,
+            ..FamilyRecord::start(claims.sub, claims.org, claims.auth_method, now, lifetime)
         };
         self.start_family(family, credentials.user, origin, &org.policy.sessions, now).await
     }
@@ -282,7 +279,7 @@ impl AuthService {
                     let spent = self.stores.factors.spend_recovery_code(user_id, &hash, now).await?;
                     if spent {
                         // The codes left are part of the session view.
-                        self.changed(&[Changed::User(user_id)]).await?;
+                        self.changed(&[Changed::User(user_id)]).await;
                     }
                     spent
                 }

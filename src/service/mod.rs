@@ -22,8 +22,8 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use futures_util::future::try_join_all;
 use identsphere_actors::family::{Decision, decide};
 use identsphere_actors::{
-    Aal, AuthMethod, Changed, Check, FamilyRecord, Move, Origin, RefreshPointer, Registry, RevocationPage,
-    RevokeReason, SessionRules, Stamp, Standing, StoreError, TokenRef, UserProfile,
+    AuthMethod, Changed, Check, FamilyRecord, Move, Origin, Registry, RevocationPage, RevokeReason, SessionRules,
+    Stamp, Standing, StoreError, TokenRef, UserProfile, mark_changed,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -401,18 +401,7 @@ impl AuthService {
         auth_method: AuthMethod,
         now: OffsetDateTime,
     ) -> FamilyRecord {
-        FamilyRecord {
-            sid: Uuid::new_v4(),
-            org_id,
-            user_id,
-            aal: Aal::Aal1,
-            auth_method,
-            auth_time: now,
-            expires_at: now + self.refresh_ttl_in(policy),
-            current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
-            previous: None,
-            revoked: None,
-        }
+        FamilyRecord::start(user_id, org_id, auth_method, now, self.refresh_ttl_in(policy))
     }
 
     /// A family's absolute lifetime in an organization with `policy`: its own, within the server's.
@@ -541,11 +530,8 @@ impl AuthService {
     }
 
     /// Marks the session views that `changes` touch stale on every replica: called once they are durable.
-    ///
-    /// # Errors
-    /// When the denylist store fails (the change itself is durable; views expire after a short while).
-    async fn changed(&self, changes: &[Changed]) -> Result<(), ApiError> {
-        Ok(self.stores.denylist.changed(changes).await?)
+    async fn changed(&self, changes: &[Changed]) {
+        mark_changed(self.stores.denylist.as_ref(), changes).await;
     }
 
     /// A page of the revocation feed after `cursor`.

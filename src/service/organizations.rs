@@ -68,7 +68,7 @@ impl AuthService {
             let audit = self.audit(&Caller::User(principal.clone()), "organization.created", Some(org.slug.clone()));
             match self.stores.organizations.create_org(&org, principal.claims.sub, &audit).await {
                 Ok(()) => {
-                    self.changed(&[Changed::User(principal.claims.sub)]).await?;
+                    self.changed(&[Changed::User(principal.claims.sub)]).await;
                     return Ok(org);
                 }
                 Err(StoreError::Conflict(constraint)) if constraint == SLUG_CONSTRAINT && new.slug.is_none() => {}
@@ -149,7 +149,7 @@ impl AuthService {
         let audit = self.audit(caller, "organization.updated", Some(changed.join(",")));
         match self.stores.organizations.update_org(org.id, &update, &audit).await {
             Ok(Some(updated)) => {
-                self.changed(&[Changed::Organization(org.id)]).await?;
+                self.changed(&[Changed::Organization(org.id)]).await;
                 Ok((updated, role))
             }
             Ok(None) => Err(ApiError::OrganizationNotFound),
@@ -201,7 +201,7 @@ impl AuthService {
             MembershipChange::Disable(false) => self.audit(caller, "member.enabled", target),
         };
         match self.stores.organizations.change_membership(org.id, user_id, change, &audit).await? {
-            MembershipOutcome::Done => self.changed(&[Changed::User(user_id)]).await?,
+            MembershipOutcome::Done => self.changed(&[Changed::User(user_id)]).await,
             MembershipOutcome::NotAMember => return Err(ApiError::MemberNotFound),
             MembershipOutcome::LastOwner => return Err(ApiError::LastOwner),
         }
@@ -317,7 +317,7 @@ impl AuthService {
         let audit = self.audit(&Caller::User(principal.clone()), "invitation.accepted", None);
         let accepted = self.stores.organizations.accept_invitation(&token_hash, user_id, &audit).await?;
         let invitation = accepted.ok_or(ApiError::InvitationInvalid)?;
-        self.changed(&[Changed::User(user_id)]).await?;
+        self.changed(&[Changed::User(user_id)]).await;
         let org = self.stores.accounts.find_org(&OrgRef::Id(invitation.org_id)).await?;
         let role = self.stores.accounts.role(user_id, invitation.org_id).await?;
         org.zip(role).ok_or(ApiError::InvitationInvalid)

@@ -8,8 +8,9 @@
 //! replica, as the durable record would show it. Revocation does not depend on this: a revoked token or
 //! family is refused by the denylist before the view is looked at.
 //!
-//! Views are also dropped after `MAX_AGE`, which bounds what a lost version change (the store failed after
-//! the write was durable, and the writer's request failed with it) can leave stale.
+//! Views are also dropped after `MAX_AGE`, which bounds what a lost version change can leave stale: the store
+//! failed after the write was durable (the request still succeeds, since its change is made, and the failure
+//! is logged), or the change was made outside the API.
 
 use std::sync::Arc;
 
@@ -71,26 +72,15 @@ impl std::fmt::Debug for SessionCache {
 
 #[cfg(test)]
 mod tests {
-    use identsphere_actors::{Aal, AuthMethod, FamilyRecord, RefreshPointer, UserProfile};
+    use identsphere_actors::{AuthMethod, FamilyRecord, UserProfile};
 
     use super::*;
     use crate::store::{OrgPolicy, Organization, SignupMode};
 
     fn context(now: OffsetDateTime) -> SessionContext {
-        let (sid, user, org) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (user, org) = (Uuid::new_v4(), Uuid::new_v4());
         SessionContext {
-            family: FamilyRecord {
-                sid,
-                org_id: org,
-                user_id: user,
-                aal: Aal::Aal1,
-                auth_method: AuthMethod::Password,
-                auth_time: now,
-                expires_at: now + Duration::days(30),
-                current: RefreshPointer { jti: Uuid::new_v4(), issued_at: now },
-                previous: None,
-                revoked: None,
-            },
+            family: FamilyRecord::start(user, org, AuthMethod::Password, now, Duration::days(30)),
             user: UserProfile {
                 id: user,
                 email: "ada@example.com".into(),
