@@ -684,7 +684,8 @@ pub(crate) async fn logout_session(
     path = "/v1/auth/session",
     tag = "auth",
     summary = "The session of an access token",
-    description = "Checked against the durable session record: a revoked family is `token_revoked` at once.",
+    description = "Checked against the durable session record (or a view of it that nothing has changed since, \
+                   on any replica): a revoked family is `token_revoked` at once.",
     security(("bearer" = []), ("access_cookie" = [])),
     responses(
         (status = 200, description = "The user, the session and the organization with the user's role.",
