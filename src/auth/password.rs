@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context as _;
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use thread_priority::{ThreadPriority, ThreadPriorityValue};
 use tokio::sync::oneshot;
@@ -68,6 +68,19 @@ impl Memory {
             self.0.resize(blocks, Block::default());
         }
         argon2.hash_password_into_with_memory(password, salt, out, &mut self.0)
+    }
+
+    /// The `length`-byte output of `argon2` for `password` and the encoded `salt`, as a PHC string holds it.
+    fn output(
+        &mut self,
+        argon2: &Argon2<'_>,
+        password: &[u8],
+        salt: Salt<'_>,
+        length: usize,
+    ) -> argon2::password_hash::Result<Output> {
+        let mut salt_bytes = [0; 64];
+        let salt = salt.decode_b64(&mut salt_bytes)?;
+        Output::init_with(length, |out| Ok(self.hash_into(argon2, password, salt, out)?))
     }
 }
 
@@ -193,13 +206,8 @@ fn argon2(params: &Params) -> Argon2<'static> {
 fn hash_blocking(params: &Params, password: &str, memory: &mut Memory) -> anyhow::Result<String> {
     let phc = |e: argon2::password_hash::Error| anyhow::anyhow!("argon2 hash: {e}");
     let salt = SaltString::generate(&mut OsRng);
-    let mut salt_bytes = [0; 64];
-    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(phc)?;
-    let argon2 = argon2(params);
     let length = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-    let output =
-        Output::init_with(length, |out| Ok(memory.hash_into(&argon2, password.as_bytes(), salt_bytes, out)?))
-            .map_err(phc)?;
+    let output = memory.output(&argon2(params), password.as_bytes(), salt.as_salt(), length).map_err(phc)?;
     let hash = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
@@ -221,12 +229,9 @@ fn verify_blocking(stored: &str, password: &str, memory: &mut Memory) -> bool {
     else {
         return false;
     };
-    let mut salt_bytes = [0; 64];
-    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
     let argon2 = Argon2::new(algorithm, version, params);
     // `Output`'s equality is constant-time.
-    Output::init_with(expected.len(), |out| Ok(memory.hash_into(&argon2, password.as_bytes(), salt, out)?))
-        .is_ok_and(|computed| computed == expected)
+    memory.output(&argon2, password.as_bytes(), salt, expected.len()).is_ok_and(|computed| computed == expected)
 }
 
 fn uses_params(stored: &str, params: &Params) -> bool {

@@ -131,6 +131,10 @@ impl SqliteStore {
         })
     }
 
+    fn versions(&self) -> Result<std::sync::MutexGuard<'_, Versions>, StoreError> {
+        self.versions.lock().map_err(|_| StoreError::Internal("versions lock poisoned".into()))
+    }
+
     /// Runs `work` with the connection on the blocking pool.
     async fn run<T: Send + 'static>(
         &self,
@@ -1354,7 +1358,7 @@ impl Denylist for SqliteStore {
         let TokenRef { jti, sid, user, org } = token;
         // The versions first: a change durable before the denylist read is then seen by that read too.
         let stamp = {
-            let versions = self.versions.lock().map_err(|_| StoreError::Internal("versions lock poisoned".into()))?;
+            let versions = self.versions()?;
             Stamp([Changed::User(user), Changed::Organization(org), Changed::Family(sid)].map(|of| versions.get(of)))
         };
         let denied = self
@@ -1370,7 +1374,7 @@ impl Denylist for SqliteStore {
     }
 
     async fn changed(&self, changes: &[Changed]) -> Result<(), StoreError> {
-        let mut versions = self.versions.lock().map_err(|_| StoreError::Internal("versions lock poisoned".into()))?;
+        let mut versions = self.versions()?;
         for change in changes {
             versions.bump(*change);
         }
