@@ -94,6 +94,8 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// How long a spent refresh token may be replayed for its successor.
     pub refresh_reuse_grace: Duration,
+    /// How recent a session's sign-in must be to change its credentials (a factor) without the password.
+    pub reauthentication_window: Duration,
     /// Extra origins allowed to make cookie-authenticated unsafe requests.
     pub allowed_origins: Vec<String>,
     /// Encrypts signing keys at rest; every replica has the same one. Required with Postgres; the
@@ -441,6 +443,7 @@ impl Config {
             access_token_ttl: seconds("IDENTSPHERE_ACCESS_TOKEN_TTL", 900, 1)?,
             refresh_token_ttl: seconds("IDENTSPHERE_REFRESH_TOKEN_TTL", 2_592_000, 1)?,
             refresh_reuse_grace: seconds("IDENTSPHERE_REFRESH_REUSE_GRACE", 10, 0)?,
+            reauthentication_window: seconds("IDENTSPHERE_REAUTHENTICATION_WINDOW", 600, 0)?,
             allowed_origins,
             key_encryption_key,
             argon2,
@@ -559,6 +562,7 @@ mod tests {
         assert_eq!(c.access_token_ttl, Duration::seconds(900));
         assert_eq!(c.refresh_token_ttl, Duration::seconds(2_592_000));
         assert_eq!(c.refresh_reuse_grace, Duration::seconds(10));
+        assert_eq!(c.reauthentication_window, Duration::minutes(10));
         assert_eq!(c.argon2, Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 });
         let limits = c.rate_limits;
         assert_eq!(limits.signin_ip, Some(Rate { count: 30, period: Duration::minutes(1) }));

@@ -56,6 +56,13 @@ pub enum ApiError {
     /// The action needs an `aal2` session: verify a second factor first (step-up).
     #[error("this action needs a session verified with a second factor")]
     InsufficientAal,
+    /// A credential change from a session that did not authenticate recently: sign in again (or send the
+    /// password where the route takes one).
+    #[error("this action needs a recent sign-in: sign in again, or send your password")]
+    ReauthenticationRequired,
+    /// Acting on an organization from a session of another one: switch to it first.
+    #[error("this session belongs to another organization: switch to this one first (refresh with `organization`)")]
+    WrongOrganization,
     /// Enrolling a second factor while one is active: remove it first.
     #[error("a second factor is already active; remove it first")]
     MfaAlreadyEnrolled,
@@ -192,6 +199,8 @@ impl ApiError {
             Self::RefreshTokenReused => ("refresh_token_reused", S::UNAUTHORIZED, AUTHN),
             Self::MfaInvalidCode => ("mfa_invalid_code", S::UNAUTHORIZED, AUTHN),
             Self::InsufficientAal => ("insufficient_aal", S::FORBIDDEN, PERM),
+            Self::ReauthenticationRequired => ("reauthentication_required", S::FORBIDDEN, PERM),
+            Self::WrongOrganization => ("wrong_organization", S::FORBIDDEN, PERM),
             Self::MfaAlreadyEnrolled => ("mfa_already_enrolled", S::CONFLICT, "conflict_error"),
             Self::MfaNotEnrolled => ("mfa_not_enrolled", S::CONFLICT, "conflict_error"),
             Self::LinkInvalid => ("link_invalid", S::BAD_REQUEST, REQ),
@@ -237,6 +246,8 @@ impl ApiError {
             Self::RefreshTokenReused,
             Self::MfaInvalidCode,
             Self::InsufficientAal,
+            Self::ReauthenticationRequired,
+            Self::WrongOrganization,
             Self::MfaAlreadyEnrolled,
             Self::MfaNotEnrolled,
             Self::LinkInvalid,
@@ -343,6 +354,8 @@ mod tests {
             (ApiError::RefreshTokenReused, "refresh_token_reused", 401, "authentication_error"),
             (ApiError::MfaInvalidCode, "mfa_invalid_code", 401, "authentication_error"),
             (ApiError::InsufficientAal, "insufficient_aal", 403, "permission_error"),
+            (ApiError::ReauthenticationRequired, "reauthentication_required", 403, "permission_error"),
+            (ApiError::WrongOrganization, "wrong_organization", 403, "permission_error"),
             (ApiError::MfaAlreadyEnrolled, "mfa_already_enrolled", 409, "conflict_error"),
             (ApiError::MfaNotEnrolled, "mfa_not_enrolled", 409, "conflict_error"),
             (ApiError::LinkInvalid, "link_invalid", 400, "invalid_request_error"),

@@ -29,6 +29,7 @@ pub const BODY_DECODERS: &[(&str, Decoder)] = &[
     ("EnrollBody", decode::<mfa::EnrollBody>),
     ("CodeBody", decode::<mfa::CodeBody>),
     ("VerifyBody", decode::<mfa::VerifyBody>),
+    ("ReauthenticationBody", decode::<mfa::ReauthenticationBody>),
     ("CreateBody", decode::<organizations::CreateBody>),
     ("UpdateBody", decode::<organizations::UpdateBody>),
     ("RoleBody", decode::<organizations::RoleBody>),

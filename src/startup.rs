@@ -249,6 +249,7 @@ impl Application {
         let lifetimes = Lifetimes {
             refresh: config.refresh_token_ttl,
             grace: config.refresh_reuse_grace,
+            reauthentication: config.reauthentication_window,
             limits: config.rate_limits,
         };
         let services = Services {

@@ -64,6 +64,25 @@ pub fn check_csrf(req: &HttpRequest, public: &PublicUrl, allowed: &[String]) -> 
     }
 }
 
+/// The refresh token a request presents: the one in its body, else the `identsphere_rt` cookie's, which
+/// must pass the CSRF rule like any cookie credential.
+///
+/// # Errors
+/// `CsrfRejected` for a cookie sent cross-site.
+pub fn refresh_token(
+    req: &HttpRequest,
+    in_body: Option<String>,
+    public: &PublicUrl,
+    allowed: &[String],
+) -> Result<Option<String>, ApiError> {
+    if in_body.is_some() {
+        return Ok(in_body);
+    }
+    let Some(token) = cookie(req, REFRESH_COOKIE) else { return Ok(None) };
+    check_csrf(req, public, allowed)?;
+    Ok(Some(token))
+}
+
 fn session_cookie(
     name: &'static str,
     value: String,

@@ -266,7 +266,6 @@ pub(crate) fn create_user_errors() -> Vec<ApiError> {
         ApiError::InvalidEmail(""),
         ApiError::WeakPassword(""),
         ApiError::EmailTaken,
-        ApiError::AuthMethodNotAllowed,
     ]);
     all
 }

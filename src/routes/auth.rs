@@ -15,7 +15,8 @@ use crate::domain::{Email, OrgRef, Password, Role};
 use crate::error::ApiError;
 use crate::http::client_ip::client_ip;
 use crate::http::credentials::{
-    ACCESS_COOKIE, REFRESH_COOKIE, bearer, check_csrf, cleared_session_cookies, cookie, set_session_cookies,
+    ACCESS_COOKIE, REFRESH_COOKIE, bearer, check_csrf, cleared_session_cookies, cookie, refresh_token,
+    set_session_cookies,
 };
 use crate::http::json::{ApiJson, OptionalJson};
 use crate::routes::{errors, string_enum};
@@ -583,14 +584,9 @@ pub(crate) async fn refresh_session(
     body: OptionalJson<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (body_token, organization) = body.0.map_or((None, None), |b| (b.refresh_token, b.organization));
-    let token = match body_token {
-        Some(token) => token,
-        None => {
-            let token = cookie(&req, REFRESH_COOKIE).ok_or(ApiError::TokenMissing)?;
-            check_csrf(&req, &state.config.public_url, &state.config.allowed_origins)?;
-            token
-        }
-    };
+    let config = &state.config;
+    let token = refresh_token(&req, body_token, &config.public_url, &config.allowed_origins)?
+        .ok_or(ApiError::TokenMissing)?;
     let ip = client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
     let sign_in = state.service.refresh(&token, ip.as_deref(), org_ref(organization)?).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))

@@ -10,6 +10,7 @@ use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::http::credentials::refresh_token;
 use crate::http::json::{ApiJson, OptionalJson};
 use crate::routes::auth::{TokenResponse, origin, token_response, with_session_cookies};
 use crate::routes::errors;
@@ -19,12 +20,27 @@ use crate::startup::AppState;
 /// The mfa token of a sign-in that must enroll a second factor first. Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(examples(json!({"mfa_token": "eyJ..."})))]
+#[schema(examples(json!({"mfa_token": "eyJ..."}), json!({"password": "correct horse battery staple"})))]
 pub(crate) struct EnrollBody {
     /// From the `mfa_required` answer with `enrollment_required`; without it, the access token's user
     /// enrolls.
     #[serde(default)]
     mfa_token: Option<String>,
+    /// The user's password, typed again: needed with an access token whose sign-in is older than the
+    /// reauthentication window (10 minutes by default).
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    password: Option<String>,
+}
+
+/// The password, typed again, for a session whose sign-in is not recent. Unknown fields are refused.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"password": "correct horse battery staple"})))]
+pub(crate) struct ReauthenticationBody {
+    /// The user's password.
+    #[schema(max_length = 256)]
+    password: String,
 }
 
 /// A second-factor code. Unknown fields are refused.
@@ -39,6 +55,10 @@ pub(crate) struct CodeBody {
     /// The 6-digit code of the authenticator app.
     #[schema(max_length = 64)]
     code: String,
+    /// With an access token: the session's refresh token, unless the `identsphere_rt` cookie carries it.
+    /// The new pair goes only to who holds it.
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 /// Who a request of these routes speaks for: the mfa token in its body or, without one, its access token.
@@ -46,6 +66,20 @@ async fn proof_of<'a>(req: &HttpRequest, mfa_token: Option<&'a str>) -> Result<P
     match mfa_token {
         Some(token) => Ok(Proof::MfaToken(token)),
         None => Ok(Proof::Session(Principal::extract(req).await?)),
+    }
+}
+
+/// The refresh token a session presents beside its access token (body, else cookie); an mfa token needs
+/// none.
+fn session_refresh(
+    req: &HttpRequest,
+    state: &AppState,
+    proof: &Proof<'_>,
+    in_body: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match proof {
+        Proof::MfaToken(_) => Ok(None),
+        Proof::Session(_) => refresh_token(req, in_body, &state.config.public_url, &state.config.allowed_origins),
     }
 }
 
@@ -76,6 +110,10 @@ pub(crate) struct VerifyBody {
     /// A 6-digit TOTP code, or a recovery code (`XXXX-XXXX-XXXX-XXXX`, dashes and case ignored).
     #[schema(max_length = 64)]
     code: String,
+    /// For a step-up: the session's refresh token, unless the `identsphere_rt` cookie carries it. The new
+    /// pair goes only to who holds it.
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 /// A TOTP enrollment waiting for its first code.
@@ -102,7 +140,12 @@ struct ConfirmResponse<'a> {
 pub(crate) fn enroll_errors() -> Vec<ApiError> {
     let mut all = errors::live_session_unsafe();
     all.extend(errors::json_body());
-    all.push(ApiError::MfaAlreadyEnrolled);
+    all.extend([
+        ApiError::MfaAlreadyEnrolled,
+        ApiError::ReauthenticationRequired,
+        ApiError::InvalidCredentials,
+        errors::rate_limited(),
+    ]);
     all
 }
 
@@ -117,9 +160,13 @@ pub(crate) fn enroll_errors() -> Vec<ApiError> {
                    active until `/v1/auth/mfa/totp/confirm` accepts a first code. A user with an active factor \
                    gets `mfa_already_enrolled`. A sign-in into an organization that requires a second factor, by \
                    a user without one, answers `mfa_required` with `enrollment_required`: its mfa token, in the \
-                   body here, stands in for the session that does not exist yet.",
-    request_body(content = Option<EnrollBody>, description = "Only to enroll with an mfa token; none (or `{}`) with \
-                                                             an access token."),
+                   body here, stands in for the session that does not exist yet. With an access token, the \
+                   session must have signed in within the reauthentication window (10 minutes by default), or \
+                   the body carries the password again: `reauthentication_required` otherwise, so an access token \
+                   alone cannot plant a factor.",
+    request_body(content = Option<EnrollBody>, description = "With an mfa token: the token. With an access token: \
+                                                             none (or `{}`), or the password when the sign-in is \
+                                                             not recent."),
     security((), ("bearer" = []), ("access_cookie" = [])),
     responses((status = 200, description = "The enrollment.", body = EnrollmentResponse)),
 )]
@@ -128,8 +175,9 @@ pub(crate) async fn enroll_totp(
     req: HttpRequest,
     body: OptionalJson<EnrollBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = proof_of(&req, body.0.as_ref().and_then(|b| b.mfa_token.as_deref())).await?;
-    let enrollment = state.service.enroll_totp(proof.as_proof()).await?;
+    let (mfa_token, password) = body.0.map_or((None, None), |b| (b.mfa_token, b.password));
+    let proof = proof_of(&req, mfa_token.as_deref()).await?;
+    let enrollment = state.service.enroll_totp(proof.as_proof(), password).await?;
     Ok(HttpResponse::Ok().json(EnrollmentResponse {
         secret: &enrollment.secret,
         otpauth_uri: &enrollment.otpauth_uri,
@@ -154,8 +202,10 @@ pub(crate) fn confirm_errors() -> Vec<ApiError> {
     tag = "mfa",
     summary = "Activate TOTP with a first code",
     description = "On success the factor is active, ten recovery codes are returned (this once) and the session \
-                   is raised to `aal2`: a new token pair for the same `sid`. With `mfa_token`, the sign-in it \
-                   stands for completes at `aal2` instead, and the token is spent. Abuse limit: 5 wrong codes per \
+                   is raised to `aal2`: a new token pair for the same `sid`, for which the request presents the \
+                   session's refresh token too (`refresh_token` in the body, or the `identsphere_rt` cookie; \
+                   `token_missing` without it): an access token alone never yields a refresh token. With \
+                   `mfa_token`, the sign-in it stands for completes at `aal2` instead, and the token is spent. Abuse limit: 5 wrong codes per \
                    user (and per mfa token) in 15 minutes (`rate_limited`).",
     request_body = CodeBody,
     security((), ("bearer" = []), ("access_cookie" = [])),
@@ -167,10 +217,12 @@ pub(crate) async fn confirm_totp(
     req: HttpRequest,
     body: ApiJson<CodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let CodeBody { mfa_token, code } = body.0;
+    let CodeBody { mfa_token, code, refresh_token } = body.0;
     let proof = proof_of(&req, mfa_token.as_deref()).await?;
+    let refresh = session_refresh(&req, &state, &proof, refresh_token)?;
     let origin = origin(&req, &state);
-    let (sign_in, recovery_codes) = state.service.confirm_totp(proof.as_proof(), &code, origin).await?;
+    let (sign_in, recovery_codes) =
+        state.service.confirm_totp(proof.as_proof(), &code, refresh.as_deref(), origin).await?;
     let body = ConfirmResponse { tokens: TokenResponse::from(&sign_in), recovery_codes: &recovery_codes };
     Ok(with_session_cookies(StatusCode::OK, &sign_in, &state, body))
 }
@@ -178,7 +230,14 @@ pub(crate) async fn confirm_totp(
 /// The errors of `remove_totp`.
 pub(crate) fn remove_errors() -> Vec<ApiError> {
     let mut all = errors::live_session_unsafe();
-    all.extend([ApiError::InsufficientAal, ApiError::MfaNotEnrolled]);
+    all.extend(errors::json_body());
+    all.extend([
+        ApiError::InsufficientAal,
+        ApiError::MfaNotEnrolled,
+        ApiError::ReauthenticationRequired,
+        ApiError::InvalidCredentials,
+        errors::rate_limited(),
+    ]);
     all
 }
 
@@ -189,13 +248,20 @@ pub(crate) fn remove_errors() -> Vec<ApiError> {
     path = "/v1/auth/mfa/totp",
     tag = "mfa",
     summary = "Remove the TOTP factor",
-    description = "Needs a session at `aal2` (`insufficient_aal` otherwise: step up with `/v1/auth/mfa/verify`). \
-                   The recovery codes go with it.",
+    description = "Needs a session at `aal2` (`insufficient_aal` otherwise: step up with `/v1/auth/mfa/verify`) \
+                   that signed in within the reauthentication window (10 minutes by default), or the password \
+                   again in the body (`reauthentication_required` otherwise). The recovery codes go with it.",
+    request_body(content = Option<ReauthenticationBody>, description = "The password, when the sign-in is not \
+                                                                        recent."),
     security(("bearer" = []), ("access_cookie" = [])),
     responses((status = 204, description = "Removed.")),
 )]
-pub(crate) async fn remove_totp(state: web::Data<AppState>, principal: Principal) -> Result<HttpResponse, ApiError> {
-    state.service.remove_totp(&principal).await?;
+pub(crate) async fn remove_totp(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: OptionalJson<ReauthenticationBody>,
+) -> Result<HttpResponse, ApiError> {
+    state.service.remove_totp(&principal, body.0.map(|b| b.password)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -216,7 +282,9 @@ pub(crate) fn verify_errors() -> Vec<ApiError> {
     summary = "Check a second-factor code: finish a sign-in, or step up",
     description = "With `mfa_token`: completes the sign-in that answered `mfa_required`; the mfa token works once \
                    and for 5 minutes. Without it: the access token's session is raised to `aal2`, keeping its \
-                   `sid`. A TOTP code is accepted once (±30 s of clock skew); a recovery code is spent. Abuse \
+                   `sid`; the request presents the session's refresh token too (`refresh_token` in the body, or \
+                   the `identsphere_rt` cookie; `token_missing` without it), since the answer carries a new \
+                   refresh token and an access token alone never yields one. A TOTP code is accepted once (±30 s of clock skew); a recovery code is spent. Abuse \
                    limit: 5 wrong codes per mfa token and per user in 15 minutes (`rate_limited`).",
     request_body = VerifyBody,
     security((), ("bearer" = []), ("access_cookie" = [])),
@@ -228,8 +296,9 @@ pub(crate) async fn verify_mfa(
     req: HttpRequest,
     body: ApiJson<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let VerifyBody { mfa_token, code } = body.0;
+    let VerifyBody { mfa_token, code, refresh_token } = body.0;
     let proof = proof_of(&req, mfa_token.as_deref()).await?;
-    let sign_in = state.service.verify_mfa(proof.as_proof(), &code, origin(&req, &state)).await?;
+    let refresh = session_refresh(&req, &state, &proof, refresh_token)?;
+    let sign_in = state.service.verify_mfa(proof.as_proof(), &code, refresh.as_deref(), origin(&req, &state)).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }

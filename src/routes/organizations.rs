@@ -457,10 +457,15 @@ pub(crate) fn path_uuid(raw: &str, missing: ApiError) -> Result<Uuid, ApiError> 
     Uuid::parse_str(raw.trim()).map_err(|_| missing)
 }
 
-/// The errors of routes on one organization.
+/// The errors of routes on one organization: a user acts from a session in it, under its policy.
 pub(crate) fn org_errors() -> Vec<ApiError> {
     let mut all = errors::live_session();
-    all.push(ApiError::OrganizationNotFound);
+    all.extend([
+        ApiError::OrganizationNotFound,
+        ApiError::WrongOrganization,
+        ApiError::InsufficientAal,
+        ApiError::AuthMethodNotAllowed,
+    ]);
     all
 }
 

@@ -206,20 +206,25 @@ impl AuthService {
 
     /// The organization whose keys an owner manages: keys are a signed-in owner's business, never a key's.
     async fn key_admin_org(&self, caller: &Caller, org: &OrgRef) -> Result<crate::store::Organization, ApiError> {
+        // A key is never an owner (`member_org`).
         let (org, role) = self.member_org(caller, org).await?;
-        if matches!(caller, Caller::Key(_)) || role != Role::Owner {
+        if role != Role::Owner {
             return Err(ApiError::InsufficientRole);
         }
         Ok(org)
     }
 
-    /// The organization an administrator (or a key) manages users of.
-    async fn user_admin_org(&self, caller: &Caller, org: &OrgRef) -> Result<crate::store::Organization, ApiError> {
+    /// The organization an administrator (or a key) manages users of, with the caller's role.
+    async fn user_admin_org(
+        &self,
+        caller: &Caller,
+        org: &OrgRef,
+    ) -> Result<(crate::store::Organization, Role), ApiError> {
         let (org, role) = self.member_org(caller, org).await?;
         if !role.at_least(Role::Admin) {
             return Err(ApiError::InsufficientRole);
         }
-        Ok(org)
+        Ok((org, role))
     }
 
     /// A page of the organization's users by email, optionally only emails containing `email`.
@@ -227,7 +232,7 @@ impl AuthService {
     /// # Errors
     /// `InsufficientRole` below admin; `OrganizationNotFound`.
     pub async fn org_users(&self, caller: &Caller, org: &OrgRef, query: UserQuery) -> Result<Vec<OrgUser>, ApiError> {
-        let org = self.user_admin_org(caller, org).await?;
+        let (org, _) = self.user_admin_org(caller, org).await?;
         let query = UserQuery { limit: query.limit.clamp(1, USER_PAGE_MAX), ..query };
         Ok(self.stores.admin.org_users(org.id, &query).await?)
     }
@@ -246,7 +251,7 @@ impl AuthService {
         org: &OrgRef,
         user_id: Uuid,
     ) -> Result<(crate::store::Organization, OrgUser), ApiError> {
-        let org = self.user_admin_org(caller, org).await?;
+        let (org, _) = self.user_admin_org(caller, org).await?;
         let member = self.stores.admin.org_user(org.id, user_id).await?.ok_or(ApiError::MemberNotFound)?;
         Ok((org, member))
     }
@@ -257,15 +262,13 @@ impl AuthService {
     /// `EmailTaken` (bring an existing account in with an invitation, which it must accept);
     /// `AuthMethodNotAllowed` when the organization does not allow passwords; as [`AuthService::org_users`].
     pub async fn create_user(&self, caller: &Caller, org: &OrgRef, new: NewUser) -> Result<OrgUser, ApiError> {
-        let org = self.user_admin_org(caller, org).await?;
+        let (org, role) = self.user_admin_org(caller, org).await?;
         if !org.policy.sessions.auth_methods.contains(&AuthMethod::Password) {
             return Err(ApiError::AuthMethodNotAllowed);
         }
-        if new.role == Role::Owner && !matches!(caller, Caller::Key(_)) {
-            let (_, role) = self.member_org(caller, &OrgRef::Id(org.id)).await?;
-            if role != Role::Owner {
-                return Err(ApiError::InsufficientRole);
-            }
+        // Only a signed-in owner makes an owner: a key is an admin (`member_org`).
+        if new.role == Role::Owner && role != Role::Owner {
+            return Err(ApiError::InsufficientRole);
         }
         let password_hash = self.hasher.hash(new.password).await?;
         let now = self.clock.now();

@@ -144,18 +144,30 @@ impl AuthService {
         if principal.claims.aal != Aal::Aal2 && self.has_second_factor(user_id).await? {
             return Err(ApiError::InsufficientAal);
         }
-        let email = Email::parse(&context.user.email)?;
-        let account = email.normalized();
-        self.limit(Limit::SigninAccountFailures, Some(account), false).await?;
-        let stored = self.stores.lifecycle.user(user_id).await?.map(|c| c.password_hash);
-        if !matches!(self.hasher.verify(current, stored).await?, Verified::Yes { .. }) {
-            let _ = self.limit(Limit::SigninAccountFailures, Some(account), true).await;
-            return Err(ApiError::InvalidCredentials);
-        }
+        self.check_password(user_id, &context.user.email, current).await?;
         let password_hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         self.stores.lifecycle.change_password(user_id, &password_hash, now).await?;
         self.end_user_families(user_id, Some(principal.claims.sid), RevokeReason::PasswordChanged, now).await
+    }
+}
+
+impl AuthService {
+    /// Checks a password the signed-in user typed again: a wrong one counts against the account like a
+    /// failed sign-in.
+    ///
+    /// # Errors
+    /// `InvalidCredentials`; `RateLimited` after too many failures.
+    pub(super) async fn check_password(&self, user_id: Uuid, email: &str, password: String) -> Result<(), ApiError> {
+        let email = Email::parse(email)?;
+        let account = email.normalized();
+        self.limit(Limit::SigninAccountFailures, Some(account), false).await?;
+        let stored = self.stores.lifecycle.user(user_id).await?.map(|c| c.password_hash);
+        if !matches!(self.hasher.verify(password, stored).await?, Verified::Yes { .. }) {
+            let _ = self.limit(Limit::SigninAccountFailures, Some(account), true).await;
+            return Err(ApiError::InvalidCredentials);
+        }
+        Ok(())
     }
 }
 

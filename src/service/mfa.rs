@@ -103,14 +103,17 @@ impl AuthService {
         }
     }
 
-    /// Starts (or restarts) a TOTP enrollment for the user of a session, or of an mfa token that asks
-    /// for one.
+    /// Starts (or restarts) a TOTP enrollment for the user of a session that signed in recently (or
+    /// sends the password), or of an mfa token that asks for one.
     ///
     /// # Errors
-    /// `MfaAlreadyEnrolled` when a factor is active; the session's or the mfa token's errors; store
-    /// failures.
-    pub async fn enroll_totp(&self, proof: MfaProof<'_>) -> Result<TotpEnrollment, ApiError> {
+    /// `MfaAlreadyEnrolled` when a factor is active; `ReauthenticationRequired`, `InvalidCredentials`;
+    /// the session's or the mfa token's errors; store failures.
+    pub async fn enroll_totp(&self, proof: MfaProof<'_>, password: Option<String>) -> Result<TotpEnrollment, ApiError> {
         let (user, _) = self.prover(&proof).await?;
+        if let MfaProof::Session(principal) = proof {
+            self.reauthenticated(principal, &user, password).await?;
+        }
         if self.has_second_factor(user.id).await? {
             return Err(ApiError::MfaAlreadyEnrolled);
         }
@@ -132,19 +135,23 @@ impl AuthService {
     }
 
     /// Confirms the waiting enrollment with its first code: the factor becomes active, the user gets
-    /// new recovery codes (returned once, stored hashed) and the session is raised to `aal2` — or, with
-    /// an mfa token, the sign-in it stands for completes at `aal2`.
+    /// new recovery codes (returned once, stored hashed) and the session is raised to `aal2` (it presents
+    /// its refresh token too) — or, with an mfa token, the sign-in it stands for completes at `aal2`.
     ///
     /// # Errors
     /// `MfaNotEnrolled` without a waiting enrollment; `MfaInvalidCode`; `RateLimited` after too many
-    /// wrong codes; the session's or the mfa token's errors.
+    /// wrong codes; the session's, its refresh token's or the mfa token's errors.
     pub async fn confirm_totp(
         &self,
         proof: MfaProof<'_>,
         code: &str,
+        refresh: Option<&str>,
         origin: identsphere_actors::Origin,
     ) -> Result<(SignIn, Vec<String>), ApiError> {
         let (user, mfa_claims) = self.prover(&proof).await?;
+        if let MfaProof::Session(principal) = proof {
+            self.same_family_refresh(principal, refresh).await?;
+        }
         let factor = self.stores.factors.totp(user.id).await?;
         let Some(factor) = factor.filter(|f| f.confirmed_at.is_none()) else {
             return Err(ApiError::MfaNotEnrolled);
@@ -171,15 +178,18 @@ impl AuthService {
         Ok((sign_in, codes))
     }
 
-    /// Removes the user's TOTP factor and recovery codes. Needs an `aal2` session.
+    /// Removes the user's TOTP factor and recovery codes. Needs an `aal2` session that signed in
+    /// recently (or sends the password).
     ///
     /// # Errors
-    /// `InsufficientAal`; `MfaNotEnrolled` without a factor; the session's errors.
-    pub async fn remove_totp(&self, principal: &Principal) -> Result<(), ApiError> {
-        self.session(principal).await?;
+    /// `InsufficientAal`; `ReauthenticationRequired`, `InvalidCredentials`; `MfaNotEnrolled` without a
+    /// factor; the session's errors.
+    pub async fn remove_totp(&self, principal: &Principal, password: Option<String>) -> Result<(), ApiError> {
+        let (context, _) = self.session(principal).await?;
         if principal.claims.aal != Aal::Aal2 {
             return Err(ApiError::InsufficientAal);
         }
+        self.reauthenticated(principal, &context.user, password).await?;
         if !self.stores.factors.remove_totp(principal.claims.sub).await? {
             return Err(ApiError::MfaNotEnrolled);
         }
@@ -188,21 +198,25 @@ impl AuthService {
     }
 
     /// Checks a second-factor code (a TOTP code or a recovery code): with an mfa token it completes the
-    /// sign-in at `aal2`; with a live session it raises that session to `aal2` (same `sid`).
+    /// sign-in at `aal2`; with a live session that presents its refresh token too, it raises that session
+    /// to `aal2` (same `sid`).
     ///
     /// # Errors
     /// `MfaInvalidCode` for a wrong, replayed or spent code; `RateLimited` after too many wrong ones;
-    /// `TokenInvalid` for an mfa token that is not ours or was used; `TokenExpired`; `AccountDisabled`.
+    /// `TokenInvalid` for an mfa token that is not ours or was used; `TokenExpired`; `AccountDisabled`;
+    /// the refresh token's errors.
     pub async fn verify_mfa(
         &self,
         proof: MfaProof<'_>,
         code: &str,
+        refresh: Option<&str>,
         origin: identsphere_actors::Origin,
     ) -> Result<SignIn, ApiError> {
         let now = self.clock.now();
         match proof {
             MfaProof::Session(principal) => {
                 self.session(principal).await?;
+                self.same_family_refresh(principal, refresh).await?;
                 self.check_code(principal.claims.sub, None, code, now).await?;
                 self.elevate(principal, now).await
             }
@@ -240,6 +254,33 @@ impl AuthService {
             ..FamilyRecord::start(claims.sub, claims.org, claims.auth_method, now, lifetime)
         };
         self.start_family(family, credentials.user, origin, &org.policy.sessions, now).await
+    }
+
+    /// Refuses a credential change from a session whose sign-in is older than the reauthentication
+    /// window, unless the user typed their password again.
+    async fn reauthenticated(
+        &self,
+        principal: &Principal,
+        user: &UserProfile,
+        password: Option<String>,
+    ) -> Result<(), ApiError> {
+        let signed_in = unix_time(principal.claims.auth_time)?;
+        if self.clock.now() - signed_in <= self.reauthentication {
+            return Ok(());
+        }
+        let password = password.ok_or(ApiError::ReauthenticationRequired)?;
+        self.check_password(user.id, &user.email, password).await
+    }
+
+    /// Checks that a session raising itself presents its family's refresh token too: a new pair goes
+    /// only to who could refresh anyway, never to the holder of an access token alone (which every
+    /// resource server sees).
+    async fn same_family_refresh(&self, principal: &Principal, refresh: Option<&str>) -> Result<(), ApiError> {
+        let claims = self.live_refresh_claims(refresh, self.clock.now()).await?;
+        if claims.sid != principal.claims.sid {
+            return Err(ApiError::TokenInvalid);
+        }
+        Ok(())
     }
 
     /// Raises the principal's family to `aal2` through its organization's actor: a new token pair.

@@ -130,6 +130,8 @@ pub struct Lifetimes {
     pub refresh: Duration,
     /// How long a spent refresh token may be replayed.
     pub grace: Duration,
+    /// How recent a sign-in must be to change a credential without the password.
+    pub reauthentication: Duration,
     /// The abuse limits.
     pub limits: RateLimits,
 }
@@ -155,6 +157,7 @@ pub struct AuthService {
     clock: Clock,
     refresh_ttl: Duration,
     grace: Duration,
+    reauthentication: Duration,
     limits: RateLimits,
     services: Services,
     sessions: SessionCache,
@@ -186,6 +189,7 @@ impl AuthService {
             clock,
             refresh_ttl: lifetimes.refresh,
             grace: lifetimes.grace,
+            reauthentication: lifetimes.reauthentication,
             limits: lifetimes.limits,
             services,
             sessions: SessionCache::new(),

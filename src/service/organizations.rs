@@ -3,16 +3,17 @@
 //! Every call on an organization is made by a signed-in user or an API key (`Caller`) and checks the
 //! caller's role in the organization named: an organization the user is not a member of — or the key
 //! is not for — answers exactly like one that does not exist (`organization_not_found`), so ids and
-//! slugs of other tenants cannot be probed. Owners may do everything, admins everything but touching
-//! owners, disabling and the policy, members read; an organization's key acts as an owner of it, a
-//! platform key as an owner of every organization. An organization keeps at least one enabled owner.
+//! slugs of other tenants cannot be probed. A user acts from a session in the organization (switch
+//! first), under its policy. Owners may do everything, admins everything but touching owners, disabling
+//! and the policy, members read; an organization's key acts as an admin of it, a platform key as an
+//! admin of every organization. An organization keeps at least one enabled owner.
 
-use identsphere_actors::{Changed, RevokeReason};
+use identsphere_actors::{Aal, Changed, RevokeReason};
 use time::Duration;
 use uuid::Uuid;
 
 use super::lifecycle::{link_token_hash, new_link_token};
-use super::{AuthService, Caller, Principal, drawn_slug};
+use super::{AuthService, Caller, Principal, admit, drawn_slug};
 use crate::domain::{Email, OrgRef, Role};
 use crate::error::ApiError;
 use crate::mail::MailKind;
@@ -31,6 +32,16 @@ pub struct NewOrganization {
     pub name: String,
     /// Slug, validated; drawn from the name when `None`.
     pub slug: Option<String>,
+}
+
+/// Where a user's authority over an organization comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Door {
+    /// A session in the organization: every act.
+    SessionInIt,
+    /// Enabling a disabled organization again, which has no session to act from: an owner's session
+    /// anywhere, meeting the organization's policy.
+    ReenablingIt,
 }
 
 /// Longest page of the audit log.
@@ -90,21 +101,52 @@ impl AuthService {
         Ok(self.stores.organizations.orgs_of(principal.claims.sub).await?)
     }
 
-    /// An organization the caller may act on, with the caller's role: a user's membership, or the
-    /// owner's rights of a key for it.
+    /// An organization the caller may act on, with the caller's role.
+    ///
+    /// A user acts on an organization only from a session *in* it: its policy (a second factor, the
+    /// sign-in methods) was checked when that session started and on every refresh, and is checked again
+    /// here against the organization as it is now. A key acts as an admin of its organization (a
+    /// platform key of every one): never as an owner, so a leaked key cannot make owners or keys.
     ///
     /// # Errors
-    /// `OrganizationNotFound` for no such organization and for one the caller has no part in alike.
+    /// `OrganizationNotFound` for no such organization and for one the caller has no part in alike;
+    /// `WrongOrganization` for a member's session of another organization; `InsufficientAal` and
+    /// `AuthMethodNotAllowed` for a session the organization's policy no longer admits.
     pub async fn member_org(&self, caller: &Caller, org: &OrgRef) -> Result<(Organization, Role), ApiError> {
-        if let Caller::User(principal) = caller {
-            self.session(principal).await?;
-        }
+        self.acting_in(caller, org, Door::SessionInIt).await
+    }
+
+    async fn acting_in(&self, caller: &Caller, org: &OrgRef, door: Door) -> Result<(Organization, Role), ApiError> {
         let org = self.stores.accounts.find_org(org).await?.ok_or(ApiError::OrganizationNotFound)?;
         let role = match caller {
-            Caller::User(principal) => self.stores.accounts.role(principal.claims.sub, org.id).await?,
-            Caller::Key(key) => key.org_id.is_none_or(|id| id == org.id).then_some(Role::Owner),
+            Caller::User(principal) => {
+                let (_, session_role) = self.session(principal).await?;
+                let here = principal.claims.org == org.id;
+                let role = if here {
+                    Some(session_role)
+                } else {
+                    self.stores.accounts.role(principal.claims.sub, org.id).await?
+                };
+                let role = role.ok_or(ApiError::OrganizationNotFound)?;
+                let reenabling = door == Door::ReenablingIt && org.disabled && role == Role::Owner;
+                if !here && !reenabling {
+                    return Err(ApiError::WrongOrganization);
+                }
+                if !reenabling {
+                    admit(&org, principal.claims.auth_method)?;
+                } else if !org.policy.sessions.auth_methods.contains(&principal.claims.auth_method) {
+                    return Err(ApiError::AuthMethodNotAllowed);
+                }
+                if org.policy.sessions.mfa_required && principal.claims.aal != Aal::Aal2 {
+                    return Err(ApiError::InsufficientAal);
+                }
+                role
+            }
+            Caller::Key(key) => {
+                key.org_id.is_none_or(|id| id == org.id).then_some(Role::Admin).ok_or(ApiError::OrganizationNotFound)?
+            }
         };
-        Ok((org, role.ok_or(ApiError::OrganizationNotFound)?))
+        Ok((org, role))
     }
 
     /// Updates name, slug, sign-up policy (admins and owners) or the disabled flag (owners).
@@ -117,16 +159,20 @@ impl AuthService {
         org: &OrgRef,
         update: OrgUpdate,
     ) -> Result<(Organization, Role), ApiError> {
-        let (org, role) = self.member_org(caller, org).await?;
+        // A disabled organization starts no session to act from: its owners enable it again from any
+        // session of theirs that its policy would admit.
+        let only_enabling = update.disabled == Some(false)
+            && update.name.is_none()
+            && update.slug.is_none()
+            && update.signup.is_none()
+            && !update.policy.changes_anything();
+        let door = if only_enabling { Door::ReenablingIt } else { Door::SessionInIt };
+        let (org, role) = self.acting_in(caller, org, door).await?;
         // The policy decides how members sign in (a second factor, methods, lifetimes): an owner's call,
         // like disabling.
         let policy = &update.policy;
-        let policy_changes = policy.mfa_required.is_some()
-            || policy.auth_methods.is_some()
-            || policy.access_ttl.is_some()
-            || policy.refresh_ttl.is_some()
-            || policy.rate_limits.is_some();
-        let needed = if update.disabled.is_some() || policy_changes { Role::Owner } else { Role::Admin };
+        let needed =
+            if update.disabled.is_some() || policy.changes_anything() { Role::Owner } else { Role::Admin };
         if !role.at_least(needed) {
             return Err(ApiError::InsufficientRole);
         }

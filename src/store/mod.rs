@@ -492,6 +492,16 @@ pub struct PolicyUpdate {
 }
 
 impl PolicyUpdate {
+    /// Whether the update touches the policy at all.
+    #[must_use]
+    pub const fn changes_anything(&self) -> bool {
+        self.mfa_required.is_some()
+            || self.auth_methods.is_some()
+            || self.access_ttl.is_some()
+            || self.refresh_ttl.is_some()
+            || self.rate_limits.is_some()
+    }
+
     /// The stored form of the methods, when they change.
     #[must_use]
     pub fn auth_method_names(&self) -> Option<Vec<&'static str>> {

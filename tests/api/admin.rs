@@ -35,8 +35,8 @@ async fn audit_actions(app: &TestApp, owner: &str, org: &str) -> Vec<(String, Va
 #[actix_web::test]
 async fn an_owner_makes_keys_that_are_shown_once_stored_hashed_and_revocable() {
     let app = spawn_app().await;
-    let (owner, admin) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &owner, "Acme", Some("acme")).await;
+    let (mut owner, admin) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let admin_tokens = join(&app, &admin, &org, "admin").await;
 
     let created = call(
@@ -126,8 +126,8 @@ async fn an_owner_makes_keys_that_are_shown_once_stored_hashed_and_revocable() {
 #[actix_web::test]
 async fn a_key_manages_its_organizations_users_and_every_action_is_audited() {
     let app = spawn_app().await;
-    let owner = app.signed_up_user().await;
-    create_org(&app, &owner, "Acme", Some("acme")).await;
+    let mut owner = app.signed_up_user().await;
+    create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let (key, key_id) = create_key(&app, owner.access(), "acme").await;
 
     let grace = new_user(&app, &key, "acme", "Grace@Example.com").await;
@@ -212,17 +212,34 @@ async fn a_key_manages_its_organizations_users_and_every_action_is_audited() {
     assert_eq!(json_of(enabled, StatusCode::OK).await["disabled"], false);
     assert_eq!(login_to(&app, "grace@example.com", "acme").await.status(), StatusCode::OK);
 
-    // The last enabled owner stays.
+    // A key is an admin, never an owner: it touches no owner and makes none, so a leaked key cannot make
+    // itself an owner who outlives the key's revocation.
     let (owner_id, _, _) = ids(&owner.tokens);
     let owner_path = format!("/v1/organizations/acme/users/{owner_id}");
     assert_error(
         call(&app, Method::PATCH, &owner_path, &key, Some(&json!({"disabled": true}))).await,
-        409,
-        "last_owner",
-        "conflict_error",
+        403,
+        "insufficient_role",
+        "permission_error",
     )
     .await;
-    assert_error(call(&app, Method::DELETE, &owner_path, &key, None).await, 409, "last_owner", "conflict_error").await;
+    let response = call(&app, Method::DELETE, &owner_path, &key, None).await;
+    assert_error(response, 403, "insufficient_role", "permission_error").await;
+    let new_owner = json!({"email": "mallory@example.com", "password": PASSWORD, "role": "owner"});
+    let response = call(&app, Method::POST, "/v1/organizations/acme/users", &key, Some(&new_owner)).await;
+    assert_error(response, 403, "insufficient_role", "permission_error").await;
+    let promote = json!({"role": "owner"});
+    let response =
+        call(&app, Method::PATCH, &format!("/v1/organizations/acme/members/{grace_id}"), &key, Some(&promote)).await;
+    assert_error(response, 403, "insufficient_role", "permission_error").await;
+    // A signed-in owner does make one; the last enabled owner stays.
+    let made = call(&app, Method::POST, "/v1/organizations/acme/users", owner.access(), Some(&new_owner)).await;
+    let made = json_of(made, StatusCode::CREATED).await;
+    assert_eq!(made["role"], "owner");
+    let made_path = format!("/v1/organizations/acme/users/{}", made["id"].as_str().unwrap());
+    assert_eq!(call(&app, Method::DELETE, &made_path, owner.access(), None).await.status(), StatusCode::NO_CONTENT);
+    let response = call(&app, Method::DELETE, &owner_path, owner.access(), None).await;
+    assert_error(response, 409, "last_owner", "conflict_error").await;
 
     // Deleted: the account belonged to this organization only, so it is gone.
     assert_eq!(call(&app, Method::DELETE, &user_path, &key, None).await.status(), StatusCode::NO_CONTENT);
@@ -258,8 +275,8 @@ async fn a_key_manages_its_organizations_users_and_every_action_is_audited() {
 #[actix_web::test]
 async fn deleting_a_user_of_several_organizations_only_removes_them_from_this_one() {
     let app = spawn_app().await;
-    let (owner, bob) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &owner, "Acme", Some("acme")).await;
+    let (mut owner, bob) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     join(&app, &bob, &org, "member").await;
     let (key, _) = create_key(&app, owner.access(), "acme").await;
     let (bob_id, _, _) = ids(&bob.tokens);
@@ -273,9 +290,9 @@ async fn deleting_a_user_of_several_organizations_only_removes_them_from_this_on
 #[actix_web::test]
 async fn a_key_reaches_no_user_of_another_organization() {
     let app = spawn_app().await;
-    let (a_owner, b_owner) = (app.signed_up_user().await, app.signed_up_user().await);
-    create_org(&app, &a_owner, "Alpha", Some("alpha")).await;
-    let org_b = create_org(&app, &b_owner, "Beta", Some("beta")).await;
+    let (mut a_owner, mut b_owner) = (app.signed_up_user().await, app.signed_up_user().await);
+    create_org(&app, &mut a_owner, "Alpha", Some("alpha")).await;
+    let org_b = create_org(&app, &mut b_owner, "Beta", Some("beta")).await;
     let b_user = sign_in_to(&app, &b_owner, &org_b).await;
     let (a_key, _) = create_key(&app, a_owner.access(), "alpha").await;
     let (b_owner_id, _, _) = ids(&b_owner.tokens);
@@ -301,8 +318,8 @@ async fn postgres_only_the_command_line_makes_platform_and_organization_keys() {
         return;
     }
     let app = spawn_app().await;
-    let owner = app.signed_up_user().await;
-    create_org(&app, &owner, "Acme", Some("acme")).await;
+    let mut owner = app.signed_up_user().await;
+    create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let create_key = |args: &[&str]| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_identsphere"))
             .args(["admin", "create-key"])

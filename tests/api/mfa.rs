@@ -54,11 +54,22 @@ pub async fn enroll(app: &TestApp, access: &str) -> Vec<u8> {
     Secret::try_from_base32(secret).unwrap().as_bytes().to_vec()
 }
 
+/// Enrolls and confirms TOTP in the session of `tokens` (a token response): the confirmation's token
+/// response, at `aal2`.
+pub async fn raised_to_aal2(app: &TestApp, tokens: &Value) -> Value {
+    let access = tokens["access_token"].as_str().unwrap();
+    let secret = enroll(app, access).await;
+    let first_code = json!({"code": code(app, &secret, 0), "refresh_token": tokens["refresh_token"]});
+    let response = post_bearer(app, "/v1/auth/mfa/totp/confirm", access, &first_code).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
 async fn enrolled_user(app: &TestApp) -> Enrolled {
     let user = app.signed_up_user().await;
     let secret = enroll(app, user.access()).await;
-    let response =
-        post_bearer(app, "/v1/auth/mfa/totp/confirm", user.access(), &json!({"code": code(app, &secret, 0)})).await;
+    let first_code = json!({"code": code(app, &secret, 0), "refresh_token": user.refresh()});
+    let response = post_bearer(app, "/v1/auth/mfa/totp/confirm", user.access(), &first_code).await;
     assert_eq!(response.status(), StatusCode::OK);
     let confirmed: Value = response.json().await.unwrap();
     Enrolled { user, secret, confirmed }
@@ -221,7 +232,7 @@ async fn step_up_raises_an_aal1_session_to_aal2_keeping_its_sid() {
     // A second session, signed in before the factor existed, stays at aal1.
     let older = app.second_session(&user).await;
     let secret = enroll(&app, user.access()).await;
-    let first_code = json!({"code": code(&app, &secret, 0)});
+    let first_code = json!({"code": code(&app, &secret, 0), "refresh_token": user.refresh()});
     let confirm = post_bearer(&app, "/v1/auth/mfa/totp/confirm", user.access(), &first_code).await;
     assert_eq!(confirm.status(), StatusCode::OK);
     let older_access = older["access_token"].as_str().unwrap();
@@ -234,8 +245,8 @@ async fn step_up_raises_an_aal1_session_to_aal2_keeping_its_sid() {
     assert_error(removal, 403, "insufficient_aal", "permission_error").await;
 
     app.clock.advance(Duration::seconds(30));
-    let response =
-        post_bearer(&app, "/v1/auth/mfa/verify", older_access, &json!({"code": code(&app, &secret, 0)})).await;
+    let step_up = json!({"code": code(&app, &secret, 0), "refresh_token": older["refresh_token"]});
+    let response = post_bearer(&app, "/v1/auth/mfa/verify", older_access, &step_up).await;
     assert_eq!(response.status(), StatusCode::OK);
     let raised: Value = response.json().await.unwrap();
     assert_eq!(raised["session"]["id"], older["session"]["id"]);
@@ -263,7 +274,7 @@ async fn enrollment_states_are_enforced() {
     let user = app.signed_up_user().await;
     let confirm = |code: String| {
         let request = app.client.post(app.url("/v1/auth/mfa/totp/confirm")).bearer_auth(user.access());
-        request.json(&json!({ "code": code })).send()
+        request.json(&json!({ "code": code, "refresh_token": user.refresh() })).send()
     };
     assert_error(confirm("123456".into()).await.unwrap(), 409, "mfa_not_enrolled", "conflict_error").await;
     let removal = app.client.delete(app.url("/v1/auth/mfa/totp")).bearer_auth(user.access()).send().await.unwrap();
@@ -280,4 +291,57 @@ async fn enrollment_states_are_enforced() {
     let access = confirmed["access_token"].as_str().unwrap();
     let again = post_bearer(&app, "/v1/auth/mfa/totp", access, &json!({})).await;
     assert_error(again, 409, "mfa_already_enrolled", "conflict_error").await;
+}
+
+#[actix_web::test]
+async fn an_access_token_alone_neither_plants_a_factor_nor_yields_a_refresh_token() {
+    let app = spawn_app().await;
+    let victim = app.signed_up_user().await;
+    // What a resource server sees: the access token, nothing else.
+    let stolen = victim.access();
+    let secret = enroll(&app, stolen).await;
+    let confirm = post_bearer(&app, "/v1/auth/mfa/totp/confirm", stolen, &json!({"code": code(&app, &secret, 0)})).await;
+    assert_error(confirm, 401, "token_missing", "authentication_error").await;
+    let session: Value = app.session(stolen).await.json().await.unwrap();
+    assert_eq!(session["factors"], json!([]), "nothing was confirmed");
+    // Another family's refresh token is no key to this one.
+    let other = app.second_session(&victim).await;
+    let with_other = json!({"code": code(&app, &secret, 0), "refresh_token": other["refresh_token"]});
+    let confirm = post_bearer(&app, "/v1/auth/mfa/totp/confirm", stolen, &with_other).await;
+    assert_error(confirm, 401, "token_invalid", "authentication_error").await;
+
+    // Eleven minutes after the sign-in, the access token (refreshed, the same sign-in) enrolls nothing.
+    app.clock.advance(Duration::minutes(11));
+    let refreshed: Value = app.refresh(victim.refresh()).await.json().await.unwrap();
+    let later = refreshed["access_token"].as_str().unwrap();
+    let response = post_bearer(&app, "/v1/auth/mfa/totp", later, &json!({})).await;
+    assert_error(response, 403, "reauthentication_required", "permission_error").await;
+    let response = post_bearer(&app, "/v1/auth/mfa/totp", later, &json!({"password": "not the password"})).await;
+    assert_error(response, 401, "invalid_credentials", "authentication_error").await;
+    // The password typed again is the recent authentication.
+    let response = post_bearer(&app, "/v1/auth/mfa/totp", later, &json!({"password": PASSWORD})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn removing_a_factor_needs_a_recent_sign_in_or_the_password() {
+    let app = spawn_app().await;
+    let Enrolled { user, secret, .. } = enrolled_user(&app).await;
+    app.clock.advance(Duration::seconds(30));
+    let tokens: Value = verify(&app, &mfa_token(&app, &user.email).await, &code(&app, &secret, 0)).await.json().await.unwrap();
+    app.clock.advance(Duration::minutes(11));
+    let refreshed: Value = app.refresh(tokens["refresh_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(refreshed["session"]["aal"], "aal2");
+    let aal2_but_old = refreshed["access_token"].as_str().unwrap();
+    let remove = |body: Option<Value>| {
+        let request = app.client.delete(app.url("/v1/auth/mfa/totp")).bearer_auth(aal2_but_old);
+        match body {
+            Some(body) => request.json(&body).send(),
+            None => request.send(),
+        }
+    };
+    assert_error(remove(None).await.unwrap(), 403, "reauthentication_required", "permission_error").await;
+    let wrong = remove(Some(json!({"password": "not the password"}))).await.unwrap();
+    assert_error(wrong, 401, "invalid_credentials", "authentication_error").await;
+    assert_eq!(remove(Some(json!({"password": PASSWORD}))).await.unwrap().status(), StatusCode::NO_CONTENT);
 }

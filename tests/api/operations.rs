@@ -138,12 +138,12 @@ async fn the_most_verbose_log_holds_no_secret() {
     let mfa_user = app.signed_up_user().await;
     let totp_secret = crate::mfa::enroll(&app, mfa_user.access()).await;
     let first_code = crate::mfa::code(&app, &totp_secret, 0);
-    let confirmed: Value =
-        crate::mfa::post_bearer(&app, "/v1/auth/mfa/totp/confirm", mfa_user.access(), &json!({ "code": first_code }))
-            .await
-            .json()
-            .await
-            .unwrap();
+    let confirm = json!({ "code": first_code, "refresh_token": mfa_user.refresh() });
+    let confirmed: Value = crate::mfa::post_bearer(&app, "/v1/auth/mfa/totp/confirm", mfa_user.access(), &confirm)
+        .await
+        .json()
+        .await
+        .unwrap();
     let recovery_codes: Vec<String> =
         confirmed["recovery_codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
     let pending: Value =

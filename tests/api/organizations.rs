@@ -29,12 +29,17 @@ pub(crate) async fn json_of(response: reqwest::Response, status: StatusCode) -> 
     response.json().await.unwrap()
 }
 
-pub(crate) async fn create_org(app: &TestApp, owner: &User, name: &str, slug: Option<&str>) -> Value {
+/// Creates an organization and signs its owner in there: acting on an organization takes a session in it,
+/// so `owner`'s tokens become that new session's.
+pub(crate) async fn create_org(app: &TestApp, owner: &mut User, name: &str, slug: Option<&str>) -> Value {
     let body = match slug {
         Some(slug) => json!({ "name": name, "slug": slug }),
         None => json!({ "name": name }),
     };
-    json_of(call(app, Method::POST, "/v1/organizations", owner.access(), Some(&body)).await, StatusCode::CREATED).await
+    let created = call(app, Method::POST, "/v1/organizations", owner.access(), Some(&body)).await;
+    let org = json_of(created, StatusCode::CREATED).await;
+    owner.tokens = sign_in_to(app, owner, &org).await;
+    org
 }
 
 pub(crate) fn uuid(value: &Value) -> Uuid {
@@ -66,15 +71,15 @@ pub(crate) fn access(tokens: &Value) -> &str {
 #[actix_web::test]
 async fn a_created_organization_is_owned_by_its_creator_and_listed() {
     let app = spawn_app().await;
-    let ada = app.signed_up_user().await;
-    let org = create_org(&app, &ada, "  Acme Corp ", Some("acme")).await;
+    let mut ada = app.signed_up_user().await;
+    let drawn = create_org(&app, &mut ada, "Zeta Labs!", None).await;
+    assert!(drawn["slug"].as_str().unwrap().starts_with("zeta-labs-"), "{drawn}");
+    let org = create_org(&app, &mut ada, "  Acme Corp ", Some("acme")).await;
     assert_eq!(
         (org["name"].clone(), org["slug"].clone(), org["role"].clone()),
         (json!("Acme Corp"), json!("acme"), json!("owner"))
     );
     assert_eq!(org["signup"], json!({"mode": "closed", "domains": []}));
-    let drawn = create_org(&app, &ada, "Zeta Labs!", None).await;
-    assert!(drawn["slug"].as_str().unwrap().starts_with("zeta-labs-"), "{drawn}");
 
     let list = json_of(call(&app, Method::GET, "/v1/organizations", ada.access(), None).await, StatusCode::OK).await;
     let names: Vec<&str> =
@@ -93,8 +98,8 @@ async fn a_created_organization_is_owned_by_its_creator_and_listed() {
 #[actix_web::test]
 async fn slugs_are_validated_unique_and_renamable_without_breaking_ids() {
     let app = spawn_app().await;
-    let ada = app.signed_up_user().await;
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let mut ada = app.signed_up_user().await;
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
     for bad in ["-acme", "acme-", "Acme", "a b", &"a".repeat(64), "00000000-0000-0000-0000-000000000000"] {
         let response =
             call(&app, Method::POST, "/v1/organizations", ada.access(), Some(&json!({"name": "X", "slug": bad}))).await;
@@ -125,8 +130,8 @@ async fn slugs_are_validated_unique_and_renamable_without_breaking_ids() {
 #[actix_web::test]
 async fn roles_decide_who_may_update_the_organization_and_manage_members() {
     let app = spawn_app().await;
-    let (owner, admin, member) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &owner, "Acme", Some("acme")).await;
+    let (mut owner, admin, member) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let admin_tokens = join(&app, &admin, &org, "admin").await;
     let member_tokens = join(&app, &member, &org, "member").await;
     let (member_id, _, _) = ids(&member.tokens);
@@ -174,8 +179,8 @@ async fn roles_decide_who_may_update_the_organization_and_manage_members() {
 #[actix_web::test]
 async fn an_organization_keeps_at_least_one_owner() {
     let app = spawn_app().await;
-    let (ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let (mut ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
     let (ada_id, _, _) = ids(&ada.tokens);
     let ada_path = format!("/v1/organizations/acme/members/{ada_id}");
     let response = call(&app, Method::DELETE, &ada_path, ada.access(), None).await;
@@ -197,8 +202,8 @@ async fn an_organization_keeps_at_least_one_owner() {
 #[actix_web::test]
 async fn a_removed_member_loses_their_sessions_there_at_once() {
     let app = spawn_app().await;
-    let (ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let (mut ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
     let bob_tokens = join(&app, &bob, &org, "member").await;
     let (bob_id, _, _) = ids(&bob.tokens);
     let response =
@@ -218,9 +223,9 @@ async fn a_removed_member_loses_their_sessions_there_at_once() {
 #[actix_web::test]
 async fn switching_moves_the_session_keeping_auth_time_and_aal() {
     let app = spawn_app().await;
-    let ada = app.signed_up_user().await;
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
-    let stranger = create_org(&app, &app.signed_up_user().await, "Other", Some("other")).await;
+    let mut ada = app.signed_up_user().await;
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
+    let stranger = create_org(&app, &mut app.signed_up_user().await, "Other", Some("other")).await;
     let (_, personal, sid) = ids(&ada.tokens);
     app.clock.advance(Duration::seconds(60));
 
@@ -257,8 +262,9 @@ async fn switching_moves_the_session_keeping_auth_time_and_aal() {
 #[actix_web::test]
 async fn a_disabled_organizations_sessions_stop_refreshing() {
     let app = spawn_app().await;
-    let (ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let (mut ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
+    let personal = ada.tokens.clone();
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
     let bob_tokens = join(&app, &bob, &org, "member").await;
     let response =
         call(&app, Method::PATCH, "/v1/organizations/acme", ada.access(), Some(&json!({"disabled": true}))).await;
@@ -268,14 +274,17 @@ async fn a_disabled_organizations_sessions_stop_refreshing() {
     assert_error(app.session(access(&bob_tokens)).await, 403, "account_disabled", "permission_error").await;
     let switch = app.post("/v1/auth/refresh", &json!({"refresh_token": bob.refresh(), "organization": "acme"})).await;
     assert_error(switch, 403, "account_disabled", "permission_error").await;
-    let response = call(
-        &app,
-        Method::PATCH,
-        &format!("/v1/organizations/{}", org["id"].as_str().unwrap()),
-        ada.access(),
-        Some(&json!({"disabled": false})),
-    )
-    .await;
+    // The owner's session there ended with it; they enable it again from another of their sessions, which
+    // does nothing else there.
+    assert_error(app.session(ada.access()).await, 403, "account_disabled", "permission_error").await;
+    let path = format!("/v1/organizations/{}", org["id"].as_str().unwrap());
+    let elsewhere = access(&personal);
+    let rename = json!({"disabled": false, "name": "Mine now"});
+    let response = call(&app, Method::PATCH, &path, elsewhere, Some(&rename)).await;
+    assert_error(response, 403, "wrong_organization", "permission_error").await;
+    let bob_elsewhere = call(&app, Method::PATCH, &path, bob.access(), Some(&json!({"disabled": false}))).await;
+    assert_error(bob_elsewhere, 403, "wrong_organization", "permission_error").await;
+    let response = call(&app, Method::PATCH, &path, elsewhere, Some(&json!({"disabled": false}))).await;
     assert_eq!(json_of(response, StatusCode::OK).await["disabled"], false);
     assert_eq!(app.refresh(bob_tokens["refresh_token"].as_str().unwrap()).await.status(), StatusCode::OK);
 }
@@ -342,8 +351,8 @@ async fn accept(app: &TestApp, access: &str, token: &str) -> reqwest::Response {
 #[actix_web::test]
 async fn an_invitation_lets_the_invited_account_join_with_its_role_once() {
     let app = spawn_app().await;
-    let (ada, bob, carol) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
-    create_org(&app, &ada, "Acme", Some("acme")).await;
+    let (mut ada, bob, carol) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
+    create_org(&app, &mut ada, "Acme", Some("acme")).await;
     let (invitation, token) = invite(&app, ada.access(), "acme", &bob.email.to_uppercase(), "admin").await;
     assert_eq!(
         (invitation["role"].clone(), invitation["email"].clone()),
@@ -367,8 +376,8 @@ async fn an_invitation_lets_the_invited_account_join_with_its_role_once() {
 #[actix_web::test]
 async fn registering_with_an_invitation_joins_its_organization_whatever_its_sign_up_policy() {
     let app = spawn_app().await;
-    let ada = app.signed_up_user().await;
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let mut ada = app.signed_up_user().await;
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
     let email = format!("new-{}@example.com", Uuid::new_v4().simple());
     let (_, token) = invite(&app, ada.access(), "acme", &email, "member").await;
 
@@ -393,8 +402,8 @@ async fn registering_with_an_invitation_joins_its_organization_whatever_its_sign
 #[actix_web::test]
 async fn invitations_are_listed_revocable_expiring_and_for_admins() {
     let app = spawn_app().await;
-    let (ada, bob, member) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let (mut ada, bob, member) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
     let member_tokens = join(&app, &member, &org, "member").await;
     let admin_tokens = join(&app, &app.signed_up_user().await, &org, "admin").await;
     let body = json!({"email": "x@example.com", "role": "member"});
@@ -440,11 +449,11 @@ async fn invitations_are_listed_revocable_expiring_and_for_admins() {
 async fn no_principal_of_one_organization_reads_or_changes_another() {
     let app = spawn_app().await;
     // Organization A with an owner, an admin and a member; organization B with an owner and a member.
-    let (a_owner, a_admin, a_member) =
+    let (mut a_owner, a_admin, a_member) =
         (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
-    let (b_owner, b_member) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org_a = create_org(&app, &a_owner, "Alpha", Some("alpha")).await;
-    let org_b = create_org(&app, &b_owner, "Beta", Some("beta")).await;
+    let (mut b_owner, b_member) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org_a = create_org(&app, &mut a_owner, "Alpha", Some("alpha")).await;
+    let org_b = create_org(&app, &mut b_owner, "Beta", Some("beta")).await;
     let a_owner_tokens = sign_in_to(&app, &a_owner, &org_a).await;
     let (a_key, _) = create_key(&app, access(&a_owner_tokens), "alpha").await;
     let principals = [
@@ -512,8 +521,8 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
 #[actix_web::test]
 async fn every_change_lands_in_the_audit_log_with_who_and_from_where() {
     let app = spawn_app().await;
-    let (ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let (mut ada, bob) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
     let rename = json!({"name": "Acme Inc", "slug": "acme-inc"});
     assert_eq!(
         call(&app, Method::PATCH, "/v1/organizations/acme", ada.access(), Some(&rename)).await.status(),

@@ -8,7 +8,7 @@ use time::Duration;
 use totp_rs::Secret;
 
 use crate::helpers::{PASSWORD, TestApp, assert_error, ids, set_cookies, spawn_app};
-use crate::mfa::{code, enroll, post_bearer};
+use crate::mfa::{code, enroll, post_bearer, raised_to_aal2};
 use crate::organizations::{access, call, create_org, join, json_of, switch};
 
 async fn set_policy(app: &TestApp, owner: &str, org: &str, policy: Value) -> reqwest::Response {
@@ -28,13 +28,15 @@ fn claims(token: &str) -> Value {
 #[actix_web::test]
 async fn the_policy_is_shown_with_the_organization_and_defaults_to_the_servers() {
     let app = spawn_app().await;
-    let ada = app.signed_up_user().await;
-    let org = create_org(&app, &ada, "Acme", Some("acme")).await;
+    let mut ada = app.signed_up_user().await;
+    let org = create_org(&app, &mut ada, "Acme", Some("acme")).await;
     assert_eq!(
         org["policy"],
         json!({"mfa_required": false, "auth_methods": ["password", "passkey", "social_oauth"],
                "access_token_ttl": null, "refresh_token_ttl": null, "rate_limits": {}})
     );
+    // Requiring a second factor binds the owner too: they act from an aal2 session.
+    ada.tokens = raised_to_aal2(&app, &ada.tokens).await;
     let policy = json!({"mfa_required": true, "auth_methods": ["password"], "access_token_ttl": 300,
                         "refresh_token_ttl": 3600, "rate_limits": {"signin_ip": {"count": 5, "period": 60}}});
     let updated = json_of(set_policy(&app, ada.access(), "acme", policy.clone()).await, StatusCode::OK).await;
@@ -74,8 +76,8 @@ async fn the_policy_is_shown_with_the_organization_and_defaults_to_the_servers()
 #[actix_web::test]
 async fn only_owners_change_the_policy_and_every_change_is_audited() {
     let app = spawn_app().await;
-    let (owner, admin) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &owner, "Acme", Some("acme")).await;
+    let (mut owner, admin) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let admin_tokens = join(&app, &admin, &org, "admin").await;
     let response = set_policy(&app, access(&admin_tokens), "acme", json!({"mfa_required": false})).await;
     assert_error(response, 403, "insufficient_role", "permission_error").await;
@@ -95,8 +97,8 @@ async fn only_owners_change_the_policy_and_every_change_is_audited() {
 #[actix_web::test]
 async fn a_member_without_a_factor_enrolls_one_before_any_session_when_the_organization_requires_it() {
     let app = spawn_app().await;
-    let (owner, bob) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &owner, "Acme", Some("acme")).await;
+    let (mut owner, bob) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     join(&app, &bob, &org, "member").await;
     assert_eq!(set_policy(&app, owner.access(), "acme", json!({"mfa_required": true})).await.status(), StatusCode::OK);
 
@@ -143,8 +145,8 @@ async fn a_member_without_a_factor_enrolls_one_before_any_session_when_the_organ
 #[actix_web::test]
 async fn aal1_sessions_stop_refreshing_when_a_second_factor_becomes_required_until_they_step_up() {
     let app = spawn_app().await;
-    let owner = app.signed_up_user().await;
-    create_org(&app, &owner, "Acme", Some("acme")).await;
+    let mut owner = app.signed_up_user().await;
+    create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let session = json_of(login_to(&app, &owner.email, "acme").await, StatusCode::OK).await;
     let other = json_of(login_to(&app, &owner.email, "acme").await, StatusCode::OK).await;
     assert_eq!(set_policy(&app, owner.access(), "acme", json!({"mfa_required": true})).await.status(), StatusCode::OK);
@@ -154,9 +156,8 @@ async fn aal1_sessions_stop_refreshing_when_a_second_factor_becomes_required_unt
     // Refused, not spent: the same token refreshes once the session is at aal2. The owner enrolls with the
     // access token still alive, which raises this very session.
     let secret = enroll(&app, access(&session)).await;
-    let confirm =
-        post_bearer(&app, "/v1/auth/mfa/totp/confirm", access(&session), &json!({"code": code(&app, &secret, 0)}))
-            .await;
+    let first_code = json!({"code": code(&app, &secret, 0), "refresh_token": session["refresh_token"]});
+    let confirm = post_bearer(&app, "/v1/auth/mfa/totp/confirm", access(&session), &first_code).await;
     let raised = json_of(confirm, StatusCode::OK).await;
     assert_eq!(raised["session"]["id"], session["session"]["id"], "same sid");
     assert_eq!(app.refresh(raised["refresh_token"].as_str().unwrap()).await.status(), StatusCode::OK);
@@ -171,8 +172,8 @@ async fn aal1_sessions_stop_refreshing_when_a_second_factor_becomes_required_unt
 #[actix_web::test]
 async fn switching_into_an_organization_that_requires_a_second_factor_needs_aal2() {
     let app = spawn_app().await;
-    let (owner, bob) = (app.signed_up_user().await, app.signed_up_user().await);
-    let org = create_org(&app, &owner, "Acme", Some("acme")).await;
+    let (mut owner, bob) = (app.signed_up_user().await, app.signed_up_user().await);
+    let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let (bob_id, _, _) = ids(&bob.tokens);
     app.db().await.add_membership(bob_id, crate::organizations::uuid(&org["id"]), "member", app.clock.now()).await;
     assert_eq!(set_policy(&app, owner.access(), "acme", json!({"mfa_required": true})).await.status(), StatusCode::OK);
@@ -183,9 +184,8 @@ async fn switching_into_an_organization_that_requires_a_second_factor_needs_aal2
     assert_eq!(refreshed["session"]["organization_id"], bob.tokens["session"]["organization_id"]);
     // Stepped up (enrolled and confirmed in his own organization), he switches.
     let secret = enroll(&app, access(&refreshed)).await;
-    let raised =
-        post_bearer(&app, "/v1/auth/mfa/totp/confirm", access(&refreshed), &json!({"code": code(&app, &secret, 0)}))
-            .await;
+    let first_code = json!({"code": code(&app, &secret, 0), "refresh_token": refreshed["refresh_token"]});
+    let raised = post_bearer(&app, "/v1/auth/mfa/totp/confirm", access(&refreshed), &first_code).await;
     let raised = json_of(raised, StatusCode::OK).await;
     let switched =
         json_of(switch(&app, raised["refresh_token"].as_str().unwrap(), &json!("acme")).await, StatusCode::OK).await;
@@ -198,8 +198,9 @@ async fn switching_into_an_organization_that_requires_a_second_factor_needs_aal2
 #[actix_web::test]
 async fn an_organizations_lifetimes_shorten_tokens_and_sessions_including_switched_ones() {
     let app = spawn_app().await;
-    let owner = app.signed_up_user().await;
-    let org = create_org(&app, &owner, "Acme", Some("acme")).await;
+    let mut owner = app.signed_up_user().await;
+    let personal = owner.tokens.clone();
+    let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let policy = json!({"access_token_ttl": 300, "refresh_token_ttl": 3600});
     assert_eq!(set_policy(&app, owner.access(), "acme", policy).await.status(), StatusCode::OK);
 
@@ -220,9 +221,10 @@ async fn an_organizations_lifetimes_shorten_tokens_and_sessions_including_switch
     assert_eq!(refreshed["expires_in"], 300, "refreshes keep the organization's lifetime");
 
     // A 30-day session of the personal organization switched in ends within the hour of its sign-in.
-    let switched = json_of(switch(&app, owner.refresh(), &org["id"]).await, StatusCode::OK).await;
+    let switched =
+        json_of(switch(&app, personal["refresh_token"].as_str().unwrap(), &org["id"]).await, StatusCode::OK).await;
     assert_eq!(switched["expires_in"], 300);
-    let auth_time = owner.tokens["session"]["auth_time"].as_i64().unwrap();
+    let auth_time = personal["session"]["auth_time"].as_i64().unwrap();
     let ends = time::OffsetDateTime::parse(
         switched["session"]["expires_at"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -242,8 +244,9 @@ async fn an_organizations_lifetimes_shorten_tokens_and_sessions_including_switch
 #[actix_web::test]
 async fn a_method_the_organization_does_not_allow_signs_in_nowhere_there() {
     let app = spawn_app().await;
-    let owner = app.signed_up_user().await;
-    let org = create_org(&app, &owner, "Acme", Some("acme")).await;
+    let mut owner = app.signed_up_user().await;
+    let personal = owner.tokens["refresh_token"].as_str().unwrap().to_owned();
+    let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let session = json_of(login_to(&app, &owner.email, "acme").await, StatusCode::OK).await;
     let body = json!({"signup": {"mode": "open"}, "policy": {"auth_methods": ["passkey"]}});
     let response = call(&app, Method::PATCH, "/v1/organizations/acme", owner.access(), Some(&body)).await;
@@ -260,8 +263,7 @@ async fn a_method_the_organization_does_not_allow_signs_in_nowhere_there() {
         "permission_error",
     )
     .await;
-    assert_error(switch(&app, owner.refresh(), &org["id"]).await, 403, "auth_method_not_allowed", "permission_error")
-        .await;
+    assert_error(switch(&app, &personal, &org["id"]).await, 403, "auth_method_not_allowed", "permission_error").await;
     let register = json!({"email": "new@example.com", "password": PASSWORD, "organization": "acme"});
     assert_error(app.register(&register).await, 403, "auth_method_not_allowed", "permission_error").await;
     assert_eq!(
@@ -270,14 +272,14 @@ async fn a_method_the_organization_does_not_allow_signs_in_nowhere_there() {
         "no account was created"
     );
     // Elsewhere the password still works.
-    assert_eq!(app.refresh(owner.refresh()).await.status(), StatusCode::OK);
+    assert_eq!(app.refresh(&personal).await.status(), StatusCode::OK);
 }
 
 #[actix_web::test]
 async fn an_organization_adds_its_own_limit_for_sign_ins_naming_it() {
     let app = spawn_app().await;
-    let owner = app.signed_up_user().await;
-    create_org(&app, &owner, "Acme", Some("acme")).await;
+    let mut owner = app.signed_up_user().await;
+    create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let limits = json!({"rate_limits": {"signin_ip": {"count": 2, "period": 60}}});
     assert_eq!(set_policy(&app, owner.access(), "acme", limits).await.status(), StatusCode::OK);
     for _ in 0..2 {

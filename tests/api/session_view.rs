@@ -30,8 +30,8 @@ async fn every_change_shows_at_once_on_every_replica() {
     let b = second.as_ref().unwrap_or(&a);
     let replicas = [&a, b];
 
-    let ada = a.signed_up_user().await;
-    let acme = create_org(b, &ada, "Acme", Some("acme")).await;
+    let mut ada = a.signed_up_user().await;
+    let acme = create_org(b, &mut ada, "Acme", Some("acme")).await;
     let bob = a.signed_up_user().await;
     let (bob_id, bob_home, _) = ids(&bob.tokens);
     let tokens = join(&a, &bob, &acme, "member").await;
@@ -61,7 +61,7 @@ async fn every_change_shows_at_once_on_every_replica() {
     // A confirmed factor (the user's version) raises the family to aal2 (the family's version): the access
     // token issued before shows both.
     let secret = enroll(b, &bob_access).await;
-    let confirm = json!({"code": code(b, &secret, 0)});
+    let confirm = json!({"code": code(b, &secret, 0), "refresh_token": tokens["refresh_token"]});
     let confirmed = post_bearer(b, "/v1/auth/mfa/totp/confirm", &bob_access, &confirm).await;
     assert_eq!(confirmed.status(), StatusCode::OK);
     let confirmed: Value = confirmed.json().await.unwrap();
@@ -73,7 +73,8 @@ async fn every_change_shows_at_once_on_every_replica() {
 
     // A spent recovery code (the user's version).
     let recovery = confirmed["recovery_codes"][0].as_str().unwrap();
-    let stepped = post_bearer(b, "/v1/auth/mfa/verify", &bob_access, &json!({"code": recovery})).await;
+    let step_up = json!({"code": recovery, "refresh_token": confirmed["refresh_token"]});
+    let stepped = post_bearer(b, "/v1/auth/mfa/verify", &bob_access, &step_up).await;
     assert_eq!(stepped.status(), StatusCode::OK);
     let aal2: Value = stepped.json().await.unwrap();
     for replica in replicas {

@@ -120,9 +120,10 @@ impl Server {
         response.json().await.unwrap()
     }
 
-    /// Enrolls and confirms TOTP in the session of `access` (computing the code from the secret): the
-    /// confirmation's token response, at `aal2`.
-    pub async fn confirm_totp(&self, access: &str) -> Value {
+    /// Enrolls and confirms TOTP in the session of `tokens`, a token response (computing the code from
+    /// the secret): the confirmation's token response, at `aal2`.
+    pub async fn confirm_totp(&self, tokens: &Value) -> Value {
+        let access = tokens["access_token"].as_str().unwrap();
         let response = self.http.post(self.url("/v1/auth/mfa/totp")).bearer_auth(access).json(&json!({})).send().await;
         let enrollment: Value = response.unwrap().json().await.unwrap();
         let secret = totp_rs::Secret::try_from_base32(enrollment["secret"].as_str().unwrap()).unwrap();
@@ -132,7 +133,7 @@ impl Server {
             .http
             .post(self.url("/v1/auth/mfa/totp/confirm"))
             .bearer_auth(access)
-            .json(&json!({ "code": code }))
+            .json(&json!({ "code": code, "refresh_token": tokens["refresh_token"] }))
             .send()
             .await
             .unwrap();

@@ -125,7 +125,8 @@ async fn forged_refresh_typed_and_wrong_issuer_tokens_are_token_invalid() {
 async fn require_org_matches_the_path_or_the_configured_organization_and_aal2_needs_a_second_factor() {
     let server = spawn_server().await;
     let app = spawn_app(&server.sdk().await).await;
-    let token = access(&server.sign_up().await);
+    let tokens = server.sign_up().await;
+    let token = access(&tokens);
     let org = part(&token, 1)["org"].as_str().unwrap().to_owned();
 
     let own = app.get(&format!("/orgs/{org}/things"), Some(&token)).await;
@@ -142,7 +143,7 @@ async fn require_org_matches_the_path_or_the_configured_organization_and_aal2_ne
     // An aal1 session is refused where a second factor is required; once the user confirms TOTP in it, the
     // new aal2 token passes.
     assert_refused(app.get("/aal2", Some(&token)).await, 403, "insufficient_aal").await;
-    let raised = server.confirm_totp(&token).await;
+    let raised = server.confirm_totp(&tokens).await;
     let raised = access(&raised);
     assert_eq!(part(&raised, 1)["aal"], "aal2");
     assert_eq!(app.get("/aal2", Some(&raised)).await.status(), 200);
