@@ -585,8 +585,8 @@ pub(crate) async fn refresh_session(
 ) -> Result<HttpResponse, ApiError> {
     let (body_token, organization) = body.0.map_or((None, None), |b| (b.refresh_token, b.organization));
     let config = &state.config;
-    let token = refresh_token(&req, body_token, &config.public_url, &config.allowed_origins)?
-        .ok_or(ApiError::TokenMissing)?;
+    let token =
+        refresh_token(&req, body_token, &config.public_url, &config.allowed_origins)?.ok_or(ApiError::TokenMissing)?;
     let ip = client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
     let sign_in = state.service.refresh(&token, ip.as_deref(), org_ref(organization)?).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))

@@ -171,8 +171,7 @@ impl AuthService {
         // The policy decides how members sign in (a second factor, methods, lifetimes): an owner's call,
         // like disabling.
         let policy = &update.policy;
-        let needed =
-            if update.disabled.is_some() || policy.changes_anything() { Role::Owner } else { Role::Admin };
+        let needed = if update.disabled.is_some() || policy.changes_anything() { Role::Owner } else { Role::Admin };
         if !role.at_least(needed) {
             return Err(ApiError::InsufficientRole);
         }

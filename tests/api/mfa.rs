@@ -300,7 +300,8 @@ async fn an_access_token_alone_neither_plants_a_factor_nor_yields_a_refresh_toke
     // What a resource server sees: the access token, nothing else.
     let stolen = victim.access();
     let secret = enroll(&app, stolen).await;
-    let confirm = post_bearer(&app, "/v1/auth/mfa/totp/confirm", stolen, &json!({"code": code(&app, &secret, 0)})).await;
+    let confirm =
+        post_bearer(&app, "/v1/auth/mfa/totp/confirm", stolen, &json!({"code": code(&app, &secret, 0)})).await;
     assert_error(confirm, 401, "token_missing", "authentication_error").await;
     let session: Value = app.session(stolen).await.json().await.unwrap();
     assert_eq!(session["factors"], json!([]), "nothing was confirmed");
@@ -328,7 +329,8 @@ async fn removing_a_factor_needs_a_recent_sign_in_or_the_password() {
     let app = spawn_app().await;
     let Enrolled { user, secret, .. } = enrolled_user(&app).await;
     app.clock.advance(Duration::seconds(30));
-    let tokens: Value = verify(&app, &mfa_token(&app, &user.email).await, &code(&app, &secret, 0)).await.json().await.unwrap();
+    let tokens: Value =
+        verify(&app, &mfa_token(&app, &user.email).await, &code(&app, &secret, 0)).await.json().await.unwrap();
     app.clock.advance(Duration::minutes(11));
     let refreshed: Value = app.refresh(tokens["refresh_token"].as_str().unwrap()).await.json().await.unwrap();
     assert_eq!(refreshed["session"]["aal"], "aal2");

@@ -130,7 +130,8 @@ async fn slugs_are_validated_unique_and_renamable_without_breaking_ids() {
 #[actix_web::test]
 async fn roles_decide_who_may_update_the_organization_and_manage_members() {
     let app = spawn_app().await;
-    let (mut owner, admin, member) = (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
+    let (mut owner, admin, member) =
+        (app.signed_up_user().await, app.signed_up_user().await, app.signed_up_user().await);
     let org = create_org(&app, &mut owner, "Acme", Some("acme")).await;
     let admin_tokens = join(&app, &admin, &org, "admin").await;
     let member_tokens = join(&app, &member, &org, "member").await;
@@ -516,6 +517,77 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
         let sessions = json_of(call(&app, Method::GET, "/v1/auth/sessions", tokens, None).await, StatusCode::OK).await;
         assert!(sessions["sessions"].as_array().unwrap().iter().all(|s| s["organization_id"] != org_b["id"]));
     }
+}
+
+#[actix_web::test]
+async fn only_a_session_in_the_organization_that_its_policy_admits_acts_on_it() {
+    let app = spawn_app().await;
+    // Beta's owner also has a personal organization and owns Gamma; Beta's admin is a member of Gamma.
+    let (mut owner, admin) = (app.signed_up_user().await, app.signed_up_user().await);
+    let personal = owner.tokens.clone();
+    let gamma = create_org(&app, &mut owner, "Gamma", Some("gamma")).await;
+    let in_gamma = owner.tokens.clone();
+    let beta = create_org(&app, &mut owner, "Beta", Some("beta")).await;
+    let aal1_owner = sign_in_to(&app, &owner, &beta).await;
+    let aal1_admin = join(&app, &admin, &beta, "admin").await;
+    let admin_in_gamma = join(&app, &admin, &gamma, "member").await;
+    // Beta comes to require a second factor; sessions made before it stay aal1 until they step up.
+    owner.tokens = crate::mfa::raised_to_aal2(&app, &owner.tokens).await;
+    let required = json!({"policy": {"mfa_required": true}});
+    let response = call(&app, Method::PATCH, "/v1/organizations/beta", owner.access(), Some(&required)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (admin_id, _, _) = ids(&admin.tokens);
+    let (_, key_id) = create_key(&app, owner.access(), "beta").await;
+    let (invitation, _) = invite(&app, owner.access(), "beta", "guest@example.com", "member").await;
+
+    let snapshot = || async {
+        let mut seen = Vec::new();
+        for part in ["", "/members", "/invitations", "/api-keys", "/users", "/audit-log"] {
+            let response =
+                call(&app, Method::GET, &format!("/v1/organizations/beta{part}"), owner.access(), None).await;
+            seen.push(json_of(response, StatusCode::OK).await);
+        }
+        seen
+    };
+    let before = snapshot().await;
+    let sessions = [
+        ("the owner's personal session", access(&personal), "wrong_organization"),
+        ("the owner's session in Gamma", access(&in_gamma), "wrong_organization"),
+        ("the admin's session in Gamma", access(&admin_in_gamma), "wrong_organization"),
+        ("the owner's aal1 session in Beta", access(&aal1_owner), "insufficient_aal"),
+        ("the admin's aal1 session in Beta", access(&aal1_admin), "insufficient_aal"),
+    ];
+    let org_routes: Vec<_> = route_table().iter().filter(|e| e.path.starts_with("/v1/organizations/{org}")).collect();
+    assert!(org_routes.len() >= 15, "{org_routes:?}");
+    for (who, token, code) in sessions {
+        for endpoint in &org_routes {
+            let path = endpoint
+                .path
+                .replace("{org}", "beta")
+                .replace("{user_id}", &admin_id.to_string())
+                .replace("{invitation_id}", invitation["id"].as_str().unwrap())
+                .replace("{key_id}", &key_id);
+            let body = body_for(endpoint.method, endpoint.path)
+                .or_else(|| matches!(endpoint.method, "PATCH" | "POST").then(|| json!({})));
+            let method = Method::from_bytes(endpoint.method.as_bytes()).unwrap();
+            let response = call(&app, method, &path, token, body.as_ref()).await;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (403, Some(code)),
+                "{who}: {} {path}",
+                endpoint.method
+            );
+        }
+    }
+    assert_eq!(snapshot().await, before, "Beta changed");
+    // Open to any session: listing one's organizations and creating one.
+    let list = call(&app, Method::GET, "/v1/organizations", access(&personal), None).await;
+    assert_eq!(json_of(list, StatusCode::OK).await["organizations"].as_array().unwrap().len(), 3);
+    let own = json!({"name": "Own"});
+    let created = call(&app, Method::POST, "/v1/organizations", access(&aal1_admin), Some(&own)).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
 }
 
 #[actix_web::test]
