@@ -260,6 +260,28 @@ pub(crate) struct TokenResponse<'a> {
     refresh_token: &'a str,
     user: UserJson<'a>,
     session: SessionJson,
+    /// Only at a sign-up into an organization that takes the address's domain: the organization the
+    /// account joins once its address is verified (the emailed link). Until then the session is in the
+    /// account's new personal organization; after verifying, sign in or switch with `organization`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pending_organization: Option<PendingOrganizationJson<'a>>,
+}
+
+/// An organization an account joins once its address is verified.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PendingOrganization)]
+struct PendingOrganizationJson<'a> {
+    id: Uuid,
+    slug: &'a str,
+    name: &'a str,
+    /// Always `email_verified`: what the membership waits for.
+    #[schema(schema_with = joins_when_schema)]
+    joins_when: &'static str,
+}
+
+fn joins_when_schema() -> utoipa::openapi::Object {
+    string_enum(["email_verified"])
 }
 
 /// The organization of a session, with the user's role in it.
@@ -311,6 +333,12 @@ impl<'a> From<&'a SignIn> for TokenResponse<'a> {
             refresh_token: &sign_in.refresh_token,
             user: (&sign_in.user).into(),
             session: (&sign_in.family).into(),
+            pending_organization: sign_in.pending.as_ref().map(|org| PendingOrganizationJson {
+                id: org.id,
+                slug: &org.slug,
+                name: &org.name,
+                joins_when: "email_verified",
+            }),
         }
     }
 }

@@ -37,8 +37,8 @@ use crate::domain::{Email, OrgRef, Password, Role};
 use crate::error::ApiError;
 use crate::mail::Mailer;
 use crate::store::{
-    INVITATION_SPENT, Joining, LinkPurpose, NewAccount, OrgPolicy, Organization, Rate, SecretHash, SessionContext,
-    SessionInfo, SignupMode, Stores,
+    Actor, Audit, INVITATION_SPENT, Joining, LinkPurpose, NewAccount, OrgPolicy, Organization, Rate, SecretHash,
+    SessionContext, SessionInfo, SignupMode, Stores,
 };
 use session_cache::SessionCache;
 
@@ -55,6 +55,8 @@ pub struct SignIn {
     pub family: FamilyRecord,
     /// When it happened.
     pub now: OffsetDateTime,
+    /// An organization the new account joins once its address is verified (a sign-up by email domain).
+    pub pending: Option<Organization>,
 }
 
 /// What a logout ends.
@@ -107,8 +109,11 @@ pub struct Registration {
 enum Target {
     /// A new personal organization.
     Personal,
-    /// An organization that takes the sign-up.
+    /// An organization open to sign-ups.
     Existing(Organization),
+    /// A new personal organization, and an organization that takes the address's domain, joined once
+    /// the address is verified: typing an address proves nothing.
+    DomainPending(Organization),
     /// The organization of an invitation.
     Invited { org: Organization, role: Role, token_hash: SecretHash },
 }
@@ -117,7 +122,7 @@ impl Target {
     /// The policy the new account signs in under: a new personal organization's is the default.
     fn policy(&self) -> OrgPolicy {
         match self {
-            Self::Personal => OrgPolicy::default(),
+            Self::Personal | Self::DomainPending(_) => OrgPolicy::default(),
             Self::Existing(org) | Self::Invited { org, .. } => org.policy.clone(),
         }
     }
@@ -232,10 +237,10 @@ impl AuthService {
         let Registration { email, password, display_name, organization, invitation } = registration;
         let target = match (organization, invitation) {
             (_, Some(token)) => self.invited_target(&token, &email).await?,
-            (Some(org), None) => Target::Existing(self.signup_target(&org, &email).await?),
+            (Some(org), None) => self.signup_target(&org, &email).await?,
             (None, None) => Target::Personal,
         };
-        if let Target::Existing(org) | Target::Invited { org, .. } = &target {
+        if let Target::Existing(org) | Target::Invited { org, .. } | Target::DomainPending(org) = &target {
             admit(org, AuthMethod::Password)?;
             self.org_limit(org, OrgLimit::RegisterIp, origin.ip.as_deref()).await?;
         }
@@ -250,7 +255,7 @@ impl AuthService {
                 Target::Invited { org, role, token_hash } => {
                     Joining::Invited { org_id: org.id, role: *role, token_hash: *token_hash }
                 }
-                Target::Personal => Joining::Personal {
+                Target::Personal | Target::DomainPending(_) => Joining::Personal {
                     id: Uuid::new_v4(),
                     slug: personal_slug(&email)?,
                     name: display_name.clone().unwrap_or_else(|| email.local_part().to_owned()),
@@ -278,7 +283,10 @@ impl AuthService {
                     if policy.sessions.mfa_required {
                         return self.second_factor_due(&family, &user, false, now);
                     }
-                    let sign_in = self.start_family(family, user, origin, &policy.sessions, now).await?;
+                    let mut sign_in = self.start_family(family, user, origin, &policy.sessions, now).await?;
+                    if let Target::DomainPending(org) = &target {
+                        sign_in.pending = Some(org.clone());
+                    }
                     return Ok(LoginOutcome::SignedIn(Box::new(sign_in)));
                 }
                 Err(StoreError::Conflict(constraint)) if constraint == "users_email_normalized_key" => {
@@ -304,17 +312,52 @@ impl AuthService {
         Ok(Target::Invited { org, role: invitation.role, token_hash })
     }
 
-    async fn signup_target(&self, org: &OrgRef, email: &Email) -> Result<Organization, ApiError> {
+    async fn signup_target(&self, org: &OrgRef, email: &Email) -> Result<Target, ApiError> {
         let org = self.stores.accounts.find_org(org).await?.ok_or(ApiError::OrganizationNotFound)?;
         if org.disabled {
             return Err(ApiError::AccountDisabled);
         }
-        let domain = email.normalized().rsplit('@').next().unwrap_or_default();
         match &org.signup {
-            SignupMode::Open => Ok(org),
-            SignupMode::Domains(domains) if domains.iter().any(|d| d == domain) => Ok(org),
+            SignupMode::Open => Ok(Target::Existing(org)),
+            SignupMode::Domains(_) if takes_domain(&org, email) => Ok(Target::DomainPending(org)),
             SignupMode::Domains(_) | SignupMode::Closed | SignupMode::InviteOnly => Err(ApiError::SignupNotAllowed),
         }
+    }
+
+    /// Checks that the user is a member of `org`, making them one first when the organization takes
+    /// sign-ups of the domain of their address and the address is verified.
+    ///
+    /// # Errors
+    /// `NotAMember`; `AccountDisabled` for a disabled organization.
+    async fn member_or_joined_by_domain(
+        &self,
+        user_id: Uuid,
+        org: &Organization,
+        ip: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if self.stores.accounts.role(user_id, org.id).await?.is_some() {
+            return Ok(());
+        }
+        let user = self.stores.lifecycle.user(user_id).await?.ok_or(ApiError::NotAMember)?.user;
+        if !user.email_verified || !takes_domain(org, &Email::parse(&user.email)?) {
+            return Err(ApiError::NotAMember);
+        }
+        if org.disabled {
+            return Err(ApiError::AccountDisabled);
+        }
+        let audit = Audit {
+            at: self.clock.now(),
+            actor: Actor::User(user_id),
+            ip: ip.map(str::to_owned),
+            action: "member.joined_by_domain",
+            target: None,
+        };
+        if !self.stores.organizations.join_by_domain(user_id, org.id, &audit).await? {
+            // A membership the organization disabled stays so.
+            return Err(ApiError::NotAMember);
+        }
+        self.changed(&[Changed::User(user_id)]).await;
+        Ok(())
     }
 
     /// Signs in with email and password.
@@ -380,7 +423,7 @@ impl AuthService {
         let org = match named {
             Some(org) => {
                 let org = org.ok_or(ApiError::OrganizationNotFound)?;
-                self.stores.accounts.role(user_id, org.id).await?.ok_or(ApiError::NotAMember)?;
+                self.member_or_joined_by_domain(user_id, &org, origin.ip.as_deref()).await?;
                 org
             }
             None => self.stores.accounts.most_recent_org(user_id).await?.ok_or(ApiError::NotAMember)?,
@@ -440,6 +483,7 @@ impl AuthService {
             user,
             family,
             now,
+            pending: None,
         })
     }
 
@@ -465,7 +509,7 @@ impl AuthService {
             None => handle.rotate(claims.sid, claims.jti, now).await?,
             Some(target) => {
                 let org = self.stores.accounts.find_org(&target).await?.ok_or(ApiError::OrganizationNotFound)?;
-                self.stores.accounts.role(claims.sub, org.id).await?.ok_or(ApiError::NotAMember)?;
+                self.member_or_joined_by_domain(claims.sub, &org, client_ip).await?;
                 // The rotation checks the organization's rules again, atomically; this answers early.
                 admit(&org, claims.auth_method)?;
                 let rotation = if org.id == claims.org {
@@ -731,6 +775,12 @@ fn admit(org: &Organization, method: AuthMethod) -> Result<(), ApiError> {
         return Err(ApiError::AuthMethodNotAllowed);
     }
     Ok(())
+}
+
+/// Whether `org` takes sign-ups of the domain of `email`.
+fn takes_domain(org: &Organization, email: &Email) -> bool {
+    let domain = email.normalized().rsplit('@').next().unwrap_or_default();
+    matches!(&org.signup, SignupMode::Domains(domains) if domains.iter().any(|d| d == domain))
 }
 
 /// A claim's Unix time as a time.

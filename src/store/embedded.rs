@@ -509,15 +509,19 @@ impl AccountStore for SqliteStore {
                 Joining::Invited { org_id, role, .. } | Joining::Added { org_id, role, .. } => (*org_id, *role),
             };
             let user_id = account.user_id.as_bytes().as_slice();
+            // An invitation's link came to this address: it is proven.
+            let verified = matches!(account.joining, Joining::Invited { .. });
             tx.prepare_cached(
-                "INSERT INTO users (id, email, email_normalized, display_name, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO users (id, email, email_normalized, display_name, created_at, email_verified) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 user_id,
                 account.email.as_typed(),
                 account.email.normalized(),
                 account.display_name,
-                now
+                now,
+                verified
             ])?;
             tx.prepare_cached("INSERT INTO password_credentials (user_id, hash, updated_at) VALUES (?1, ?2, ?3)")?
                 .execute(params![user_id, account.password_hash, now])?;
@@ -544,7 +548,7 @@ impl AccountStore for SqliteStore {
             Ok(Some(UserProfile {
                 id: account.user_id,
                 email: account.email.as_typed().to_owned(),
-                email_verified: false,
+                email_verified: verified,
                 display_name: account.display_name,
                 created_at: account.now,
             }))
@@ -1155,9 +1159,31 @@ impl OrganizationStore for SqliteStore {
                     ms(now)
                 ])?;
                 audit_row(&tx, invitation.org_id, &audit, Some(&invitation.id.to_string()))?;
+                // The link reached the mailbox it was sent to: the address is proven.
+                tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1")?.execute(params![user])?;
             }
             tx.commit()?;
             Ok(invitation)
+        })
+        .await
+    }
+
+    async fn join_by_domain(&self, user_id: Uuid, org_id: Uuid, audit: &Audit) -> Result<bool, StoreError> {
+        let audit = audit.clone();
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let joined = tx
+                .prepare_cached(
+                    "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
+                     VALUES (?1, ?2, 'member', ?3, ?3) ON CONFLICT (user_id, org_id) DO NOTHING",
+                )?
+                .execute(params![user_id.as_bytes().as_slice(), org_id.as_bytes().as_slice(), ms(audit.at)])?;
+            if joined != 1 {
+                return Ok(false);
+            }
+            audit_row(&tx, org_id, &audit, Some(&user_id.to_string()))?;
+            tx.commit()?;
+            Ok(true)
         })
         .await
     }

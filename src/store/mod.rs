@@ -742,6 +742,14 @@ pub trait OrganizationStore: Send + Sync + 'static {
         audit: &Audit,
     ) -> Result<Option<Invitation>, StoreError>;
 
+    /// Makes `user_id` a member of `org_id` because the organization takes sign-ups of the domain of
+    /// their verified address, with `audit` in the same transaction. `false` when they already have a
+    /// membership there (a disabled one included: that stays as the organization left it).
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn join_by_domain(&self, user_id: Uuid, org_id: Uuid, audit: &Audit) -> Result<bool, StoreError>;
+
     /// The organization's audit log, newest first: at most `limit` entries older than `before` (an entry's
     /// time and id) when given.
     ///

@@ -403,15 +403,19 @@ impl AccountStore for PgStore {
             Joining::Invited { org_id, role, .. } | Joining::Added { org_id, role, .. } => (*org_id, *role),
         };
         let (email, normalized, role) = (account.email.as_typed(), account.email.normalized(), role.as_str());
+        // An invitation's link came to this address: it is proven.
+        let verified = matches!(account.joining, Joining::Invited { .. });
         let statements = [
             (
-                "INSERT INTO users (id, email, email_normalized, display_name, created_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO users (id, email, email_normalized, display_name, created_at, email_verified) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
                 vec![
                     &account.user_id as &(dyn tokio_postgres::types::ToSql + Sync),
                     &email,
                     &normalized,
                     &account.display_name,
                     &account.now,
+                    &verified,
                 ],
             ),
             (
@@ -441,7 +445,7 @@ impl AccountStore for PgStore {
         Ok(UserProfile {
             id: account.user_id,
             email: account.email.as_typed().to_owned(),
-            email_verified: false,
+            email_verified: verified,
             display_name: account.display_name.clone(),
             created_at: account.now,
         })
@@ -1012,9 +1016,24 @@ impl OrganizationStore for PgStore {
         let join = "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, org_id) DO NOTHING";
         tx_execute(&tx, join, &[&user_id, &invitation.org_id, &invitation.role.as_str(), &now]).await?;
+        // The link reached the mailbox it was sent to: the address is proven.
+        tx_execute(&tx, "UPDATE users SET email_verified = true WHERE id = $1", &[&user_id]).await?;
         tx_audit(&tx, invitation.org_id, audit, Some(&invitation.id.to_string())).await?;
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(Some(invitation))
+    }
+
+    async fn join_by_domain(&self, user_id: Uuid, org_id: Uuid, audit: &Audit) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
+        let join = "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) \
+                    VALUES ($1, $2, 'member', $3, $3) ON CONFLICT (user_id, org_id) DO NOTHING";
+        if tx_execute(&tx, join, &[&user_id, &org_id, &audit.at]).await? != 1 {
+            return Ok(false);
+        }
+        tx_audit(&tx, org_id, audit, Some(&user_id.to_string())).await?;
+        tx.commit().await.map_err(|e| pg_error(&e))?;
+        Ok(true)
     }
 
     async fn audit_events(

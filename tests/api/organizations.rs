@@ -362,7 +362,11 @@ async fn an_invitation_lets_the_invited_account_join_with_its_role_once() {
 
     let mismatch = accept(&app, carol.access(), &token).await;
     assert_error(mismatch, 403, "invitation_email_mismatch", "permission_error").await;
+    let unverified = json_of(app.session(bob.access()).await, StatusCode::OK).await;
+    assert_eq!(unverified["user"]["email_verified"], false);
     let joined = json_of(accept(&app, bob.access(), &token).await, StatusCode::OK).await;
+    let verified = json_of(app.session(bob.access()).await, StatusCode::OK).await;
+    assert_eq!(verified["user"]["email_verified"], true, "the emailed link proves the address");
     assert_eq!((joined["slug"].clone(), joined["role"].clone()), (json!("acme"), json!("admin")));
     assert_error(accept(&app, bob.access(), &token).await, 400, "invitation_invalid", "invalid_request_error").await;
     let members =
@@ -392,6 +396,7 @@ async fn registering_with_an_invitation_joins_its_organization_whatever_its_sign
     let body = json!({"email": email, "password": PASSWORD, "invitation": token});
     let tokens = json_of(app.register(&body).await, StatusCode::CREATED).await;
     assert_eq!(tokens["session"]["organization_id"], org["id"], "closed to sign-up, open to the invited");
+    assert_eq!(tokens["user"]["email_verified"], true, "the emailed link proves the address");
     let session = json_of(app.session(access(&tokens)).await, StatusCode::OK).await;
     assert_eq!(session["organization"]["role"], "member");
     let list = json_of(call(&app, Method::GET, "/v1/organizations", access(&tokens), None).await, StatusCode::OK).await;

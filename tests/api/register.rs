@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{PASSWORD, assert_error, set_cookies, spawn_app};
+use crate::helpers::{PASSWORD, assert_error, outbox_token, set_cookies, spawn_app};
 
 #[actix_web::test]
 async fn register_returns_the_token_response_and_sets_both_cookies() {
@@ -142,4 +142,47 @@ async fn registering_into_a_closed_or_unknown_organization_is_refused() {
     let unknown =
         app.register(&json!({ "email": "z@example.com", "password": PASSWORD, "organization": "no-such-org" })).await;
     assert_error(unknown, 404, "organization_not_found", "invalid_request_error").await;
+}
+
+#[actix_web::test]
+async fn a_sign_up_by_email_domain_joins_only_once_the_address_is_verified() {
+    let app = spawn_app().await;
+    let owner = app.signed_up_user().await;
+    let org_id: Uuid = owner.tokens["session"]["organization_id"].as_str().unwrap().parse().unwrap();
+    app.db().await.set_signup(org_id, "domains", &["acme.com"], Some("acme")).await;
+
+    // Typing an Acme address proves nothing: the account starts in a personal organization.
+    let body = json!({ "email": "stranger@acme.com", "password": PASSWORD, "organization": "acme" });
+    let signed_up: Value = app.register(&body).await.json().await.unwrap();
+    assert_ne!(signed_up["session"]["organization_id"], org_id.to_string(), "{signed_up}");
+    let pending = &signed_up["pending_organization"];
+    assert_eq!(
+        (pending["id"].as_str(), pending["slug"].as_str(), pending["joins_when"].as_str()),
+        (Some(org_id.to_string().as_str()), Some("acme"), Some("email_verified")),
+        "{signed_up}"
+    );
+    let access = signed_up["access_token"].as_str().unwrap();
+    let members = app.client.get(app.url("/v1/organizations/acme/members")).bearer_auth(access).send().await.unwrap();
+    assert_error(members, 404, "organization_not_found", "invalid_request_error").await;
+    let refresh = signed_up["refresh_token"].as_str().unwrap();
+    let switch = app.post("/v1/auth/refresh", &json!({"refresh_token": refresh, "organization": "acme"})).await;
+    assert_error(switch, 403, "not_a_member", "permission_error").await;
+    let login = json!({ "email": "stranger@acme.com", "password": PASSWORD, "organization": "acme" });
+    assert_error(app.login(&login).await, 403, "not_a_member", "permission_error").await;
+
+    // The verification link proves it: the next switch joins Acme as a member.
+    let token = outbox_token(&app, "verify-email", "stranger@acme.com").await;
+    assert_eq!(app.post("/v1/auth/email/verify", &json!({ "token": token })).await.status(), StatusCode::NO_CONTENT);
+    let switch = app.post("/v1/auth/refresh", &json!({"refresh_token": refresh, "organization": "acme"})).await;
+    assert_eq!(switch.status(), StatusCode::OK);
+    let switched: Value = switch.json().await.unwrap();
+    assert_eq!(switched["session"]["organization_id"], org_id.to_string());
+    let session: Value = app.session(switched["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(session["organization"]["role"], "member");
+    assert_eq!(app.login(&login).await.status(), StatusCode::OK);
+
+    // A domain the organization stops taking joins nobody new, verified or not.
+    app.db().await.set_signup(org_id, "closed", &[], None).await;
+    let late = json!({ "email": "late@acme.com", "password": PASSWORD, "organization": "acme" });
+    assert_error(app.register(&late).await, 403, "signup_not_allowed", "permission_error").await;
 }
