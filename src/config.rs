@@ -171,6 +171,10 @@ pub struct RateLimits {
     pub email_account: Option<Rate>,
     /// Link redemptions (email verification, password reset) per client IP.
     pub link_ip: Option<Rate>,
+    /// Mails an organization sends on its members' or keys' word (invitations, created users).
+    pub invite_org: Option<Rate>,
+    /// Those mails per recipient address, whatever organization sends them.
+    pub invite_recipient: Option<Rate>,
 }
 
 /// Outgoing mail: how it is delivered and what its links point at.
@@ -488,6 +492,16 @@ impl Config {
                     (3, 3600),
                 )?,
                 link_ip: rate("IDENTSPHERE_RATE_LIMIT_LINK_IP", get("IDENTSPHERE_RATE_LIMIT_LINK_IP"), (20, 900))?,
+                invite_org: rate(
+                    "IDENTSPHERE_RATE_LIMIT_INVITE_ORG",
+                    get("IDENTSPHERE_RATE_LIMIT_INVITE_ORG"),
+                    (200, 3600),
+                )?,
+                invite_recipient: rate(
+                    "IDENTSPHERE_RATE_LIMIT_INVITE_RECIPIENT",
+                    get("IDENTSPHERE_RATE_LIMIT_INVITE_RECIPIENT"),
+                    (5, 86_400),
+                )?,
             },
             platform_api_key: match get("IDENTSPHERE_PLATFORM_API_KEY") {
                 Some(key) if key.trim().len() < 32 => {
@@ -594,6 +608,8 @@ mod tests {
             email_ip: None,
             email_account: None,
             link_ip: None,
+            invite_org: None,
+            invite_recipient: None,
         };
         assert_eq!(config(&vars).unwrap().rate_limits, off, "scripts/limits-off.env leaves a limit on");
     }

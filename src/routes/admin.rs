@@ -261,7 +261,13 @@ pub(crate) fn list_users_errors() -> Vec<ApiError> {
 pub(crate) fn create_user_errors() -> Vec<ApiError> {
     let mut all = users_errors();
     all.extend(errors::json_body());
-    all.extend([ApiError::CsrfRejected, ApiError::InvalidEmail(""), ApiError::WeakPassword(""), ApiError::EmailTaken]);
+    all.extend([
+        ApiError::CsrfRejected,
+        ApiError::InvalidEmail(""),
+        ApiError::WeakPassword(""),
+        ApiError::EmailTaken,
+        errors::rate_limited(),
+    ]);
     all
 }
 

@@ -740,7 +740,12 @@ pub(crate) async fn end_session(
 pub(crate) fn invite_errors() -> Vec<ApiError> {
     let mut all = org_errors();
     all.extend(errors::json_body());
-    all.extend([ApiError::CsrfRejected, ApiError::InsufficientRole, ApiError::InvalidEmail("")]);
+    all.extend([
+        ApiError::CsrfRejected,
+        ApiError::InsufficientRole,
+        ApiError::InvalidEmail(""),
+        errors::rate_limited(),
+    ]);
     all
 }
 

@@ -270,6 +270,7 @@ impl AuthService {
         if new.role == Role::Owner && role != Role::Owner {
             return Err(ApiError::InsufficientRole);
         }
+        self.limit_org_mail(org.id, &new.email).await?;
         let password_hash = self.hasher.hash(new.password).await?;
         let now = self.clock.now();
         let account = NewAccount {

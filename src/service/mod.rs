@@ -686,6 +686,8 @@ enum Limit {
     EmailIp,
     EmailAccount,
     LinkIp,
+    InviteOrg,
+    InviteRecipient,
 }
 
 impl Limit {
@@ -700,6 +702,8 @@ impl Limit {
             Self::EmailIp => "email_ip",
             Self::EmailAccount => "email_account",
             Self::LinkIp => "link_ip",
+            Self::InviteOrg => "invite_org",
+            Self::InviteRecipient => "invite_recipient",
         }
     }
 }
@@ -717,6 +721,8 @@ impl AuthService {
             Limit::EmailIp => self.limits.email_ip,
             Limit::EmailAccount => self.limits.email_account,
             Limit::LinkIp => self.limits.link_ip,
+            Limit::InviteOrg => self.limits.invite_org,
+            Limit::InviteRecipient => self.limits.invite_recipient,
         };
         let (Some(rate), Some(subject)) = (rate, subject) else { return Ok(()) };
         self.check_rate(limit.name(), subject, rate, consume).await
@@ -742,6 +748,16 @@ impl AuthService {
                 Err(ApiError::RateLimited { retry_after })
             }
         }
+    }
+}
+
+impl AuthService {
+    /// Counts a mail an organization sends to `recipient` on its members' or keys' word: per
+    /// organization and per recipient, so nobody mails an address from our domain without end.
+    async fn limit_org_mail(&self, org_id: Uuid, recipient: &Email) -> Result<(), ApiError> {
+        self.limit(Limit::InviteRecipient, Some(recipient.normalized()), false).await?;
+        self.limit(Limit::InviteOrg, Some(&org_id.to_string()), true).await?;
+        self.limit(Limit::InviteRecipient, Some(recipient.normalized()), true).await
     }
 }
 

@@ -295,6 +295,7 @@ impl AuthService {
         if !my_role.at_least(needed) {
             return Err(ApiError::InsufficientRole);
         }
+        self.limit_org_mail(org.id, email).await?;
         let (token, token_hash) = new_link_token().map_err(ApiError::Internal)?;
         let now = self.clock.now();
         let invitation = Invitation {

@@ -26,17 +26,15 @@ pub const PASSWORD: &str = "correct horse battery staple";
 const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// The abuse limits are on by default in IdentSphere and off in tests that do not test them: the
-/// contract tests sign in far more often from one address than a person would.
-pub const LIMITS_OFF: [(&str, &str); 8] = [
-    ("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP", "off"),
-    ("IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES", "off"),
-    ("IDENTSPHERE_RATE_LIMIT_REGISTER_IP", "off"),
-    ("IDENTSPHERE_RATE_LIMIT_REFRESH_IP", "off"),
-    ("IDENTSPHERE_RATE_LIMIT_MFA_FAILURES", "off"),
-    ("IDENTSPHERE_RATE_LIMIT_EMAIL_IP", "off"),
-    ("IDENTSPHERE_RATE_LIMIT_EMAIL_ACCOUNT", "off"),
-    ("IDENTSPHERE_RATE_LIMIT_LINK_IP", "off"),
-];
+/// contract tests sign in far more often from one address than a person would. The list is
+/// `scripts/limits-off.env`, which a unit test keeps whole.
+pub fn limits_off() -> Vec<(&'static str, &'static str)> {
+    include_str!("../../scripts/limits-off.env")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| line.split_once('=').unwrap())
+        .collect()
+}
 
 /// Which backend a test server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,7 +220,7 @@ pub async fn spawn_process_app(overrides: &[(&str, &str)]) -> TestApp {
         .env("IDENTSPHERE_BIND", &bind)
         .env("IDENTSPHERE_PUBLIC_BASE_URL", PUBLIC_BASE_URL)
         .env("IDENTSPHERE_LOG", "warn")
-        .envs(LIMITS_OFF)
+        .envs(limits_off())
         .envs(resources.vars())
         .envs(overrides.iter().copied())
         .stdout(std::process::Stdio::null());
@@ -275,7 +273,7 @@ pub fn config_for(resources: &Resources, overrides: &[(&str, &str)]) -> Config {
         ("IDENTSPHERE_ACTOR_ARBITERS", "2".to_owned()),
     ]
     .into_iter()
-    .chain(LIMITS_OFF.map(|(k, v)| (k, v.to_owned())))
+    .chain(limits_off().into_iter().map(|(k, v)| (k, v.to_owned())))
     .chain(resources.vars())
     .map(|(k, v)| (k.to_owned(), v))
     .collect();

@@ -155,3 +155,41 @@ async fn postgres_only_replicas_share_the_counters() {
         assert_limited(login_from(target, "203.0.113.77", "s9@example.com", "Winter2026!").await).await;
     }
 }
+
+/// Invitations and created users mail an address from our domain with a name the organization chooses:
+/// counted per organization and per recipient, so no member or key mail-bombs anyone.
+#[actix_web::test]
+async fn mail_an_organization_sends_is_limited_per_organization_and_per_recipient() {
+    let app = spawn_app_with(&[
+        ("IDENTSPHERE_RATE_LIMIT_INVITE_ORG", "4/3600"),
+        ("IDENTSPHERE_RATE_LIMIT_INVITE_RECIPIENT", "2/86400"),
+    ])
+    .await;
+    let mut owner = app.signed_up_user().await;
+    crate::organizations::create_org(&app, &mut owner, "Acme", Some("acme")).await;
+    let invite = |email: &str| {
+        let body = json!({"email": email, "role": "member"});
+        app.client.post(app.url("/v1/organizations/acme/invitations")).bearer_auth(owner.access()).json(&body).send()
+    };
+    assert_eq!(invite("victim@example.com").await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(invite("VICTIM@example.com").await.unwrap().status(), StatusCode::CREATED);
+    assert_limited(invite("victim@example.com").await.unwrap()).await;
+    // Other recipients still get theirs, up to the organization's own limit, created users included.
+    assert_eq!(invite("a@example.com").await.unwrap().status(), StatusCode::CREATED);
+    let user = json!({"email": "b@example.com", "password": PASSWORD});
+    let created =
+        app.client.post(app.url("/v1/organizations/acme/users")).bearer_auth(owner.access()).json(&user).send();
+    assert_eq!(created.await.unwrap().status(), StatusCode::CREATED);
+    assert_limited(invite("c@example.com").await.unwrap()).await;
+    // Another organization is not bound by Acme's count, but the recipient's count holds everywhere.
+    let mut other = app.signed_up_user().await;
+    crate::organizations::create_org(&app, &mut other, "Other", Some("other")).await;
+    let body = json!({"email": "victim@example.com", "role": "member"});
+    let from_other =
+        app.client.post(app.url("/v1/organizations/other/invitations")).bearer_auth(other.access()).json(&body);
+    assert_limited(from_other.send().await.unwrap()).await;
+    let body = json!({"email": "c@example.com", "role": "member"});
+    let from_other =
+        app.client.post(app.url("/v1/organizations/other/invitations")).bearer_auth(other.access()).json(&body);
+    assert_eq!(from_other.send().await.unwrap().status(), StatusCode::CREATED);
+}
