@@ -1,4 +1,10 @@
 //! `Email`: a syntactically valid address, kept as typed and compared case-insensitively.
+//!
+//! Case is folded for ASCII letters only. Unicode case mapping joins characters that are different
+//! mailboxes everywhere (`\u{212A}` KELVIN SIGN lower-cases to `k`, so `\u{212A}en@corp.com` would squat
+//! `ken@corp.com`); two addresses that differ beyond ASCII case stay two accounts. Characters that are
+//! invisible when shown (zero-width, bidirectional controls, soft hyphen) are refused: an address that
+//! looks like another is no address a person typed.
 
 use crate::error::ApiError;
 
@@ -34,7 +40,10 @@ impl Email {
         if email_address::EmailAddress::parse_with_options(display, options).is_err() {
             return Err(ApiError::InvalidEmail("email is not a valid address"));
         }
-        Ok(Self { display: display.to_owned(), normalized: display.to_lowercase() })
+        if display.chars().any(invisible) {
+            return Err(ApiError::InvalidEmail("email contains an invisible character"));
+        }
+        Ok(Self { display: display.to_owned(), normalized: normalize(display) })
     }
 
     /// The address as typed (trimmed), for display.
@@ -56,6 +65,21 @@ impl Email {
     }
 }
 
+/// The form addresses (and searches among them) are compared in: ASCII letters lower-cased, nothing else
+/// changed.
+#[must_use]
+pub fn normalize(text: &str) -> String {
+    text.to_ascii_lowercase()
+}
+
+/// Format characters that render as nothing (or reorder what is shown): zero-width spaces and joiners,
+/// bidirectional marks and overrides, word joiners and invisible operators, the byte-order mark, the
+/// soft hyphen and the Mongolian vowel separator.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +90,26 @@ mod tests {
         assert_eq!(email.as_typed(), "Ada.Lovelace@Example.COM");
         assert_eq!(email.normalized(), "ada.lovelace@example.com");
         assert_eq!(email.local_part(), "Ada.Lovelace");
+    }
+
+    #[test]
+    fn unicode_case_mapping_never_joins_two_mailboxes() {
+        let ken = Email::parse("Ken@Corp.com").unwrap();
+        assert_eq!(Email::parse("KEN@CORP.COM").unwrap().normalized(), ken.normalized());
+        // The Kelvin sign lower-cases to `k` under Unicode rules: here it stays itself, another account.
+        let kelvin = Email::parse("\u{212A}en@corp.com").unwrap();
+        assert_eq!(kelvin.normalized(), "\u{212A}en@corp.com");
+        assert_ne!(kelvin.normalized(), ken.normalized());
+        assert_eq!(Email::parse("Émile@Example.com").unwrap().normalized(), "Émile@example.com");
+    }
+
+    #[test]
+    fn invisible_characters_are_refused() {
+        let look_alikes =
+            ["ken\u{200B}@corp.com", "ke\u{00AD}n@corp.com", "\u{202E}nek@corp.com", "ken@co\u{2060}rp.com"];
+        for look_alike in look_alikes {
+            assert!(Email::parse(look_alike).is_err(), "{look_alike:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 mod email;
 mod password;
 
-pub use email::Email;
+pub use email::{Email, normalize as normalize_email};
 pub use password::Password;
 
 use uuid::Uuid;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Email, Password, Role};
+use crate::domain::{Email, Password, Role, normalize_email as normalize};
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
 use crate::routes::auth::{UserJson, display_name_schema, display_text};
@@ -299,7 +299,7 @@ pub(crate) async fn list_users(
     let limit = query.limit;
     let users = state.service.org_users(&caller, &path_org(&path)?, query).await?;
     let full = users.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next = full.then(|| users.last().map(|u| u.user.email.to_lowercase())).flatten();
+    let next = full.then(|| users.last().map(|u| normalize(&u.user.email))).flatten();
     Ok(HttpResponse::Ok().json(UserPage { users: users.iter().map(OrgUserJson::from).collect(), next }))
 }
 
@@ -320,7 +320,7 @@ pub(crate) fn user_query(raw: &str) -> Result<UserQuery, ApiError> {
             return Err(ApiError::invalid_field(name, "email and after must be text, limit from 1 to 200"));
         }
     }
-    let lower = |text: Option<String>| text.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
+    let lower = |text: Option<String>| text.map(|t| normalize(t.trim())).filter(|t| !t.is_empty());
     Ok(UserQuery { email_contains: lower(query.email), after: lower(query.after), limit })
 }
 

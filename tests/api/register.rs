@@ -186,3 +186,18 @@ async fn a_sign_up_by_email_domain_joins_only_once_the_address_is_verified() {
     let late = json!({ "email": "late@acme.com", "password": PASSWORD, "organization": "acme" });
     assert_error(app.register(&late).await, 403, "signup_not_allowed", "permission_error").await;
 }
+
+#[actix_web::test]
+async fn a_look_alike_address_squats_no_mailbox() {
+    let app = spawn_app().await;
+    // The Kelvin sign lower-cases to `k` under Unicode rules: registered first, it must not take ken's address.
+    let kelvin = app.register(&json!({ "email": "\u{212A}en@corp.example", "password": PASSWORD })).await;
+    assert_eq!(kelvin.status(), StatusCode::CREATED);
+    let ken = app.register(&json!({ "email": "Ken@corp.example", "password": "another good passphrase" })).await;
+    assert_eq!(ken.status(), StatusCode::CREATED, "ken's own address is his");
+    let as_ken = app.login(&json!({ "email": "ken@CORP.example", "password": "another good passphrase" })).await;
+    let as_ken: Value = as_ken.json().await.unwrap();
+    assert_eq!(as_ken["user"]["email"], "Ken@corp.example");
+    let zero_width = app.register(&json!({ "email": "ken\u{200B}@corp.example", "password": PASSWORD })).await;
+    assert_error(zero_width, 422, "invalid_email", "invalid_request_error").await;
+}
