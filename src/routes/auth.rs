@@ -338,7 +338,7 @@ pub(crate) fn origin(req: &HttpRequest, state: &AppState) -> Origin {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
-        ip: client_ip(req, &state.config.trusted_proxies).map(|ip| ip.to_string()),
+        ip: client_ip(req, &state.config.trusted_proxies, state.config.client_ip_header).map(|ip| ip.to_string()),
     }
 }
 
@@ -591,7 +591,7 @@ pub(crate) async fn refresh_session(
             token
         }
     };
-    let ip = client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
+    let ip = client_ip(&req, &state.config.trusted_proxies, state.config.client_ip_header).map(|ip| ip.to_string());
     let sign_in = state.service.refresh(&token, ip.as_deref(), org_ref(organization)?).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }

@@ -155,3 +155,23 @@ async fn postgres_only_replicas_share_the_counters() {
         assert_limited(login_from(target, "203.0.113.77", "s9@example.com", "Winter2026!").await).await;
     }
 }
+
+/// Behind a proxy that appends `X-Forwarded-For` and passes the client's own `Forwarded` through
+/// (ingress-nginx, AWS ALB), a client writing `Forwarded` must not choose the address it is limited under:
+/// only the header the operator names (`x-forwarded-for` by default) is read.
+#[actix_web::test]
+async fn a_forwarded_header_the_client_wrote_does_not_choose_its_address_behind_an_x_forwarded_for_proxy() {
+    let app = spawn_app_with(&limited(&[])).await;
+    let spoofed = |i: usize| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .header("Forwarded", format!("for=198.51.100.{i}"))
+            .header("X-Forwarded-For", "203.0.113.66")
+            .json(&json!({ "email": format!("target-{i}@example.com"), "password": "Summer2026!" }))
+            .send()
+    };
+    for i in 0..5 {
+        assert_error(spoofed(i).await.unwrap(), 401, "invalid_credentials", "authentication_error").await;
+    }
+    assert_limited(spoofed(5).await.unwrap()).await;
+}
