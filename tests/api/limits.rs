@@ -175,3 +175,25 @@ async fn a_forwarded_header_the_client_wrote_does_not_choose_its_address_behind_
     }
     assert_limited(spoofed(5).await.unwrap()).await;
 }
+
+/// An IPv6 client holds a whole /64 and can rotate through it: the per-address limits count the /64. An
+/// IPv4-mapped IPv6 address is the IPv4 address it maps.
+#[actix_web::test]
+async fn ipv6_clients_are_limited_per_64_and_ipv4_mapped_ones_as_their_ipv4_address() {
+    let app = spawn_app_with(&limited(&[])).await;
+    for i in 0..5 {
+        let response =
+            login_from(&app, &format!("2001:db8:7:1:{i:x}::1"), &format!("v6-{i}@example.com"), "pw-pw-pw-pw").await;
+        assert_error(response, 401, "invalid_credentials", "authentication_error").await;
+    }
+    let same_64 = login_from(&app, "2001:db8:7:1:ffff:ffff:ffff:ffff", "v6-9@example.com", "pw-pw-pw-pw").await;
+    assert_limited(same_64).await;
+    let other_64 = login_from(&app, "2001:db8:7:2::1", "v6-9@example.com", "pw-pw-pw-pw").await;
+    assert_error(other_64, 401, "invalid_credentials", "authentication_error").await;
+
+    for i in 0..5 {
+        let response = login_from(&app, "203.0.113.70", &format!("v4-{i}@example.com"), "pw-pw-pw-pw").await;
+        assert_error(response, 401, "invalid_credentials", "authentication_error").await;
+    }
+    assert_limited(login_from(&app, "::ffff:203.0.113.70", "v4-9@example.com", "pw-pw-pw-pw").await).await;
+}
