@@ -72,7 +72,10 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
         StoreConfig::Postgres { database_url, pool_size, redis_url, redis_key_prefix } => {
             migrate(database_url).await.context("applying migrations to IDENTSPHERE_DATABASE_URL")?;
             let pg = PgStore::connect(database_url, *pool_size).context("IDENTSPHERE_DATABASE_URL")?;
-            let redis = RedisStore::connect(redis_url, redis_key_prefix.clone())
+            // The feed keeps entries for the longest lifetime any can have, not one entry's own: none covers
+            // a token that outlives both lifetimes.
+            let feed_retention = config.access_token_ttl.max(config.refresh_token_ttl);
+            let redis = RedisStore::connect(redis_url, redis_key_prefix.clone(), feed_retention)
                 .await
                 .context("connecting to IDENTSPHERE_REDIS_URL")?;
             let kek = config
