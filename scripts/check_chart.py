@@ -556,7 +556,7 @@ def check_promises(report: Report, case: str, values: dict[str, Any], objects: l
             for rule in ing["spec"]["rules"]:
                 for p in rule["http"]["paths"]:
                     backend = p["backend"]["service"]
-                    report.check(backend["name"] == full and backend["port"].get("name") in sports, w("Ingress"), "backend is not the Service's http port")
+                    report.check(backend["name"] == full and backend["port"].get("name") == "http", w("Ingress"), "backend is not the Service's http port")
     for hpa in find(objects, "HorizontalPodAutoscaler"):
         ref = hpa["spec"]["scaleTargetRef"]
         report.check(ref["kind"] == "Deployment" and ref["name"] == dep["metadata"]["name"], w("HPA"), "does not target the Deployment")
@@ -577,6 +577,13 @@ def check_promises(report: Report, case: str, values: dict[str, Any], objects: l
         report.check(sa.get("automountServiceAccountToken") is False, w("ServiceAccount"), "automountServiceAccountToken must be false")
 
     # What each value set must switch on.
+    if case == "defaults":
+        # Without IDENTSPHERE_METRICS_BIND the server answers /metrics on the main port, which an Ingress makes
+        # public: by default it must be on its own port, one the Service names `metrics` and no Ingress routes to.
+        bind = config.get("IDENTSPHERE_METRICS_BIND", "")
+        metrics_port = ports.get("metrics")
+        report.check(bool(bind) and metrics_port not in (None, ports.get("http")) and bind.endswith(f":{metrics_port}"),
+                     w("metrics"), "the default values must serve /metrics on the separate metrics port, not on the public http port")
     if case == "production":
         for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule", "NetworkPolicy", "Ingress"):
             report.check(bool(find(objects, kind)), w(kind), "the production values enable it, but it is not rendered")

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use actix_web::http::Uri;
 use base64::Engine as _;
 
+use crate::http::client_ip::ClientIpHeader;
 use crate::store::Rate;
 use time::Duration;
 
@@ -126,8 +127,10 @@ pub struct Config {
     pub key_check_interval: std::time::Duration,
     /// Abuse limits; `None` turns one off.
     pub rate_limits: RateLimits,
-    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    /// Proxies whose `client_ip_header` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header those proxies set; no other is believed, since a client can send any of them.
+    pub client_ip_header: ClientIpHeader,
     /// The key resource servers present to read the revocation feed; unset: the feed answers nobody.
     pub platform_api_key: Option<ApiKey>,
     /// Outgoing mail.
@@ -527,6 +530,13 @@ impl Config {
                         })
                 })
                 .collect::<Result<_, _>>()?,
+            client_ip_header: match get("IDENTSPHERE_CLIENT_IP_HEADER") {
+                None => ClientIpHeader::default(),
+                Some(raw) => ClientIpHeader::parse(raw.trim()).ok_or_else(|| ConfigError {
+                    var: "IDENTSPHERE_CLIENT_IP_HEADER",
+                    problem: format!("must be x-forwarded-for, forwarded or x-real-ip, got {raw:?}"),
+                })?,
+            },
         })
     }
 
@@ -592,6 +602,18 @@ mod tests {
     }
 
     #[test]
+    fn the_client_ip_header_is_x_forwarded_for_unless_the_operator_names_another() {
+        assert_eq!(config(&[]).unwrap().client_ip_header, ClientIpHeader::XForwardedFor);
+        for (raw, header) in [
+            ("forwarded", ClientIpHeader::Forwarded),
+            (" X-Real-IP ", ClientIpHeader::XRealIp),
+            ("x-forwarded-for", ClientIpHeader::XForwardedFor),
+        ] {
+            assert_eq!(config(&[("IDENTSPHERE_CLIENT_IP_HEADER", raw)]).unwrap().client_ip_header, header, "{raw}");
+        }
+    }
+
+    #[test]
     fn the_scripts_limits_off_file_turns_every_limit_off() {
         let vars: Vec<(&str, &str)> = include_str!("../scripts/limits-off.env")
             .lines()
@@ -645,6 +667,7 @@ mod tests {
             ("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP", "30"),
             ("IDENTSPHERE_RATE_LIMIT_REFRESH_IP", "0/60"),
             ("IDENTSPHERE_TRUSTED_PROXIES", "10.0.0.0/8, proxy"),
+            ("IDENTSPHERE_CLIENT_IP_HEADER", "x-client-ip"),
         ];
         for (var, value) in cases {
             let err = config(&[(var, value)]).unwrap_err();

@@ -20,7 +20,7 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Manage the signing keys.
+    /// Manage the signing and refresh-token keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -48,8 +48,9 @@ enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Emergency rotation: a new key signs from now; every other signing key leaves the JWKS at once, so
-    /// the tokens it signed stop verifying. Running servers switch within IDENTSPHERE_KEY_CHECK_INTERVAL.
+    /// Emergency rotation: a new signing key and a new refresh-token MAC key take over from now; every
+    /// other key is retired at once, so the access and refresh tokens made with them stop verifying.
+    /// Prints the new signing key's id. Running servers switch within IDENTSPHERE_KEY_CHECK_INTERVAL.
     Rotate,
 }
 

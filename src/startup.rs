@@ -72,7 +72,10 @@ async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKe
         StoreConfig::Postgres { database_url, pool_size, redis_url, redis_key_prefix } => {
             migrate(database_url).await.context("applying migrations to IDENTSPHERE_DATABASE_URL")?;
             let pg = PgStore::connect(database_url, *pool_size).context("IDENTSPHERE_DATABASE_URL")?;
-            let redis = RedisStore::connect(redis_url, redis_key_prefix.clone())
+            // The feed keeps entries for the longest lifetime any can have, not one entry's own: none covers
+            // a token that outlives both lifetimes.
+            let feed_retention = config.access_token_ttl.max(config.refresh_token_ttl);
+            let redis = RedisStore::connect(redis_url, redis_key_prefix.clone(), feed_retention)
                 .await
                 .context("connecting to IDENTSPHERE_REDIS_URL")?;
             let kek = config
@@ -154,8 +157,9 @@ async fn maintain_keys(
     }
 }
 
-/// `identsphere keys rotate`: a new signing key signs from now, the others leave the JWKS at once.
-/// Running servers pick it up within `IDENTSPHERE_KEY_CHECK_INTERVAL`. Returns the new key's id.
+/// `identsphere keys rotate`: a new signing key signs and a new refresh-token MAC key MACs from now; the
+/// others are retired at once. Running servers pick them up within `IDENTSPHERE_KEY_CHECK_INTERVAL`.
+/// Returns the new signing key's id.
 ///
 /// # Errors
 /// When the store cannot be opened (the embedded store while a server runs on it) or the rotation fails.
@@ -222,7 +226,8 @@ impl Application {
         metrics::gauge!("identsphere_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         let (stores, kek) = open_stores(&config).await?;
         let sealer = Sealer::new(&kek)?;
-        let policy = RotationPolicy::new(config.key_rotation_interval, config.access_token_ttl);
+        let policy =
+            RotationPolicy::new(config.key_rotation_interval, config.access_token_ttl, config.refresh_token_ttl);
         let (ring, _) = KeyRing::maintain(stores.keys.as_ref(), &kek, Some(&policy), clock.now())
             .await
             .context("loading the signing keys")?;

@@ -1,6 +1,6 @@
 //! The request headers IdentSphere reads credentials and addresses from: `Authorization` (`bearer`),
-//! `Cookie` (`cookie`), `Forwarded` and `X-Forwarded-For` behind trusted proxies (`client_ip`), `Origin`
-//! and `Sec-Fetch-Site` (`check_csrf`).
+//! `Cookie` (`cookie`), `X-Forwarded-For`, `Forwarded` and `X-Real-IP` behind trusted proxies (`client_ip`, with
+//! each choice of the header it reads), `Origin` and `Sec-Fetch-Site` (`check_csrf`).
 //!
 //! The input is a request head as text, so the seeds are readable and any byte can land in a value:
 //!
@@ -27,7 +27,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::test::TestRequest;
 use identsphere::config::PublicUrl;
-use identsphere::http::client_ip::client_ip;
+use identsphere::http::client_ip::{ClientIpHeader, client_ip};
 use identsphere::http::credentials::{ACCESS_COOKIE, REFRESH_COOKIE, bearer, check_csrf, cookie};
 use identsphere_fuzz::assert_refusal;
 use ipnet::IpNet;
@@ -86,9 +86,9 @@ fn check_bearer(req: &HttpRequest) {
     }
 }
 
-fn check_client_ip(req: &HttpRequest, trusted: &[IpNet]) {
+fn check_client_ip(req: &HttpRequest, trusted: &[IpNet], header: ClientIpHeader) {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let client = client_ip(req, trusted);
+    let client = client_ip(req, trusted, header);
     let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
         assert_eq!(client, None, "an address without a peer");
         return;
@@ -126,6 +126,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(!value.is_empty() && req.headers().contains_key(header::COOKIE), "{name}={value:?}");
         }
     }
-    check_client_ip(&req, &trusted);
+    for header in [ClientIpHeader::XForwardedFor, ClientIpHeader::Forwarded, ClientIpHeader::XRealIp] {
+        check_client_ip(&req, &trusted, header);
+    }
     check_origin(&req, &allowed);
 });

@@ -1,8 +1,10 @@
 //! The server's keys: the RS256 signing key (published in JWKS) and the refresh-token MAC key.
 //!
 //! Keys are generated on first start, sealed with AES-256-GCM under the key-encryption key and stored;
-//! every replica opens the same ones. The parsed RSA key stays in memory: parsing it costs more than a
-//! signature. This module must never hand out private material except to `tokens`.
+//! every replica opens the same ones. Both kinds rotate on the same schedule and both are replaced by the
+//! emergency rotation: a MAC key is never published, but a leaked one forges refresh tokens. The parsed
+//! RSA key stays in memory: parsing it costs more than a signature. This module must never hand out
+//! private material except to `tokens`.
 
 use std::sync::Arc;
 
@@ -95,16 +97,19 @@ pub trait KeyStore: Send + Sync + 'static {
 /// twice this long before it signs, and stays this long after its last token expires.
 pub const JWKS_MAX_AGE: Duration = Duration::minutes(5);
 
-/// When signing keys rotate.
+/// When keys rotate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RotationPolicy {
     /// How long a key signs before the next one takes over; zero turns scheduled rotation off.
     pub interval: Duration,
-    /// How long a new key is published before it signs: longer than any JWKS cache.
+    /// How long a new key is published before it signs: longer than any JWKS cache, and than any replica
+    /// takes to load it.
     pub publish_ahead: Duration,
-    /// How long a key stays published after it stops signing: its last tokens' lifetime plus the JWKS
-    /// cache lifetime.
+    /// How long a signing key stays published after it stops signing: its last tokens' lifetime plus the
+    /// JWKS cache lifetime.
     pub keep_after: Duration,
+    /// How long a MAC key stays after it stops MAC-ing: the lifetime of the refresh tokens it MACed last.
+    pub mac_keep_after: Duration,
 }
 
 /// An RSA key signing access tokens.
@@ -155,17 +160,42 @@ pub struct KeyRing {
 }
 
 impl RotationPolicy {
-    /// Rotation every `interval` (zero: never), for access tokens living `access_ttl`.
+    /// Rotation every `interval` (zero: never), for access tokens living `access_ttl` and refresh tokens
+    /// `refresh_ttl`.
     #[must_use]
-    pub fn new(interval: Duration, access_ttl: Duration) -> Self {
-        Self { interval, publish_ahead: JWKS_MAX_AGE * 2, keep_after: access_ttl + JWKS_MAX_AGE }
+    pub fn new(interval: Duration, access_ttl: Duration, refresh_ttl: Duration) -> Self {
+        Self {
+            interval,
+            publish_ahead: JWKS_MAX_AGE * 2,
+            keep_after: access_ttl + JWKS_MAX_AGE,
+            mac_keep_after: refresh_ttl,
+        }
+    }
+
+    /// How long a key of `algorithm` stays after its successor takes over.
+    const fn keep_after(&self, algorithm: KeyAlgorithm) -> Duration {
+        match algorithm {
+            KeyAlgorithm::Rs256 => self.keep_after,
+            KeyAlgorithm::Hs256 => self.mac_keep_after,
+        }
+    }
+}
+
+impl KeyAlgorithm {
+    /// The `key` label of the rotation metric.
+    const fn metric_label(self) -> &'static str {
+        match self {
+            Self::Rs256 => "signing",
+            Self::Hs256 => "refresh_mac",
+        }
     }
 }
 
 impl KeyRing {
-    /// Creates the first keys if there are none, creates the next signing key when the policy says it is
-    /// due, and opens what is published at `now`. Returns the ring and the id of a key it created, if any.
-    /// Every replica runs this; the store's generation numbers make one of them win each step.
+    /// Creates the first keys if there are none, creates the next signing key and the next MAC key when the
+    /// policy says each is due, and opens what is published at `now`. Returns the ring and the ids of the
+    /// keys it rotated in. Every replica runs this; the store's generation numbers make one of them win
+    /// each step.
     ///
     /// # Errors
     /// When the store fails, or a stored key cannot be opened (wrong key-encryption key).
@@ -174,10 +204,10 @@ impl KeyRing {
         kek: &KeyEncryptionKey,
         policy: Option<&RotationPolicy>,
         now: OffsetDateTime,
-    ) -> anyhow::Result<(Self, Option<String>)> {
+    ) -> anyhow::Result<(Self, Vec<String>)> {
         let sealer = Sealer::new(kek)?;
         let mut stored = store.published_keys(now).await?;
-        let mut created = None;
+        let mut created = Vec::new();
         for algorithm in [KeyAlgorithm::Rs256, KeyAlgorithm::Hs256] {
             if stored.iter().any(|k| k.algorithm == algorithm) {
                 continue;
@@ -189,24 +219,36 @@ impl KeyRing {
             // Either ours or the one a concurrent replica stored first.
             stored = store.published_keys(now).await?;
         }
-        let newest = stored.iter().filter(|k| k.algorithm == KeyAlgorithm::Rs256).max_by_key(|k| k.generation);
-        if let (Some(policy), Some(newest)) = (policy.filter(|p| p.interval > Duration::ZERO), newest)
-            && now + policy.publish_ahead >= newest.activates_at + policy.interval
-        {
+        for algorithm in [KeyAlgorithm::Rs256, KeyAlgorithm::Hs256] {
+            let newest = stored.iter().filter(|k| k.algorithm == algorithm).max_by_key(|k| k.generation);
+            let (Some(policy), Some(newest)) = (policy.filter(|p| p.interval > Duration::ZERO), newest) else {
+                continue;
+            };
+            if now + policy.publish_ahead < newest.activates_at + policy.interval {
+                continue;
+            }
             let activates_at = (newest.activates_at + policy.interval).max(now + policy.publish_ahead);
-            let key = generate(KeyAlgorithm::Rs256, &sealer, now, newest.generation + 1, activates_at)?;
-            if store.add_key(&key, Some(activates_at + policy.keep_after)).await? {
-                tracing::info!(kid = %key.kid, activates_at = %activates_at, "scheduled rotation: published the next signing key");
-                metrics::counter!("identsphere_keys_rotations_total", "kind" => "scheduled").increment(1);
-                created = Some(key.kid);
+            let key = generate(algorithm, &sealer, now, newest.generation + 1, activates_at)?;
+            if store.add_key(&key, Some(activates_at + policy.keep_after(algorithm))).await? {
+                tracing::info!(
+                    kid = %key.kid,
+                    algorithm = algorithm.as_str(),
+                    activates_at = %activates_at,
+                    "scheduled rotation: stored the next key"
+                );
+                let key_label = algorithm.metric_label();
+                metrics::counter!("identsphere_keys_rotations_total", "kind" => "scheduled", "key" => key_label)
+                    .increment(1);
+                created.push(key.kid);
             }
             stored = store.published_keys(now).await?;
         }
         Ok((Self::open(&stored, kek)?, created))
     }
 
-    /// Emergency rotation: a new signing key signs from `now`, and every other signing key leaves the
-    /// JWKS at once (tokens it signed stop verifying). Returns the new key's id.
+    /// Emergency rotation: a new signing key signs and a new MAC key MACs from `now`, and every other key
+    /// is retired at once: the access tokens and the refresh tokens made with them stop verifying
+    /// (`token_invalid`), their users sign in again. Returns the new signing key's id.
     ///
     /// # Errors
     /// When the store fails or the key-encryption key is wrong.
@@ -218,14 +260,22 @@ impl KeyRing {
         let sealer = Sealer::new(kek)?;
         let stored = store.published_keys(now).await?;
         Self::open(&stored, kek)?;
-        let generation =
-            stored.iter().filter(|k| k.algorithm == KeyAlgorithm::Rs256).map(|k| k.generation).max().unwrap_or(0) + 1;
-        let key = generate(KeyAlgorithm::Rs256, &sealer, now, generation, now)?;
-        if !store.add_key(&key, Some(now)).await? {
-            bail!("another rotation stored generation {generation} first; run it again");
+        let mut signing = String::new();
+        for algorithm in [KeyAlgorithm::Rs256, KeyAlgorithm::Hs256] {
+            let generation =
+                stored.iter().filter(|k| k.algorithm == algorithm).map(|k| k.generation).max().unwrap_or(0) + 1;
+            let key = generate(algorithm, &sealer, now, generation, now)?;
+            if !store.add_key(&key, Some(now)).await? {
+                bail!("another rotation stored {} generation {generation} first; run it again", algorithm.as_str());
+            }
+            tracing::info!(kid = %key.kid, algorithm = algorithm.as_str(), "forced rotation: the old keys are retired");
+            metrics::counter!("identsphere_keys_rotations_total", "kind" => "forced", "key" => algorithm.metric_label())
+                .increment(1);
+            if algorithm == KeyAlgorithm::Rs256 {
+                signing = key.kid;
+            }
         }
-        metrics::counter!("identsphere_keys_rotations_total", "kind" => "forced").increment(1);
-        Ok(key.kid)
+        Ok(signing)
     }
 
     /// The signing key at `now`: the newest one already active.

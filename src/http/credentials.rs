@@ -148,7 +148,9 @@ impl FromRequest for Principal {
 }
 
 fn request_ip(req: &HttpRequest, state: Option<&web::Data<AppState>>) -> Option<String> {
-    state.and_then(|s| crate::http::client_ip::client_ip(req, &s.config.trusted_proxies)).map(|ip| ip.to_string())
+    state
+        .and_then(|s| crate::http::client_ip::client_ip(req, &s.config.trusted_proxies, s.config.client_ip_header))
+        .map(|ip| ip.to_string())
 }
 
 fn missing_state() -> ApiError {

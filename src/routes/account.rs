@@ -67,7 +67,7 @@ struct Accepted {
 }
 
 fn ip(req: &HttpRequest, state: &AppState) -> Option<String> {
-    client_ip(req, &state.config.trusted_proxies).map(|ip| ip.to_string())
+    client_ip(req, &state.config.trusted_proxies, state.config.client_ip_header).map(|ip| ip.to_string())
 }
 
 /// The errors of `verify_email`.

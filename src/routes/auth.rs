@@ -367,7 +367,7 @@ pub(crate) fn origin(req: &HttpRequest, state: &AppState) -> Origin {
             .get(actix_web::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
-        ip: client_ip(req, &state.config.trusted_proxies).map(|ip| ip.to_string()),
+        ip: client_ip(req, &state.config.trusted_proxies, state.config.client_ip_header).map(|ip| ip.to_string()),
     }
 }
 
@@ -516,7 +516,7 @@ pub(crate) async fn login_user(
 fn login_response(status: StatusCode, outcome: LoginOutcome, state: &AppState) -> HttpResponse {
     match outcome {
         LoginOutcome::SignedIn(sign_in) => {
-            let body = LoginResponse::SignedIn(TokenResponse::from(&*sign_in));
+            let body = LoginResponse::SignedIn(Box::new(TokenResponse::from(&*sign_in)));
             with_session_cookies(status, &sign_in, state, body)
         }
         LoginOutcome::MfaRequired { mfa_token, enrollment_required } => {
@@ -551,7 +551,7 @@ struct MfaRequired<'a> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum LoginResponse<'a> {
-    SignedIn(TokenResponse<'a>),
+    SignedIn(Box<TokenResponse<'a>>),
     MfaRequired(MfaRequired<'a>),
 }
 
@@ -615,7 +615,7 @@ pub(crate) async fn refresh_session(
     let config = &state.config;
     let token =
         refresh_token(&req, body_token, &config.public_url, &config.allowed_origins)?.ok_or(ApiError::TokenMissing)?;
-    let ip = client_ip(&req, &state.config.trusted_proxies).map(|ip| ip.to_string());
+    let ip = client_ip(&req, &config.trusted_proxies, config.client_ip_header).map(|ip| ip.to_string());
     let sign_in = state.service.refresh(&token, ip.as_deref(), org_ref(organization)?).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }

@@ -15,7 +15,9 @@ pub use admin::{Caller, KeyPrincipal, MintedKey, NewUser, PLATFORM_KEY_PREFIX, U
 pub use mfa::{FACTORS, LoginOutcome, MfaProof, TotpEnrollment};
 pub use organizations::{AUDIT_PAGE_MAX, NewOrganization};
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -706,6 +708,24 @@ impl Limit {
             Self::InviteRecipient => "invite_recipient",
         }
     }
+
+    /// Whether its subject is a client address (grouped by `address_subject`) rather than an account or token.
+    const fn per_address(self) -> bool {
+        matches!(self, Self::SigninIp | Self::RegisterIp | Self::RefreshIp | Self::EmailIp | Self::LinkIp)
+    }
+}
+
+/// What a per-address limit counts for the client address `ip`. An IPv6 client is usually given a whole
+/// /64 and can rotate through it at will, so an IPv6 address counts as its /64; an IPv4-mapped one
+/// (`::ffff:a.b.c.d`) as the IPv4 address it maps. IPv4 addresses count alone.
+fn address_subject(ip: &str) -> Cow<'_, str> {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => Cow::Owned(match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => format!("{}/64", Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        }),
+        Ok(IpAddr::V4(_)) | Err(_) => Cow::Borrowed(ip),
+    }
 }
 
 impl AuthService {
@@ -725,7 +745,8 @@ impl AuthService {
             Limit::InviteRecipient => self.limits.invite_recipient,
         };
         let (Some(rate), Some(subject)) = (rate, subject) else { return Ok(()) };
-        self.check_rate(limit.name(), subject, rate, consume).await
+        let subject = if limit.per_address() { address_subject(subject) } else { Cow::Borrowed(subject) };
+        self.check_rate(limit.name(), &subject, rate, consume).await
     }
 
     /// Checks (and with `consume` counts) one event of `subject` under the limit `name`.
@@ -777,7 +798,7 @@ impl AuthService {
             OrgLimit::RegisterIp => (org.policy.rate_limits.register_ip, "org_register_ip"),
         };
         let (Some(rate), Some(ip)) = (rate, ip) else { return Ok(()) };
-        self.check_rate(name, &format!("{}:{ip}", org.id), rate, true).await
+        self.check_rate(name, &format!("{}:{}", org.id, address_subject(ip)), rate, true).await
     }
 }
 
@@ -856,5 +877,14 @@ mod tests {
         assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
         let odd = personal_slug(&Email::parse("+++@example.com").unwrap()).unwrap();
         assert!(odd.starts_with("org-"), "{odd}");
+    }
+
+    #[test]
+    fn addresses_count_alone_for_ipv4_and_by_their_64_for_ipv6() {
+        assert_eq!(address_subject("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_subject("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_subject("2001:db8:7:1:abcd::1"), "2001:db8:7:1::/64");
+        assert_eq!(address_subject("2001:db8:7:1:ffff:ffff:ffff:ffff"), "2001:db8:7:1::/64");
+        assert_ne!(address_subject("2001:db8:7:2::1"), address_subject("2001:db8:7:1::1"));
     }
 }

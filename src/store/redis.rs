@@ -17,8 +17,8 @@ use super::{Probe, Rate, RateLimiter};
 use identsphere_actors::{Revocation, RevocationPage, Revoked};
 
 /// Appends revocations to the feed stream and trims what no token can need any more. KEYS[1]: the
-/// stream; ARGV[1]: how long entries matter (ms); then triples kind, id, expiry (Unix ms). Trimming uses
-/// Redis' own clock, like the stream ids.
+/// stream; ARGV[1]: how long any entry can matter (ms), the same for every append; then triples kind, id,
+/// expiry (Unix ms). Trimming uses Redis' own clock, like the stream ids.
 const FEED_APPEND: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -53,6 +53,11 @@ pub struct RedisStore {
     gcra: redis::Script,
     /// The feed's append-and-trim script.
     feed_append: redis::Script,
+    /// How long after its append a feed entry may still be needed, in milliseconds: the longest lifetime of
+    /// any entry, never one append's own. Trimming by the entry just appended would drop older entries
+    /// that live longer (a family revoked for 15 minutes, trimmed by a token expiring in 1 s), and a
+    /// resource server reading the feed from there would accept their tokens.
+    feed_retention_ms: i64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -71,11 +76,12 @@ fn redis_error(err: &redis::RedisError) -> StoreError {
 }
 
 impl RedisStore {
-    /// Connects to `url`; every key gets `prefix`.
+    /// Connects to `url`; every key gets `prefix`. Feed entries are kept `feed_retention` after they are
+    /// appended: at least the longest lifetime of any token an entry can cover.
     ///
     /// # Errors
     /// When the URL is invalid or Redis does not answer.
-    pub async fn connect(url: &str, prefix: String) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, prefix: String, feed_retention: time::Duration) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -83,7 +89,13 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
         let connection = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self { connection, prefix, gcra: redis::Script::new(GCRA), feed_append: redis::Script::new(FEED_APPEND) })
+        Ok(Self {
+            connection,
+            prefix,
+            gcra: redis::Script::new(GCRA),
+            feed_append: redis::Script::new(FEED_APPEND),
+            feed_retention_ms: i64::try_from(feed_retention.whole_milliseconds()).unwrap_or(i64::MAX).max(0),
+        })
     }
 
     fn key(&self, kind: &str, id: Uuid) -> String {
@@ -91,13 +103,7 @@ impl RedisStore {
     }
 
     /// Denies `ids` until `until` and appends them to the revocation feed.
-    async fn deny(
-        &self,
-        kind: Revoked,
-        ids: &[Uuid],
-        until: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    async fn deny(&self, kind: Revoked, ids: &[Uuid], until: OffsetDateTime) -> Result<(), StoreError> {
         let until_ms = u64::try_from(until.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         let name = kind.as_str();
         let mut pipe = redis::pipe();
@@ -106,9 +112,8 @@ impl RedisStore {
         }
         let mut connection = self.connection.clone();
         pipe.query_async::<()>(&mut connection).await.map_err(|e| redis_error(&e))?;
-        let keep_ms = (until - now).whole_milliseconds().max(0);
         let mut append = self.feed_append.key(self.feed_key());
-        append.arg(i64::try_from(keep_ms).unwrap_or(i64::MAX));
+        append.arg(self.feed_retention_ms);
         for id in ids {
             append.arg(name).arg(id.to_string()).arg(until_ms);
         }
@@ -132,15 +137,20 @@ impl RedisStore {
 #[async_trait]
 impl Denylist for RedisStore {
     // Redis expires the keys itself (`PXAT`): `now` is not needed.
-    async fn deny_families(&self, sids: &[Uuid], until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn deny_families(
+        &self,
+        sids: &[Uuid],
+        until: OffsetDateTime,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         if sids.is_empty() {
             return Ok(());
         }
-        self.deny(Revoked::Family, sids, until, now).await
+        self.deny(Revoked::Family, sids, until).await
     }
 
-    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.deny(Revoked::Token, &[jti], until, now).await
+    async fn deny_token(&self, jti: Uuid, until: OffsetDateTime, _now: OffsetDateTime) -> Result<(), StoreError> {
+        self.deny(Revoked::Token, &[jti], until).await
     }
 
     async fn revocations_after(

@@ -1,5 +1,5 @@
-//! Signing-key rotation: scheduled (published ahead, switched at the same instant everywhere, retired
-//! after its last token) and forced (`identsphere keys rotate`).
+//! Key rotation: scheduled (published ahead, switched at the same instant everywhere, retired after its
+//! last token) and forced (`identsphere keys rotate`), for the signing keys and the refresh-token MAC key.
 
 use std::time::{Duration as Wait, Instant};
 
@@ -94,6 +94,33 @@ async fn a_scheduled_rotation_is_published_ahead_and_the_old_key_outlives_its_to
     assert_eq!(app.session(&fresh).await.status(), StatusCode::OK);
 }
 
+/// The refresh-token MAC key rotates on the signing keys' schedule: refresh tokens minted after the switch
+/// carry the next key, and those minted before still refresh until they expire.
+#[actix_web::test]
+async fn a_scheduled_rotation_macs_new_refresh_tokens_with_the_next_key_and_old_ones_still_refresh() {
+    let app = spawn_app_with(&[FAST_CHECKS, ("IDENTSPHERE_KEY_ROTATION_INTERVAL", "86400")]).await;
+    let user = app.signed_up_user().await;
+    let first = kid(user.refresh());
+    assert!(first.starts_with("rt-"), "{first}");
+
+    app.clock.advance(Duration::days(1) - Duration::minutes(5));
+    wait_for_keys(&app, |kids| kids.len() == 2).await;
+    let before: Value = app.refresh(user.refresh()).await.json().await.unwrap();
+    let before = before["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(kid(&before), first, "the next MAC key is stored ahead but does not MAC yet");
+
+    app.clock.advance(Duration::minutes(11));
+    let response = app.refresh(&before).await;
+    assert_eq!(response.status(), StatusCode::OK, "a refresh token of the previous MAC key still refreshes");
+    let after: Value = response.json().await.unwrap();
+    let after = after["refresh_token"].as_str().unwrap().to_owned();
+    let next = kid(&after);
+    assert!(next.starts_with("rt-") && next != first, "the successor carries the next MAC key: {next}");
+    let other = app.signed_up_user().await;
+    assert_eq!(kid(other.refresh()), next, "new sign-ins get the next MAC key");
+    assert_eq!(app.refresh(&after).await.status(), StatusCode::OK);
+}
+
 #[actix_web::test]
 async fn postgres_only_replicas_never_sign_with_different_keys_after_the_switch() {
     if !postgres_run() {
@@ -125,6 +152,7 @@ async fn postgres_only_a_forced_rotation_takes_over_at_once_and_drops_the_old_ke
     let app = spawn_app_with(&[FAST_CHECKS]).await;
     let user = app.signed_up_user().await;
     let old = user.access().to_owned();
+    let old_refresh = user.refresh().to_owned();
     let redis = redis_url();
     let url = app.resources.database_url();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_identsphere"))
@@ -143,4 +171,10 @@ async fn postgres_only_a_forced_rotation_takes_over_at_once_and_drops_the_old_ke
     assert_eq!(wait_for_keys(&app, |kids| kids == std::slice::from_ref(&new)).await, std::slice::from_ref(&new));
     assert_error(app.session(&old).await, 401, "token_invalid", "authentication_error").await;
     assert_eq!(kid(&access_token(&app, &user).await), new);
+    // The MAC key is replaced at once too: a stolen refresh token stops working.
+    assert_error(app.refresh(&old_refresh).await, 401, "token_invalid", "authentication_error").await;
+    let body: Value = app.login(&json!({ "email": user.email, "password": PASSWORD })).await.json().await.unwrap();
+    let fresh = body["refresh_token"].as_str().unwrap();
+    assert_ne!(kid(fresh), kid(&old_refresh), "new refresh tokens carry the new MAC key");
+    assert_eq!(app.refresh(fresh).await.status(), StatusCode::OK);
 }

@@ -193,3 +193,45 @@ async fn mail_an_organization_sends_is_limited_per_organization_and_per_recipien
         app.client.post(app.url("/v1/organizations/other/invitations")).bearer_auth(other.access()).json(&body);
     assert_eq!(from_other.send().await.unwrap().status(), StatusCode::CREATED);
 }
+
+/// Behind a proxy that appends `X-Forwarded-For` and passes the client's own `Forwarded` through
+/// (ingress-nginx, AWS ALB), a client writing `Forwarded` must not choose the address it is limited under:
+/// only the header the operator names (`x-forwarded-for` by default) is read.
+#[actix_web::test]
+async fn a_forwarded_header_the_client_wrote_does_not_choose_its_address_behind_an_x_forwarded_for_proxy() {
+    let app = spawn_app_with(&limited(&[])).await;
+    let spoofed = |i: usize| {
+        app.client
+            .post(app.url("/v1/auth/login"))
+            .header("Forwarded", format!("for=198.51.100.{i}"))
+            .header("X-Forwarded-For", "203.0.113.66")
+            .json(&json!({ "email": format!("target-{i}@example.com"), "password": "Summer2026!" }))
+            .send()
+    };
+    for i in 0..5 {
+        assert_error(spoofed(i).await.unwrap(), 401, "invalid_credentials", "authentication_error").await;
+    }
+    assert_limited(spoofed(5).await.unwrap()).await;
+}
+
+/// An IPv6 client holds a whole /64 and can rotate through it: the per-address limits count the /64. An
+/// IPv4-mapped IPv6 address is the IPv4 address it maps.
+#[actix_web::test]
+async fn ipv6_clients_are_limited_per_64_and_ipv4_mapped_ones_as_their_ipv4_address() {
+    let app = spawn_app_with(&limited(&[])).await;
+    for i in 0..5 {
+        let response =
+            login_from(&app, &format!("2001:db8:7:1:{i:x}::1"), &format!("v6-{i}@example.com"), "pw-pw-pw-pw").await;
+        assert_error(response, 401, "invalid_credentials", "authentication_error").await;
+    }
+    let same_64 = login_from(&app, "2001:db8:7:1:ffff:ffff:ffff:ffff", "v6-9@example.com", "pw-pw-pw-pw").await;
+    assert_limited(same_64).await;
+    let other_64 = login_from(&app, "2001:db8:7:2::1", "v6-9@example.com", "pw-pw-pw-pw").await;
+    assert_error(other_64, 401, "invalid_credentials", "authentication_error").await;
+
+    for i in 0..5 {
+        let response = login_from(&app, "203.0.113.70", &format!("v4-{i}@example.com"), "pw-pw-pw-pw").await;
+        assert_error(response, 401, "invalid_credentials", "authentication_error").await;
+    }
+    assert_limited(login_from(&app, "::ffff:203.0.113.70", "v4-9@example.com", "pw-pw-pw-pw").await).await;
+}

@@ -1,10 +1,19 @@
 //! The revocation feed: what resource servers poll to refuse revoked tokens they verify locally.
 
+use std::sync::Arc;
+
+use identsphere::clock::Clock;
+use identsphere::store::embedded::SqliteStore;
+use identsphere::store::redis::RedisStore;
+use identsphere_actors::Denylist;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::Duration;
+use uuid::Uuid;
 
-use crate::helpers::{Backend, TestApp, assert_error, spawn_app_with};
+use crate::helpers::{
+    Backend, Resources, TestApp, assert_error, backend, fresh_data_dir, fresh_postgres, redis_url, spawn_app_with,
+};
 
 const KEY: &str = "platform-key-for-tests-0123456789abcdef";
 
@@ -108,4 +117,43 @@ async fn postgres_only_every_replica_serves_the_same_feed() {
     let user = app.signed_up_user().await;
     assert_eq!(replica.logout(user.access(), "local").await.status(), StatusCode::NO_CONTENT);
     assert_eq!(ids(&page(&app, None).await, "sid"), [claim(user.access(), "sid")]);
+}
+
+/// A revocation that matters only briefly (a logout with a nearly expired token) must not trim longer-lived
+/// ones out of the feed: a resource server that starts, or falls behind, would then accept tokens of a
+/// family revoked before.
+#[actix_web::test]
+async fn a_short_lived_revocation_does_not_trim_longer_lived_ones_from_the_feed() {
+    let (_resources, feed): (Arc<Resources>, Arc<dyn Denylist>) = match backend() {
+        Backend::Postgres => {
+            let resources = fresh_postgres().await;
+            let Resources::Postgres { redis_prefix, .. } = resources.as_ref() else { unreachable!() };
+            // What a server with the default lifetimes keeps entries for (the refresh-token lifetime).
+            let store = RedisStore::connect(&redis_url(), redis_prefix.clone(), Duration::days(30)).await.unwrap();
+            (resources, Arc::new(store))
+        }
+        Backend::Embedded => {
+            let resources = fresh_data_dir();
+            let Resources::Embedded { data_dir } = resources.as_ref() else { unreachable!() };
+            let store = SqliteStore::open(data_dir).unwrap();
+            (resources, Arc::new(store))
+        }
+    };
+    let clock = Clock::system();
+    let now = clock.now();
+    let family = Uuid::new_v4();
+    feed.deny_families(&[family], now + Duration::minutes(15), now).await.unwrap();
+    // More entries than a Redis stream node holds (100), so its approximate trimming has a whole node to drop.
+    let others: Vec<Uuid> = (0..150).map(|_| Uuid::new_v4()).collect();
+    feed.deny_families(&others, now + Duration::minutes(15), now).await.unwrap();
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+
+    let now = clock.now();
+    feed.deny_token(Uuid::new_v4(), now + Duration::milliseconds(1), now).await.unwrap();
+    let page = feed.revocations_after(None, 1000, now).await.unwrap();
+    assert!(
+        page.revocations.iter().any(|r| r.id == family),
+        "the family's revocation left the feed while its tokens live ({} entries remain)",
+        page.revocations.len()
+    );
 }

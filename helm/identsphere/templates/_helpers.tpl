@@ -191,6 +191,7 @@ The server's non-secret settings, as a dict of variable name to string.
 {{- if $v.trustedProxies }}
 {{- $_ := set $c "IDENTSPHERE_TRUSTED_PROXIES" (join "," $v.trustedProxies) }}
 {{- end }}
+{{- $_ := set $c "IDENTSPHERE_CLIENT_IP_HEADER" $v.clientIpHeader }}
 {{- if $v.metrics.separatePort }}
 {{- $_ := set $c "IDENTSPHERE_METRICS_BIND" (printf "0.0.0.0:%d" (int $v.metrics.port)) }}
 {{- end }}
