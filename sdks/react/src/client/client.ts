@@ -188,7 +188,10 @@ export class IdentSphereClient {
     }
     const organization = this.currentOrganization();
     const response = await this.withFreshAccess(() =>
-      this.request<TokenResponse>("POST", "/v1/auth/mfa/verify", { body: { code: input.code }, auth: true }),
+      this.request<TokenResponse>("POST", "/v1/auth/mfa/verify", {
+        body: this.withRefreshToken({ code: input.code }),
+        auth: true,
+      }),
     );
     return this.signedIn(response, organization);
   }
@@ -206,12 +209,21 @@ export class IdentSphereClient {
     const organization = this.currentOrganization();
     const response = await this.withFreshAccess(() =>
       this.request<TotpConfirmation | (TotpConfirmation & TokenResponse)>("POST", "/v1/auth/mfa/totp/confirm", {
-        body: { code },
+        body: this.withRefreshToken({ code }),
         auth: true,
       }),
     );
     if ("access_token" in response) await this.signedIn(response, organization);
     return { recovery_codes: response.recovery_codes };
+  }
+
+  /**
+   * A body for a call that answers with a new token pair for this session (step-up, TOTP confirmation): the
+   * server hands one out only to who holds the session's refresh token, never for an access token alone. In
+   * bearer mode it goes in the body; in cookie mode the browser sends the `identsphere_rt` cookie.
+   */
+  private withRefreshToken<T extends object>(body: T): T & { refresh_token?: string } {
+    return this.mode === "bearer" && this.tokens ? { ...body, refresh_token: this.tokens.refreshToken } : body;
   }
 
   /**
