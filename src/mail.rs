@@ -138,8 +138,9 @@ fn render(kind: MailKind, product: &str, link: &str, organization: &str) -> (Str
             format!("Reset your {product} password"),
             format!("Someone asked to reset the password of your {product} account."),
             "Choose a new password",
-            "The link works once and expires in 1 hour; using it signs you out everywhere. If you did not ask \
-             for it, ignore this message: your password stays as it is.",
+            "The link works once and expires in 1 hour; using it signs you out everywhere. A new password \
+             removes no second factor: if your account has one, signing in still asks for it. If you did not \
+             ask for it, ignore this message: your password stays as it is.",
         ),
         MailKind::Invitation => (
             format!("You are invited to join {organization} on {product}"),
@@ -176,5 +177,7 @@ mod tests {
         assert!(text.contains("https://a.example/x?token=abc"), "{text}");
         assert!(html.contains("href=\"https://a.example/x?token=abc\""), "{html}");
         assert!(html.contains("Acme &lt;Corp&gt;") && !html.contains("<Corp>"), "{html}");
+        // A reset is no way around a second factor, and the mail says so.
+        assert!(text.contains("removes no second factor"), "{text}");
     }
 }
