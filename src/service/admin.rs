@@ -250,10 +250,10 @@ impl AuthService {
         caller: &Caller,
         org: &OrgRef,
         user_id: Uuid,
-    ) -> Result<(crate::store::Organization, OrgUser), ApiError> {
-        let (org, _) = self.user_admin_org(caller, org).await?;
+    ) -> Result<(crate::store::Organization, OrgUser, Role), ApiError> {
+        let (org, role) = self.user_admin_org(caller, org).await?;
         let member = self.stores.admin.org_user(org.id, user_id).await?.ok_or(ApiError::MemberNotFound)?;
-        Ok((org, member))
+        Ok((org, member, role))
     }
 
     /// Creates an account that belongs to the organization, with a password its user can sign in with.
@@ -306,9 +306,13 @@ impl AuthService {
         org: &OrgRef,
         user_id: Uuid,
     ) -> Result<Vec<SessionInfo>, ApiError> {
-        let (org, member) = self.admin_member(caller, org, user_id).await?;
-        let mut sessions = self.stores.organizations.sessions(member.user.id, self.clock.now()).await?;
-        sessions.retain(|s| s.org_id == org.id);
+        let (org, member, _) = self.admin_member(caller, org, user_id).await?;
+        self.member_sessions(org.id, member.user.id).await
+    }
+
+    async fn member_sessions(&self, org_id: Uuid, user_id: Uuid) -> Result<Vec<SessionInfo>, ApiError> {
+        let mut sessions = self.stores.organizations.sessions(user_id, self.clock.now()).await?;
+        sessions.retain(|s| s.org_id == org_id);
         Ok(sessions)
     }
 
@@ -316,13 +320,20 @@ impl AuthService {
     /// organization's to end).
     ///
     /// # Errors
-    /// As [`AuthService::org_user`].
+    /// As [`AuthService::org_user`]; `InsufficientRole` for an owner's sessions and a caller below owner.
     pub async fn end_user_sessions(&self, caller: &Caller, org: &OrgRef, user_id: Uuid) -> Result<(), ApiError> {
-        let sessions = self.user_sessions(caller, org, user_id).await?;
-        let Some(org_id) = sessions.first().map(|s| s.org_id) else { return Ok(()) };
+        // Like every change to an owner, ending an owner's sessions is an owner's act (a key is an admin).
+        let (org, member, role) = self.admin_member(caller, org, user_id).await?;
+        if member.role == Role::Owner && role != Role::Owner {
+            return Err(ApiError::InsufficientRole);
+        }
+        let sessions = self.member_sessions(org.id, member.user.id).await?;
+        if sessions.is_empty() {
+            return Ok(());
+        }
         let families = sessions.iter().map(|s| (s.sid, s.org_id)).collect();
         self.end_families(families, RevokeReason::Logout, self.clock.now()).await?;
         let audit = self.audit(caller, "user.sessions_ended", Some(user_id.to_string()));
-        Ok(self.stores.admin.record(org_id, &audit).await?)
+        Ok(self.stores.admin.record(org.id, &audit).await?)
     }
 }

@@ -143,7 +143,14 @@ impl AuthService {
                 role
             }
             Caller::Key(key) => {
-                key.org_id.is_none_or(|id| id == org.id).then_some(Role::Admin).ok_or(ApiError::OrganizationNotFound)?
+                if key.org_id.is_some_and(|id| id != org.id) {
+                    return Err(ApiError::OrganizationNotFound);
+                }
+                // A disabled organization is closed to its keys as to its members' sessions.
+                if org.disabled {
+                    return Err(ApiError::AccountDisabled);
+                }
+                Role::Admin
             }
         };
         Ok((org, role))

@@ -228,6 +228,10 @@ async fn a_key_manages_its_organizations_users_and_every_action_is_audited() {
     let new_owner = json!({"email": "mallory@example.com", "password": PASSWORD, "role": "owner"});
     let response = call(&app, Method::POST, "/v1/organizations/acme/users", &key, Some(&new_owner)).await;
     assert_error(response, 403, "insufficient_role", "permission_error").await;
+    let owner_sessions = format!("{owner_path}/sessions");
+    let response = call(&app, Method::DELETE, &owner_sessions, &key, None).await;
+    assert_error(response, 403, "insufficient_role", "permission_error").await;
+    assert_eq!(app.session(owner.access()).await.status(), StatusCode::OK, "the owner is still signed in");
     let promote = json!({"role": "owner"});
     let response =
         call(&app, Method::PATCH, &format!("/v1/organizations/acme/members/{grace_id}"), &key, Some(&promote)).await;
@@ -270,6 +274,12 @@ async fn a_key_manages_its_organizations_users_and_every_action_is_audited() {
         ]
     );
     assert!(actions.iter().filter(|(_, _, k)| *k == json!(key_id)).all(|(_, user, _)| user.is_null()));
+
+    // A disabled organization is closed to its keys as to its members' sessions.
+    let disable = json!({"disabled": true});
+    assert_eq!(call(&app, Method::PATCH, "/v1/organizations/acme", owner.access(), Some(&disable)).await.status(), 200);
+    let response = call(&app, Method::GET, "/v1/organizations/acme/users", &key, None).await;
+    assert_error(response, 403, "account_disabled", "permission_error").await;
 }
 
 #[actix_web::test]
