@@ -1,8 +1,9 @@
 //! The domain newtypes on any string a client can put in a field: `Email`, `Password`, `OrgRef`.
 //!
 //! None may panic; each refuses with its own code only, and what it accepts keeps its rules (an email is
-//! trimmed, at most 254 bytes and has a local part; a password has 8 characters and at most 256 bytes; a
-//! slug is 1 to 63 of `a-z`, `0-9`, `-`).
+//! trimmed, at most 254 bytes, has a local part, holds no zero-width or bidirectional character and folds
+//! only ASCII case; a password has 8 characters and at most 256 bytes; a slug is 1 to 63 of `a-z`, `0-9`,
+//! `-`).
 
 #![no_main]
 
@@ -19,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(typed, raw.trim());
             assert!(!typed.is_empty() && typed.len() <= 254, "{typed:?}");
             assert!(!email.local_part().is_empty() && typed.contains('@'), "{typed:?}");
-            assert_eq!(email.normalized(), typed.to_lowercase());
+            // Only ASCII letters fold: a Unicode case mapping could join two mailboxes (K and the Kelvin sign).
+            assert_eq!(email.normalized(), typed.to_ascii_lowercase());
+            assert!(!typed.chars().any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}')), "{typed:?}");
         }
         Err(err) => assert_refusal(&err, &["invalid_email"]),
     }

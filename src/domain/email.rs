@@ -101,6 +101,9 @@ mod tests {
         assert_eq!(kelvin.normalized(), "\u{212A}en@corp.com");
         assert_ne!(kelvin.normalized(), ken.normalized());
         assert_eq!(Email::parse("Émile@Example.com").unwrap().normalized(), "Émile@example.com");
+        // From the `domain` fuzz target: a Cyrillic capital keeps its case in the compared form.
+        let cyrillic = Email::parse("ünïc\u{04B6}\u{FFFD}é@BÜcher.exampxle").unwrap();
+        assert_eq!(cyrillic.normalized(), "ünïc\u{04B6}\u{FFFD}é@bÜcher.exampxle");
     }
 
     #[test]
