@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(!email.local_part().is_empty() && typed.contains('@'), "{typed:?}");
             // Only ASCII letters fold: a Unicode case mapping could join two mailboxes (K and the Kelvin sign).
             assert_eq!(email.normalized(), typed.to_ascii_lowercase());
-            assert!(!typed.chars().any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}')), "{typed:?}");
+            assert!(
+                !typed.chars().any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}')),
+                "{typed:?}"
+            );
         }
         Err(err) => assert_refusal(&err, &["invalid_email"]),
     }
