@@ -1,16 +1,11 @@
-//! The API's errors: one enum, one row of `API.md`'s catalog per variant, mapped to HTTP exactly once.
+//! The API's errors: one enum, one row of the catalog per variant (code, status, type); `http::error`
+//! turns one into the response envelope, exactly once.
 //!
 //! Lower layers have their own small errors and convert with `From`. An `Internal` error is opaque to
 //! the client; its cause is logged under the request id by the response middleware.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
 use identsphere_actors::{FamilyError, Standing, StoreError};
-use serde::Serialize;
-
-/// Seconds a client should wait before retrying after `service_unavailable`.
-const RETRY_UNAVAILABLE_SECS: u64 = 5;
 
 /// Every error the API can answer with.
 #[derive(Debug, thiserror::Error)]
@@ -149,30 +144,6 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-/// The `error` object of the envelope.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Error)]
-pub(crate) struct ErrorBody<'a> {
-    /// Stable, machine-readable: one row of the error catalog.
-    code: &'static str,
-    /// For humans; never contains secrets and may change.
-    message: String,
-    /// The family of the error.
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// The offending request field, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    param: Option<&'a str>,
-}
-
-/// The one shape of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = ErrorEnvelope)]
-pub(crate) struct Envelope<'a> {
-    error: ErrorBody<'a>,
-}
-
 impl ApiError {
     /// An `invalid_request` naming the offending field.
     pub fn invalid_field(param: impl Into<String>, message: impl Into<String>) -> Self {
@@ -230,7 +201,7 @@ impl ApiError {
     }
 
     /// One error of each variant, in catalog order: every row of the catalog, for the API description
-    /// (`crate::openapi`). A variant missing here fails the `openapi` unit tests.
+    /// (`crate::app::openapi`). A variant missing here fails the `openapi` unit tests.
     #[must_use]
     pub fn every_kind() -> Vec<Self> {
         vec![
@@ -274,38 +245,6 @@ impl ApiError {
             Self::ServiceUnavailable(anyhow::anyhow!("documentation")),
             Self::Internal(anyhow::anyhow!("documentation")),
         ]
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.catalog().1
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let (code, status, kind) = self.catalog();
-        let param = match self {
-            Self::InvalidRequest { param, .. } => param.as_deref(),
-            Self::InvalidEmail(_) => Some("email"),
-            Self::WeakPassword(_) => Some("password"),
-            _ => None,
-        };
-        let mut response = HttpResponse::build(status);
-        match self {
-            Self::ServiceUnavailable(_) => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_UNAVAILABLE_SECS)));
-            }
-            Self::RateLimited { retry_after } => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
-            }
-            _ => {}
-        }
-        if let Self::MethodNotAllowed { allow } = self
-            && !allow.is_empty()
-        {
-            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
-        }
-        response.json(Envelope { error: ErrorBody { code, message: self.to_string(), kind, param } })
     }
 }
 

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::http::json::parse;
-use crate::routes::{account, admin, auth, mfa, organizations, revocations};
+use crate::routes::{account, admin, audit, auth, invitations, members, mfa, organizations, revocations};
 
 /// Decodes a body as one route's body type with [`parse`], keeping only the verdict.
 pub type Decoder = fn(&[u8]) -> Result<(), ApiError>;
@@ -32,9 +32,9 @@ pub const BODY_DECODERS: &[(&str, Decoder)] = &[
     ("ReauthenticationBody", decode::<mfa::ReauthenticationBody>),
     ("CreateBody", decode::<organizations::CreateBody>),
     ("UpdateBody", decode::<organizations::UpdateBody>),
-    ("RoleBody", decode::<organizations::RoleBody>),
-    ("InviteBody", decode::<organizations::InviteBody>),
-    ("AcceptBody", decode::<organizations::AcceptBody>),
+    ("RoleBody", decode::<members::RoleBody>),
+    ("InviteBody", decode::<invitations::InviteBody>),
+    ("AcceptBody", decode::<invitations::AcceptBody>),
     ("KeyBody", decode::<admin::KeyBody>),
     ("NewUserBody", decode::<admin::NewUserBody>),
     ("UserUpdateBody", decode::<admin::UserUpdateBody>),
@@ -45,7 +45,7 @@ pub type QueryDecoder = fn(&str) -> Result<(), ApiError>;
 
 /// Every query of the API, by the path of its route.
 pub const QUERY_DECODERS: &[(&str, QueryDecoder)] = &[
-    ("/v1/organizations/{org}/audit-log", |raw| organizations::audit_query(raw).map(drop)),
+    ("/v1/organizations/{org}/audit-log", |raw| audit::audit_query(raw).map(drop)),
     ("/v1/organizations/{org}/users", |raw| admin::user_query(raw).map(drop)),
     ("/v1/revocations", |raw| revocations::feed_query(raw).map(drop)),
 ];
@@ -60,7 +60,7 @@ mod tests {
 
     /// Every operation of the API description, with its path.
     fn operations() -> Vec<(String, Value)> {
-        let document = serde_json::to_value(crate::openapi::document()).unwrap_or_default();
+        let document = serde_json::to_value(crate::app::openapi::document()).unwrap_or_default();
         let paths = document["paths"].as_object().cloned().unwrap_or_default();
         paths
             .into_iter()

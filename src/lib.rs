@@ -5,18 +5,17 @@
 //! everything durable through the `store` traits; `auth` holds passwords, keys and tokens; `http` the
 //! edge (extractors, cookies, CSRF, middleware); `clock` is the only reader of the system time.
 
+pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
-pub mod domain;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
 pub mod mail;
-pub mod openapi;
+pub mod model;
 pub mod routes;
 pub mod service;
-pub mod startup;
 pub mod store;
 pub mod telemetry;

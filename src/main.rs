@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use identsphere::app::Application;
 use identsphere::clock::Clock;
 use identsphere::config::{self, Config, Logging, MigrationTarget};
-use identsphere::startup::Application;
 
 #[derive(Debug, Parser)]
 #[command(name = "identsphere", version, about = "Multi-tenant authentication service (REST + JSON, RS256 JWTs).")]
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         },
         Command::Keys { command: KeysCommand::Rotate } => match Config::from_env() {
             Ok(config) => run(&logging, async move {
-                let kid = identsphere::startup::rotate_keys(&config, &Clock::system()).await?;
+                let kid = identsphere::app::cli::rotate_keys(&config, &Clock::system()).await?;
                 println!("{kid}");
                 Ok(())
             }),
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::CreateKey { organization, name } } => match Config::from_env() {
             Ok(config) => run(&logging, async move {
                 let clock = Clock::system();
-                let key = identsphere::startup::create_api_key(&config, &clock, organization.as_deref(), name).await?;
+                let key = identsphere::app::cli::create_api_key(&config, &clock, organization.as_deref(), name).await?;
                 println!("{key}");
                 Ok(())
             }),

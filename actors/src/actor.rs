@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::family::{Aal, Decision, FamilyRecord, RefreshPointer, RevokeReason, Standing, Subject, decide};
-use crate::store::{Changed, Denylist, FamilyChange, FamilyStore, Origin, StoreError, mark_changed};
+use crate::ports::{Changed, Denylist, FamilyChange, FamilyStore, Origin, StoreError, mark_changed};
 
 /// The stores an actor works through, shared by every actor of the process.
 #[derive(Clone)]
@@ -35,7 +35,7 @@ impl std::fmt::Debug for Backend {
 
 /// The rules the actors apply, from configuration.
 #[derive(Clone, Copy, Debug)]
-pub struct Policy {
+pub struct ActorSettings {
     /// How long a spent refresh token may be replayed for its successor.
     pub grace: Duration,
     /// Access-token lifetime: a revoked family's tokens stay denylisted this long.
@@ -189,7 +189,7 @@ pub(crate) type Directory = Arc<Mutex<HashMap<Uuid, Addr<OrgActor>>>>;
 pub struct OrgActor {
     org_id: Uuid,
     backend: Backend,
-    policy: Policy,
+    settings: ActorSettings,
     /// Families with rotations in flight.
     lanes: HashMap<Uuid, Lane>,
     /// Creations and revocations in flight: the actor must not stop under them.
@@ -210,11 +210,11 @@ impl std::fmt::Debug for OrgActor {
 }
 
 impl OrgActor {
-    pub(crate) fn new(org_id: Uuid, backend: Backend, policy: Policy, directory: &Directory) -> Self {
+    pub(crate) fn new(org_id: Uuid, backend: Backend, settings: ActorSettings, directory: &Directory) -> Self {
         Self {
             org_id,
             backend,
-            policy,
+            settings,
             lanes: HashMap::new(),
             in_flight: 0,
             idle_ticks: 0,
@@ -242,10 +242,10 @@ impl OrgActor {
 
     fn run_lane(&mut self, sid: Uuid, ctx: &mut Context<Self>) {
         let Some(lane) = self.lanes.get(&sid) else { return };
-        let (backend, policy, now) = (self.backend.clone(), self.policy, lane.running.now);
+        let (backend, settings, now) = (self.backend.clone(), self.settings, lane.running.now);
         let work: ResponseFuture<RotateResult> = match lane.running.step {
-            Step::Rotate(presented, move_to) => Box::pin(rotate(backend, policy, sid, presented, move_to, now)),
-            Step::Elevate => Box::pin(elevate(backend, policy, sid, now)),
+            Step::Rotate(presented, move_to) => Box::pin(rotate(backend, settings, sid, presented, move_to, now)),
+            Step::Elevate => Box::pin(elevate(backend, settings, sid, now)),
         };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.finish_lane(sid, &result, ctx)));
     }
@@ -327,7 +327,7 @@ impl Actor for OrgActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!("identsphere_actors_live").increment(1.0);
         ctx.set_mailbox_capacity(1024);
-        ctx.run_interval(self.policy.idle_after / 2, |act, ctx| {
+        ctx.run_interval(self.settings.idle_after / 2, |act, ctx| {
             if act.lanes.is_empty() && act.in_flight == 0 {
                 act.idle_ticks += 1;
                 if act.idle_ticks >= 2 {
@@ -367,7 +367,7 @@ impl Handler<RevokeFamilies> for OrgActor {
     fn handle(&mut self, msg: RevokeFamilies, ctx: &mut Self::Context) -> Self::Result {
         self.idle_ticks = 0;
         let backend = self.backend.clone();
-        let access_ttl = self.policy.access_ttl;
+        let access_ttl = self.settings.access_ttl;
         self.spawn_op(async move { revoke(&backend, &msg.sids, msg.reason, msg.now, access_ttl).await }, ctx)
     }
 }
@@ -406,7 +406,7 @@ async fn revoke(
 /// A grace-window replay hands back the successor as it is, moved or not.
 async fn rotate(
     backend: Backend,
-    policy: Policy,
+    settings: ActorSettings,
     sid: Uuid,
     presented: Uuid,
     move_to: Option<Move>,
@@ -425,12 +425,12 @@ async fn rotate(
         let Some((family, subject)) = backend.families.load(sid, change.org_id).await? else {
             return Err(FamilyError::NotFound);
         };
-        return match decide(&family, subject.standing(&family), presented, now, policy.grace) {
+        return match decide(&family, subject.standing(&family), presented, now, settings.grace) {
             Decision::Rotate => continue,
             Decision::Replay => Ok(Rotation { kind: RotationKind::Replayed, family, subject }),
             Decision::Reused => {
                 tracing::warn!(%sid, org_id = %family.org_id, "refresh token reused after the grace window; revoking the family");
-                revoke(&backend, &[sid], RevokeReason::RefreshTokenReused, now, policy.access_ttl).await?;
+                revoke(&backend, &[sid], RevokeReason::RefreshTokenReused, now, settings.access_ttl).await?;
                 Err(FamilyError::Reused)
             }
             Decision::Revoked => Err(FamilyError::Revoked),
@@ -443,7 +443,7 @@ async fn rotate(
 
 /// Raises family `sid` to `aal2` by rotating its live refresh token with the new level, if the family
 /// may still be refreshed at `now`.
-async fn elevate(backend: Backend, policy: Policy, sid: Uuid, now: OffsetDateTime) -> RotateResult {
+async fn elevate(backend: Backend, settings: ActorSettings, sid: Uuid, now: OffsetDateTime) -> RotateResult {
     let next = RefreshPointer { jti: Uuid::new_v4(), issued_at: now };
     // A miss means another replica rotated the family meanwhile: read it again.
     for _ in 0..3 {
@@ -453,7 +453,7 @@ async fn elevate(backend: Backend, policy: Policy, sid: Uuid, now: OffsetDateTim
         // With the live token presented, only the family's own state can refuse; its standing is judged
         // at the level it is raised to (an organization requiring `aal2` is what this satisfies).
         let standing = subject.standing(&FamilyRecord { aal: Aal::Aal2, ..family.clone() });
-        match decide(&family, standing, family.current.jti, now, policy.grace) {
+        match decide(&family, standing, family.current.jti, now, settings.grace) {
             Decision::Rotate => {}
             Decision::Expired => return Err(FamilyError::Expired),
             Decision::Refused(standing) => return Err(FamilyError::Refused(standing)),

@@ -12,11 +12,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::actor::{
-    Backend, CreateFamily, Directory, ElevateFamily, FamilyError, Move, OrgActor, Policy, RevokeFamilies,
+    ActorSettings, Backend, CreateFamily, Directory, ElevateFamily, FamilyError, Move, OrgActor, RevokeFamilies,
     RotateRefreshToken, Rotation,
 };
 use crate::family::{FamilyRecord, RevokeReason};
-use crate::store::Origin;
+use crate::ports::Origin;
 
 /// Starts, finds and spreads the organization actors of this process. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -28,7 +28,7 @@ pub struct Registry {
 struct Inner {
     arbiters: Vec<Arbiter>,
     backend: Backend,
-    policy: Policy,
+    settings: ActorSettings,
     actors: Directory,
 }
 
@@ -45,9 +45,9 @@ impl Registry {
     ///
     /// Must be called inside a running actix system.
     #[must_use]
-    pub fn new(backend: Backend, policy: Policy, arbiters: usize) -> Self {
+    pub fn new(backend: Backend, settings: ActorSettings, arbiters: usize) -> Self {
         let arbiters = (0..arbiters.max(1)).map(|_| Arbiter::new()).collect();
-        Self { inner: Arc::new(Inner { arbiters, backend, policy, actors: Arc::new(Mutex::new(HashMap::new())) }) }
+        Self { inner: Arc::new(Inner { arbiters, backend, settings, actors: Arc::new(Mutex::new(HashMap::new())) }) }
     }
 
     /// The handle of organization `org_id`'s actor (started when first asked).
@@ -71,8 +71,8 @@ impl Registry {
         }
         let index = usize::try_from(org_id.as_u128() % inner.arbiters.len() as u128).unwrap_or(0);
         let arbiter = inner.arbiters.get(index).ok_or(FamilyError::Unavailable)?.handle();
-        let (backend, policy, directory) = (inner.backend.clone(), inner.policy, Arc::clone(&inner.actors));
-        let addr = OrgActor::start_in_arbiter(&arbiter, move |_| OrgActor::new(org_id, backend, policy, &directory));
+        let (backend, settings, directory) = (inner.backend.clone(), inner.settings, Arc::clone(&inner.actors));
+        let addr = OrgActor::start_in_arbiter(&arbiter, move |_| OrgActor::new(org_id, backend, settings, &directory));
         actors.insert(org_id, addr.clone());
         Ok(addr)
     }
@@ -143,7 +143,7 @@ impl OrgHandle {
         M::Result: Send,
         OrgActor: Handler<M>,
     {
-        let timeout = self.registry.inner.policy.answer_within;
+        let timeout = self.registry.inner.settings.answer_within;
         let mut retried = false;
         loop {
             let addr = self.registry.addr(self.org_id)?;

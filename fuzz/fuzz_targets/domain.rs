@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use identsphere::domain::{Email, OrgRef, Password};
+use identsphere::model::{Email, OrgRef, Password};
 use identsphere_fuzz::assert_refusal;
 use libfuzzer_sys::fuzz_target;
 use uuid::Uuid;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use anyhow::{Context as _, anyhow, bail};
-use async_trait::async_trait;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -18,80 +17,12 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{KeyPair as _, RsaKeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use identsphere_actors::StoreError;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::config::KeyEncryptionKey;
-
-/// What a stored key is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyAlgorithm {
-    /// RSA key signing access and mfa tokens.
-    Rs256,
-    /// Secret MAC-ing refresh tokens (only IdentSphere verifies them).
-    Hs256,
-}
-
-impl KeyAlgorithm {
-    /// The stored name, which is also the JWT `alg`.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Hs256 => "HS256",
-        }
-    }
-
-    /// Parses the stored name.
-    #[must_use]
-    pub fn parse(name: &str) -> Option<Self> {
-        [Self::Rs256, Self::Hs256].into_iter().find(|a| a.as_str() == name)
-    }
-}
-
-/// A key as stored: sealed under the key-encryption key, with its id as associated data.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoredKey {
-    /// Key id (JWT `kid`).
-    pub kid: String,
-    /// What it is for.
-    pub algorithm: KeyAlgorithm,
-    /// `nonce || ciphertext || tag`.
-    pub sealed: Vec<u8>,
-    /// When it was generated (and published).
-    pub created_at: OffsetDateTime,
-    /// When it starts signing.
-    pub activates_at: OffsetDateTime,
-    /// When it leaves the JWKS; `None` while it is the newest of its algorithm.
-    pub retires_at: Option<OffsetDateTime>,
-    /// Its number among the keys of its algorithm, from 1.
-    pub generation: i64,
-}
-
-impl std::fmt::Debug for StoredKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredKey").field("kid", &self.kid).field("algorithm", &self.algorithm).finish_non_exhaustive()
-    }
-}
-
-/// Where keys are kept.
-#[async_trait]
-pub trait KeyStore: Send + Sync + 'static {
-    /// The keys still published at `now` (not retired), newest generation first.
-    ///
-    /// # Errors
-    /// `StoreError` when the store fails.
-    async fn published_keys(&self, now: OffsetDateTime) -> Result<Vec<StoredKey>, StoreError>;
-
-    /// Stores `key` and, in the same transaction, schedules every older key of its algorithm that has no
-    /// retirement yet to retire at `retire_others_at`. `false` when another replica stored that
-    /// generation first.
-    ///
-    /// # Errors
-    /// `StoreError` when the store fails.
-    async fn add_key(&self, key: &StoredKey, retire_others_at: Option<OffsetDateTime>) -> Result<bool, StoreError>;
-}
+use crate::model::{KeyAlgorithm, StoredKey};
+use crate::store::KeyStore;
 
 /// How long clients and caches may keep the JWKS (`Cache-Control: max-age`): a key is published at least
 /// twice this long before it signs, and stays this long after its last token expires.

@@ -23,8 +23,8 @@ use thread_priority::{ThreadPriority, ThreadPriorityValue};
 use tokio::sync::oneshot;
 
 use crate::config::Argon2Params;
-use crate::domain::Password;
 use crate::error::ApiError;
+use crate::model::Password;
 
 /// The outcome of checking a password.
 #[derive(Debug, PartialEq, Eq)]

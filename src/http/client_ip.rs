@@ -7,42 +7,14 @@
 //! right, skipping further trusted proxies: the first untrusted address is the client. Anything a client
 //! writes into it itself sits to the left of what our proxies appended, so it cannot choose the address
 //! its requests are limited under. This module must not decide how addresses are grouped for limits
-//! (`AuthService::limit` does).
+//! (`Service::limit` does).
 
 use std::net::IpAddr;
 
 use actix_web::HttpRequest;
 use ipnet::IpNet;
 
-/// The header the trusted proxies set, the only one read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ClientIpHeader {
-    /// `X-Forwarded-For`, which proxies append to (ingress-nginx, AWS ALB, most others).
-    #[default]
-    XForwardedFor,
-    /// `Forwarded` (RFC 7239), its `for=` parameters.
-    Forwarded,
-    /// `X-Real-IP`: one address, which the proxy sets, replacing what the client sent.
-    XRealIp,
-}
-
-impl ClientIpHeader {
-    /// The configuration's spelling: `x-forwarded-for`, `forwarded` or `x-real-ip` (any case).
-    #[must_use]
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::XForwardedFor, Self::Forwarded, Self::XRealIp].into_iter().find(|h| raw.eq_ignore_ascii_case(h.name()))
-    }
-
-    /// The header name, lower case.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::XForwardedFor => "x-forwarded-for",
-            Self::Forwarded => "forwarded",
-            Self::XRealIp => "x-real-ip",
-        }
-    }
-}
+use crate::config::ClientIpHeader;
 
 /// The address requests from `req` are attributed to (rate limits, the session record).
 #[must_use]

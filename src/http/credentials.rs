@@ -10,10 +10,10 @@ use actix_web::{FromRequest, HttpRequest, HttpResponseBuilder, web};
 use futures_util::future::LocalBoxFuture;
 use time::Duration;
 
+use crate::app::AppState;
 use crate::config::PublicUrl;
 use crate::error::ApiError;
 use crate::service::{Caller, Principal, SignIn, is_api_key};
-use crate::startup::AppState;
 
 /// The access-token cookie.
 pub const ACCESS_COOKIE: &str = "identsphere_at";

@@ -9,13 +9,13 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Email, Password};
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::client_ip::client_ip;
 use crate::http::json::ApiJson;
+use crate::model::{Email, Password};
 use crate::routes::errors;
 use crate::service::Principal;
-use crate::startup::AppState;
 
 /// The token of a link. Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

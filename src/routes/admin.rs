@@ -11,17 +11,13 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::domain::{Email, Password, Role, normalize_email as normalize};
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::routes::auth::{UserJson, display_name_schema, display_text};
+use crate::model::{ApiKey, Email, MembershipChange, OrgUser, Password, Role, UserQuery, normalize_email as normalize};
+use crate::routes::common::*;
 use crate::routes::errors;
-use crate::routes::organizations::{
-    SessionItem, SessionList, org_errors, path_org, path_uuid, required_name_schema, role, role_schema,
-};
 use crate::service::{Caller, NewUser, USER_PAGE_MAX};
-use crate::startup::AppState;
-use crate::store::{ApiKey, MembershipChange, OrgUser, UserQuery};
 
 /// A new API key. Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -156,7 +152,7 @@ struct UserListQuery {
 
 /// The errors of the routes on keys.
 pub(crate) fn key_errors() -> Vec<ApiError> {
-    let mut all = org_errors();
+    let mut all = errors::organization();
     all.extend([ApiError::CsrfRejected, ApiError::InsufficientRole]);
     all
 }
@@ -245,7 +241,7 @@ pub(crate) async fn revoke_api_key(
 
 /// The errors of the routes on users.
 pub(crate) fn users_errors() -> Vec<ApiError> {
-    let mut all = org_errors();
+    let mut all = errors::organization();
     all.push(ApiError::InsufficientRole);
     all
 }

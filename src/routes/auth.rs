@@ -1,58 +1,24 @@
 //! `/v1/auth/*`: register, login, refresh, logout and the session read.
 //!
-//! Handlers extract, authorize, call one `AuthService` function and map its result to the token
+//! Handlers extract, authorize, call one `Service` function and map its result to the token
 //! response and cookies. Public: register, login, refresh (refresh token), logout (access or refresh
 //! token). `GET /v1/auth/session` requires an access token (`Principal`).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use identsphere_actors::{Aal, AuthMethod, FamilyRecord, Origin, UserProfile};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::domain::{Email, OrgRef, Password, Role};
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::client_ip::client_ip;
 use crate::http::credentials::{
     ACCESS_COOKIE, REFRESH_COOKIE, bearer, check_csrf, cleared_session_cookies, cookie, refresh_token,
-    set_session_cookies,
 };
 use crate::http::json::{ApiJson, OptionalJson};
-use crate::routes::{errors, string_enum};
-use crate::service::{FACTORS, LoginOutcome, LogoutCredentials, LogoutScope, Principal, Registration, SignIn};
-use crate::startup::AppState;
-use crate::store::SessionContext;
-
-/// Longest display name kept, in characters.
-const MAX_DISPLAY_NAME: usize = 100;
-/// Longest `User-Agent` kept with a session.
-const MAX_USER_AGENT: usize = 512;
-/// The characters `str::trim` removes (Unicode `White_Space`), as the inside of a regex class: the
-/// patterns of the OpenAPI description spell them out, since `\s` differs between regex dialects.
-macro_rules! white_space {
-    () => {
-        r"\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000"
-    };
-}
-/// The characters `char::is_control` holds for, as the inside of a regex class.
-macro_rules! control {
-    () => {
-        r"\x00-\x1F\x7F-\x9F"
-    };
-}
-/// What `register_user` accepts as a display name: white space around at most `MAX_DISPLAY_NAME`
-/// characters without control characters that start and end with neither.
-#[rustfmt::skip]
-const DISPLAY_NAME_PATTERN: &str = concat!(
-    "^[", white_space!(), "]*",
-    "(?:[^", control!(), white_space!(), "]",
-    "(?:[^", control!(), "]{0,98}", // MAX_DISPLAY_NAME - 2: a test holds them together
-    "[^", control!(), white_space!(), "])?)?",
-    "[", white_space!(), "]*$",
-);
-/// What `org_ref` does not refuse as blank: anything but white space.
-const NOT_BLANK_PATTERN: &str = concat!("[^", white_space!(), "]");
+use crate::model::{Email, Password, SessionContext};
+use crate::routes::common::*;
+use crate::routes::errors;
+use crate::service::{FACTORS, LoginOutcome, LogoutCredentials, LogoutScope, Principal, Registration};
 
 /// A new account. Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -136,182 +102,6 @@ pub(crate) struct LogoutBody {
     refresh_token: Option<String>,
 }
 
-/// The user, as the token and session responses show it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = User)]
-pub(crate) struct UserJson<'a> {
-    /// User id (`sub`).
-    id: Uuid,
-    /// The email as typed at registration.
-    email: &'a str,
-    email_verified: bool,
-    #[schema(required = true)]
-    display_name: Option<&'a str>,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-}
-
-impl<'a> From<&'a UserProfile> for UserJson<'a> {
-    fn from(user: &'a UserProfile) -> Self {
-        Self {
-            id: user.id,
-            email: &user.email,
-            email_verified: user.email_verified,
-            display_name: user.display_name.as_deref(),
-            created_at: user.created_at,
-        }
-    }
-}
-
-/// A session family: one sign-in and its refreshes, in one organization.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Session)]
-struct SessionJson {
-    /// Session family id (`sid`), the same across refreshes.
-    id: Uuid,
-    organization_id: Uuid,
-    /// Assurance level: `aal1` one factor, `aal2` a second factor verified.
-    #[schema(schema_with = aal_schema)]
-    aal: Aal,
-    /// How the user originally authenticated.
-    #[schema(schema_with = auth_method_schema)]
-    auth_method: AuthMethod,
-    /// When the user originally authenticated (Unix seconds).
-    auth_time: i64,
-    /// The family's absolute end: no refresh after it.
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-}
-
-pub(crate) fn display_name_schema() -> utoipa::openapi::Object {
-    display_text_schema(true)
-}
-
-/// The schema of a display text as `display_text` reads it (a user's or an organization's name); `null` is
-/// allowed where the field is optional.
-pub(crate) fn display_text_schema(nullable: bool) -> utoipa::openapi::Object {
-    use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
-    let types = if nullable { vec![Type::String, Type::Null] } else { vec![Type::String] };
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter(types))
-        .description(Some(
-            "Trimmed (Unicode white space), then at most 100 characters without control characters. Blank \
-             means none.",
-        ))
-        .pattern(Some(DISPLAY_NAME_PATTERN))
-        .build()
-}
-
-fn organization_schema() -> utoipa::openapi::Object {
-    use utoipa::openapi::{ObjectBuilder, Type, schema::SchemaType};
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .description(Some("An organization id (UUID) or slug. Must not be blank."))
-        .pattern(Some(NOT_BLANK_PATTERN))
-        .build()
-}
-
-fn aal_schema() -> utoipa::openapi::Object {
-    string_enum([Aal::Aal1, Aal::Aal2].map(Aal::as_str))
-}
-
-fn auth_method_schema() -> utoipa::openapi::Object {
-    string_enum([AuthMethod::Password, AuthMethod::Passkey, AuthMethod::SocialOauth].map(AuthMethod::as_str))
-}
-
-fn bearer_schema() -> utoipa::openapi::Object {
-    string_enum([TOKEN_TYPE])
-}
-
-fn role_schema() -> utoipa::openapi::Object {
-    string_enum([Role::Owner, Role::Admin, Role::Member].map(Role::as_str))
-}
-
-/// The `token_type` of every token response.
-const TOKEN_TYPE: &str = "Bearer";
-
-const SESSION_LINK: &str = "Read the session with the new access token.";
-const REFRESH_LINK: &str = "Rotate the new refresh token.";
-const LOGOUT_LINK: &str = "End the session with the new refresh token.";
-
-impl From<&FamilyRecord> for SessionJson {
-    fn from(family: &FamilyRecord) -> Self {
-        Self {
-            id: family.sid,
-            organization_id: family.org_id,
-            aal: family.aal,
-            auth_method: family.auth_method,
-            auth_time: family.auth_time.unix_timestamp(),
-            expires_at: family.expires_at,
-        }
-    }
-}
-
-/// What a completed sign-in or refresh returns; the same response sets both session cookies.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct TokenResponse<'a> {
-    #[schema(schema_with = bearer_schema)]
-    token_type: &'static str,
-    /// An RS256 JWT (`typ: access`), verifiable with the JWKS.
-    access_token: &'a str,
-    /// Seconds until the access token expires.
-    expires_in: i64,
-    /// Opaque to clients: send it to `/v1/auth/refresh` or `/v1/auth/logout`.
-    refresh_token: &'a str,
-    user: UserJson<'a>,
-    session: SessionJson,
-    /// Only at a sign-up into an organization that takes the address's domain: the organization the
-    /// account joins once its address is verified (the emailed link). Until then the session is in the
-    /// account's new personal organization; after verifying, sign in or switch with `organization`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pending_organization: Option<PendingOrganizationJson<'a>>,
-}
-
-/// An organization an account joins once its address is verified.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = PendingOrganization)]
-struct PendingOrganizationJson<'a> {
-    id: Uuid,
-    slug: &'a str,
-    name: &'a str,
-    /// Always `email_verified`: what the membership waits for.
-    #[schema(schema_with = joins_when_schema)]
-    joins_when: &'static str,
-}
-
-fn joins_when_schema() -> utoipa::openapi::Object {
-    string_enum(["email_verified"])
-}
-
-/// The organization of a session, with the user's role in it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Organization)]
-struct OrganizationJson<'a> {
-    id: Uuid,
-    slug: &'a str,
-    name: &'a str,
-    #[schema(schema_with = role_schema)]
-    role: &'static str,
-}
-
-/// A second factor enrolled.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Factor)]
-struct FactorJson {
-    /// The factor type.
-    #[serde(rename = "type")]
-    #[schema(schema_with = factor_type_schema)]
-    kind: &'static str,
-    /// When it was confirmed.
-    #[serde(with = "time::serde::rfc3339")]
-    confirmed_at: OffsetDateTime,
-}
-
-fn factor_type_schema() -> utoipa::openapi::Object {
-    string_enum(FACTORS)
-}
-
 /// The session an access token belongs to.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionResponse<'a> {
@@ -322,76 +112,6 @@ struct SessionResponse<'a> {
     factors: Vec<FactorJson>,
     /// Unused recovery codes (0 without a second factor).
     recovery_codes_left: u32,
-}
-
-impl<'a> From<&'a SignIn> for TokenResponse<'a> {
-    fn from(sign_in: &'a SignIn) -> Self {
-        Self {
-            token_type: TOKEN_TYPE,
-            access_token: &sign_in.access.token,
-            expires_in: sign_in.access.expires_in,
-            refresh_token: &sign_in.refresh_token,
-            user: (&sign_in.user).into(),
-            session: (&sign_in.family).into(),
-            pending_organization: sign_in.pending.as_ref().map(|org| PendingOrganizationJson {
-                id: org.id,
-                slug: &org.slug,
-                name: &org.name,
-                joins_when: "email_verified",
-            }),
-        }
-    }
-}
-
-/// `body` (the token response, or a response that contains it) with both session cookies.
-pub(crate) fn with_session_cookies(
-    status: StatusCode,
-    sign_in: &SignIn,
-    state: &AppState,
-    body: impl Serialize,
-) -> HttpResponse {
-    let mut response = HttpResponseBuilder::new(status);
-    set_session_cookies(&mut response, sign_in, state.config.public_url.secure_cookies);
-    response.json(body)
-}
-
-/// The token response with both session cookies.
-pub(crate) fn token_response(status: StatusCode, sign_in: &SignIn, state: &AppState) -> HttpResponse {
-    with_session_cookies(status, sign_in, state, TokenResponse::from(sign_in))
-}
-
-pub(crate) fn origin(req: &HttpRequest, state: &AppState) -> Origin {
-    Origin {
-        user_agent: req
-            .headers()
-            .get(actix_web::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect()),
-        ip: client_ip(req, &state.config.trusted_proxies, state.config.client_ip_header).map(|ip| ip.to_string()),
-    }
-}
-
-/// A display text (a user's or an organization's name) as `DISPLAY_NAME_PATTERN` describes it: trimmed,
-/// at most `MAX_DISPLAY_NAME` characters without control characters; blank is none.
-pub(crate) fn display_text(field: &'static str, text: Option<String>) -> Result<Option<String>, ApiError> {
-    match text.map(|n| n.trim().to_owned()) {
-        Some(name) if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) => {
-            Err(ApiError::invalid_field(
-                field,
-                format!("{field} must be at most 100 characters, without control characters"),
-            ))
-        }
-        Some(name) if name.is_empty() => Ok(None),
-        other => Ok(other),
-    }
-}
-
-pub(crate) fn org_ref(organization: Option<String>) -> Result<Option<OrgRef>, ApiError> {
-    match organization.as_deref().map(str::trim) {
-        None => Ok(None),
-        Some("") => Err(ApiError::invalid_field("organization", "organization must not be empty")),
-        Some(raw) => OrgRef::parse(raw).map(Some).ok_or(ApiError::OrganizationNotFound),
-    }
 }
 
 /// The errors of `register_user`.
@@ -733,14 +453,4 @@ pub(crate) async fn get_session(state: web::Data<AppState>, principal: Principal
             role: role.as_str(),
         },
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_display_name_pattern_allows_max_display_name_characters() {
-        assert!(DISPLAY_NAME_PATTERN.contains(&format!("]{{0,{}}}[", MAX_DISPLAY_NAME - 2)));
-    }
 }

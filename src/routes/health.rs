@@ -7,9 +7,10 @@ use actix_web::{HttpResponse, web};
 use futures_util::future::join_all;
 use serde::Serialize;
 
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::routes::{errors, string_enum};
-use crate::startup::AppState;
+use crate::routes::common::*;
+use crate::routes::errors;
 
 /// How long readiness waits for each backing store.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -9,13 +9,13 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest as _, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::credentials::refresh_token;
 use crate::http::json::{ApiJson, OptionalJson};
-use crate::routes::auth::{TokenResponse, origin, token_response, with_session_cookies};
+use crate::routes::common::*;
 use crate::routes::errors;
 use crate::service::{MfaProof, Principal};
-use crate::startup::AppState;
 
 /// The mfa token of a sign-in that must enroll a second factor first. Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

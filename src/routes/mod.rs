@@ -3,15 +3,21 @@
 //! The routing table (`routing_table!` below) is the only place a route is added: it registers each
 //! route with actix, lists it in `route_table()`, names the errors it can answer with and takes its
 //! OpenAPI operation from the handler's `#[utoipa::path]`, so a route cannot be served without being
-//! described (`crate::openapi`, and the `openapi` tests check the description matches the table).
+//! described (`crate::app::openapi`, and the `openapi` tests check the description matches the table).
 
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod auth;
+pub mod common;
+pub mod errors;
 pub mod health;
+pub mod invitations;
+pub mod members;
 pub mod mfa;
 pub mod organizations;
 pub mod revocations;
+pub mod sessions;
 pub mod well_known;
 
 use std::collections::BTreeMap;
@@ -80,25 +86,25 @@ routing_table! {
     POST "/v1/auth/password/forgot" => account::forgot_password, errors: account::forgot_errors;
     POST "/v1/auth/password/reset" => account::reset_password, errors: account::reset_errors;
     POST "/v1/auth/password" => account::change_password, errors: account::change_errors;
-    GET "/v1/auth/sessions" => organizations::list_sessions, errors: organizations::sessions_errors;
-    DELETE "/v1/auth/sessions/{id}" => organizations::end_session, errors: organizations::end_session_errors;
+    GET "/v1/auth/sessions" => sessions::list_sessions, errors: sessions::sessions_errors;
+    DELETE "/v1/auth/sessions/{id}" => sessions::end_session, errors: sessions::end_session_errors;
     POST "/v1/organizations" => organizations::create_organization, errors: organizations::create_errors;
     GET "/v1/organizations" => organizations::list_organizations, errors: organizations::list_errors;
     GET "/v1/organizations/{org}" => organizations::get_organization, errors: organizations::read_errors;
     PATCH "/v1/organizations/{org}" => organizations::update_organization, errors: organizations::update_errors;
-    GET "/v1/organizations/{org}/members" => organizations::list_members, errors: organizations::members_errors;
-    PATCH "/v1/organizations/{org}/members/{user_id}" => organizations::change_member,
-        errors: organizations::role_errors;
-    DELETE "/v1/organizations/{org}/members/{user_id}" => organizations::remove_member,
-        errors: organizations::member_errors;
-    POST "/v1/organizations/{org}/invitations" => organizations::create_invitation,
-        errors: organizations::invite_errors;
-    GET "/v1/organizations/{org}/invitations" => organizations::list_invitations,
-        errors: organizations::invitations_errors;
-    DELETE "/v1/organizations/{org}/invitations/{invitation_id}" => organizations::revoke_invitation,
-        errors: organizations::revoke_errors;
-    POST "/v1/invitations/accept" => organizations::accept_invitation, errors: organizations::accept_errors;
-    GET "/v1/organizations/{org}/audit-log" => organizations::get_audit_log, errors: organizations::audit_errors;
+    GET "/v1/organizations/{org}/members" => members::list_members, errors: members::members_errors;
+    PATCH "/v1/organizations/{org}/members/{user_id}" => members::change_member,
+        errors: members::role_errors;
+    DELETE "/v1/organizations/{org}/members/{user_id}" => members::remove_member,
+        errors: members::member_errors;
+    POST "/v1/organizations/{org}/invitations" => invitations::create_invitation,
+        errors: invitations::invite_errors;
+    GET "/v1/organizations/{org}/invitations" => invitations::list_invitations,
+        errors: invitations::invitations_errors;
+    DELETE "/v1/organizations/{org}/invitations/{invitation_id}" => invitations::revoke_invitation,
+        errors: invitations::revoke_errors;
+    POST "/v1/invitations/accept" => invitations::accept_invitation, errors: invitations::accept_errors;
+    GET "/v1/organizations/{org}/audit-log" => audit::get_audit_log, errors: audit::audit_errors;
     POST "/v1/organizations/{org}/api-keys" => admin::create_api_key, errors: admin::create_key_errors;
     GET "/v1/organizations/{org}/api-keys" => admin::list_api_keys, errors: admin::key_errors;
     DELETE "/v1/organizations/{org}/api-keys/{key_id}" => admin::revoke_api_key, errors: admin::revoke_key_errors;
@@ -106,11 +112,11 @@ routing_table! {
     POST "/v1/organizations/{org}/users" => admin::create_user, errors: admin::create_user_errors;
     GET "/v1/organizations/{org}/users/{user_id}" => admin::get_user, errors: admin::user_errors;
     // Changing a user is changing their membership: the same refusals as the members routes.
-    PATCH "/v1/organizations/{org}/users/{user_id}" => admin::update_user, errors: organizations::role_errors;
-    DELETE "/v1/organizations/{org}/users/{user_id}" => admin::delete_user, errors: organizations::member_errors;
+    PATCH "/v1/organizations/{org}/users/{user_id}" => admin::update_user, errors: members::role_errors;
+    DELETE "/v1/organizations/{org}/users/{user_id}" => admin::delete_user, errors: members::member_errors;
     GET "/v1/organizations/{org}/users/{user_id}/sessions" => admin::list_user_sessions, errors: admin::user_errors;
     DELETE "/v1/organizations/{org}/users/{user_id}/sessions" => admin::end_user_sessions,
-        errors: organizations::member_errors;
+        errors: members::member_errors;
     GET "/v1/revocations" => revocations::get_revocations, errors: revocations::feed_errors;
     GET "/.well-known/jwks.json" => well_known::get_jwks, errors: well_known::discovery_errors;
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,
@@ -186,63 +192,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         register(cfg, path);
     }
     cfg.default_service(web::to(|| async { Err::<(), _>(ApiError::NotFound) }));
-}
-
-/// A string schema that takes only `values` (the wire names, from the code that writes them).
-pub(crate) fn string_enum<const N: usize>(values: [&str; N]) -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(values)).build()
-}
-
-/// The errors routes have in common, for the routes' error lists.
-pub(crate) mod errors {
-    use crate::error::ApiError;
-    use crate::http::json::BODY_LIMIT;
-
-    /// Any route: a bug, a handler's panic included, is an enveloped `500`.
-    pub(crate) fn bug() -> ApiError {
-        ApiError::Internal(anyhow::anyhow!("a bug"))
-    }
-
-    /// A route that reads a backing store: `503` when it is unreachable, and `500`.
-    pub(crate) fn server() -> [ApiError; 2] {
-        [ApiError::ServiceUnavailable(anyhow::anyhow!("a store is unreachable")), bug()]
-    }
-
-    /// A route that reads a JSON body: malformed, unknown or missing fields, too large, not JSON.
-    pub(crate) fn json_body() -> Vec<ApiError> {
-        vec![
-            ApiError::InvalidRequest { message: String::new(), param: None },
-            ApiError::PayloadTooLarge { limit: BODY_LIMIT },
-            ApiError::UnsupportedMediaType,
-        ]
-    }
-
-    /// A route that needs a live session (an access token, checked against the session record): its
-    /// credential errors and the store's.
-    pub(crate) fn live_session() -> Vec<ApiError> {
-        let mut all = vec![
-            ApiError::TokenMissing,
-            ApiError::TokenInvalid,
-            ApiError::TokenExpired,
-            ApiError::TokenRevoked,
-            ApiError::AccountDisabled,
-            ApiError::NotAMember,
-        ];
-        all.extend(server());
-        all
-    }
-
-    /// A state-changing route that needs a live session: the CSRF rule applies to its cookie.
-    pub(crate) fn live_session_unsafe() -> Vec<ApiError> {
-        let mut all = live_session();
-        all.push(ApiError::CsrfRejected);
-        all
-    }
-
-    /// A route under an abuse limit.
-    pub(crate) fn rate_limited() -> ApiError {
-        ApiError::RateLimited { retry_after: 1 }
-    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::credentials::bearer;
 use crate::routes::errors;
 use crate::service::PLATFORM_KEY_PREFIX;
-use crate::startup::AppState;
 
 /// Largest page the feed returns.
 const MAX_LIMIT: usize = 1_000;

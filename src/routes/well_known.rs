@@ -5,10 +5,11 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
+use crate::app::AppState;
 use crate::auth::keys::JWKS_MAX_AGE;
 use crate::error::ApiError;
-use crate::routes::{errors, string_enum};
-use crate::startup::AppState;
+use crate::routes::common::*;
+use crate::routes::errors;
 
 fn cached(body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
     HttpResponse::Ok()
@@ -122,6 +123,6 @@ pub async fn get_openid_configuration(state: web::Data<AppState>) -> Result<Http
     responses((status = 200, description = "This document.", content_type = "application/json",
                body = Object)),
 )]
-pub async fn get_openapi() -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().insert_header((CONTENT_TYPE, "application/json")).body(crate::openapi::json()?))
+pub async fn get_openapi(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().insert_header((CONTENT_TYPE, "application/json")).body(state.openapi.clone())
 }

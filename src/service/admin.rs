@@ -15,10 +15,15 @@ use identsphere_actors::{AuthMethod, RevokeReason};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AuthService, Principal, SessionInfo};
-use crate::domain::{Email, OrgRef, Password, Role};
+use super::core::{Principal, Service};
 use crate::error::ApiError;
-use crate::store::{Actor, ApiKey, Joining, NewAccount, OrgUser, SecretHash, StoreError, UserProfile, UserQuery};
+use crate::model::SessionInfo;
+use crate::model::{
+    ApiKey, Audit, AuditActor, Email, Joining, NewAccount, OrgRef, OrgUser, Password, Role, SecretHash, UserProfile,
+    UserQuery,
+};
+use crate::store::AdminStore;
+use crate::store::StoreError;
 
 /// The prefix of an organization's key.
 pub const ORG_KEY_PREFIX: &str = "isk_";
@@ -52,10 +57,10 @@ pub enum Caller {
 impl Caller {
     /// Who acts, for the audit log.
     #[must_use]
-    pub fn actor(&self) -> Actor {
+    pub fn actor(&self) -> AuditActor {
         match self {
-            Self::User(principal) => Actor::User(principal.claims.sub),
-            Self::Key(key) => Actor::Key(key.key_id),
+            Self::User(principal) => AuditActor::User(principal.claims.sub),
+            Self::Key(key) => AuditActor::Key(key.key_id),
         }
     }
 
@@ -87,11 +92,27 @@ pub struct MintedKey {
     pub secret: String,
 }
 
-/// Makes a key for `org_id` (a platform key without one).
+/// Makes a key for `org_id` (a platform key without one) and stores it with its audit entry: the one way
+/// a key comes to be, from the API or the operator's command line.
 ///
 /// # Errors
-/// When the system has no randomness.
-pub fn mint_key(
+/// When the system has no randomness, or the store fails.
+pub async fn issue_key(
+    admin: &dyn AdminStore,
+    org_id: Option<Uuid>,
+    name: String,
+    audit: &Audit,
+) -> Result<MintedKey, ApiError> {
+    let created_by = match audit.actor {
+        AuditActor::User(id) => Some(id),
+        AuditActor::Key(_) | AuditActor::Operator => None,
+    };
+    let minted = mint_key(org_id, name, created_by, audit.at)?;
+    admin.add_key(&minted.key, Some(audit)).await?;
+    Ok(minted)
+}
+
+fn mint_key(
     org_id: Option<Uuid>,
     name: String,
     created_by: Option<Uuid>,
@@ -140,7 +161,7 @@ pub struct NewUser {
     pub role: Role,
 }
 
-impl AuthService {
+impl Service {
     /// The key a bearer credential names, if it is a live key with this secret.
     ///
     /// # Errors
@@ -176,16 +197,14 @@ impl AuthService {
     /// `InsufficientRole` for anyone but an owner (a key makes no keys); `OrganizationNotFound`.
     pub async fn create_key(&self, caller: &Caller, org: &OrgRef, name: String) -> Result<MintedKey, ApiError> {
         let org = self.key_admin_org(caller, org).await?;
-        let minted = mint_key(Some(org.id), name, caller.user_id(), self.clock.now())?;
         let audit = self.audit(caller, "api_key.created", None);
-        self.stores.admin.add_key(&minted.key, Some(&audit)).await?;
-        Ok(minted)
+        issue_key(self.stores.admin.as_ref(), Some(org.id), name, &audit).await
     }
 
     /// The organization's keys, without their secrets (owners, signed in).
     ///
     /// # Errors
-    /// As [`AuthService::create_key`].
+    /// As [`Service::create_key`].
     pub async fn keys(&self, caller: &Caller, org: &OrgRef) -> Result<Vec<ApiKey>, ApiError> {
         let org = self.key_admin_org(caller, org).await?;
         Ok(self.stores.admin.keys(org.id).await?)
@@ -194,7 +213,7 @@ impl AuthService {
     /// Revokes one of the organization's keys (owners, signed in): it authenticates nothing from now.
     ///
     /// # Errors
-    /// `ApiKeyNotFound` for no such live key of the organization; as [`AuthService::create_key`].
+    /// `ApiKeyNotFound` for no such live key of the organization; as [`Service::create_key`].
     pub async fn revoke_key(&self, caller: &Caller, org: &OrgRef, id: Uuid) -> Result<(), ApiError> {
         let org = self.key_admin_org(caller, org).await?;
         let audit = self.audit(caller, "api_key.revoked", Some(id.to_string()));
@@ -205,7 +224,7 @@ impl AuthService {
     }
 
     /// The organization whose keys an owner manages: keys are a signed-in owner's business, never a key's.
-    async fn key_admin_org(&self, caller: &Caller, org: &OrgRef) -> Result<crate::store::Organization, ApiError> {
+    async fn key_admin_org(&self, caller: &Caller, org: &OrgRef) -> Result<crate::model::Organization, ApiError> {
         // A key is never an owner (`member_org`).
         let (org, role) = self.member_org(caller, org).await?;
         if role != Role::Owner {
@@ -219,7 +238,7 @@ impl AuthService {
         &self,
         caller: &Caller,
         org: &OrgRef,
-    ) -> Result<(crate::store::Organization, Role), ApiError> {
+    ) -> Result<(crate::model::Organization, Role), ApiError> {
         let (org, role) = self.member_org(caller, org).await?;
         if !role.at_least(Role::Admin) {
             return Err(ApiError::InsufficientRole);
@@ -250,7 +269,7 @@ impl AuthService {
         caller: &Caller,
         org: &OrgRef,
         user_id: Uuid,
-    ) -> Result<(crate::store::Organization, OrgUser, Role), ApiError> {
+    ) -> Result<(crate::model::Organization, OrgUser, Role), ApiError> {
         let (org, role) = self.user_admin_org(caller, org).await?;
         let member = self.stores.admin.org_user(org.id, user_id).await?.ok_or(ApiError::MemberNotFound)?;
         Ok((org, member, role))
@@ -260,7 +279,7 @@ impl AuthService {
     ///
     /// # Errors
     /// `EmailTaken` (bring an existing account in with an invitation, which it must accept);
-    /// `AuthMethodNotAllowed` when the organization does not allow passwords; as [`AuthService::org_users`].
+    /// `AuthMethodNotAllowed` when the organization does not allow passwords; as [`Service::org_users`].
     pub async fn create_user(&self, caller: &Caller, org: &OrgRef, new: NewUser) -> Result<OrgUser, ApiError> {
         let (org, role) = self.user_admin_org(caller, org).await?;
         if !org.policy.sessions.auth_methods.contains(&AuthMethod::Password) {
@@ -292,14 +311,14 @@ impl AuthService {
             }
             Err(other) => return Err(other.into()),
         };
-        self.send_link(user.id, user.email.clone(), crate::store::LinkPurpose::VerifyEmail, now);
+        self.send_link(user.id, user.email.clone(), crate::model::LinkPurpose::VerifyEmail, now);
         Ok(OrgUser { user, role: new.role, joined_at: now, disabled: false })
     }
 
     /// The user's live sessions in the organization, newest first.
     ///
     /// # Errors
-    /// As [`AuthService::org_user`].
+    /// As [`Service::org_user`].
     pub async fn user_sessions(
         &self,
         caller: &Caller,
@@ -320,7 +339,7 @@ impl AuthService {
     /// organization's to end).
     ///
     /// # Errors
-    /// As [`AuthService::org_user`]; `InsufficientRole` for an owner's sessions and a caller below owner.
+    /// As [`Service::org_user`]; `InsufficientRole` for an owner's sessions and a caller below owner.
     pub async fn end_user_sessions(&self, caller: &Caller, org: &OrgRef, user_id: Uuid) -> Result<(), ApiError> {
         // Like every change to an owner, ending an owner's sessions is an owner's act (a key is an admin).
         let (org, member, role) = self.admin_member(caller, org, user_id).await?;

@@ -12,12 +12,12 @@ use identsphere_actors::{Aal, Changed, RevokeReason};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{AuthService, Limit, Principal};
+use super::core::{Principal, Service};
+use super::limits::Limit;
 use crate::auth::password::Verified;
-use crate::domain::{Email, Password};
 use crate::error::ApiError;
 use crate::mail::MailKind;
-use crate::store::{LinkPurpose, NewLink, SecretHash};
+use crate::model::{Email, LinkPurpose, NewLink, Password, SecretHash};
 
 /// How long an email-verification link works.
 const VERIFY_LINK_TTL: Duration = Duration::hours(24);
@@ -26,7 +26,7 @@ const RESET_LINK_TTL: Duration = Duration::hours(1);
 /// Random bytes of a link token.
 const LINK_TOKEN_BYTES: usize = 32;
 
-impl AuthService {
+impl Service {
     /// Makes a link for `user_id` and mails it to `to`, in the background: failures are logged and
     /// counted, never shown to the requester.
     pub(super) fn send_link(&self, user_id: Uuid, to: String, purpose: LinkPurpose, now: OffsetDateTime) {
@@ -40,7 +40,7 @@ impl AuthService {
             let link =
                 NewLink { token_hash, user_id, purpose, email: to.clone(), created_at: now, expires_at: now + ttl };
             service.stores.lifecycle.add_link(&link).await?;
-            service.services.mailer.send(kind, &to, &token, None).await
+            service.collaborators.mailer.send(kind, &to, &token, None).await
         });
     }
 
@@ -152,7 +152,7 @@ impl AuthService {
     }
 }
 
-impl AuthService {
+impl Service {
     /// Checks a password the signed-in user typed again: a wrong one counts against the account like a
     /// failed sign-in.
     ///

@@ -13,11 +13,12 @@ use time::OffsetDateTime;
 use totp_rs::{Builder, Totp};
 use uuid::Uuid;
 
-use super::{AuthService, Limit, Principal, SignIn, admit, unix_time};
+use super::core::{Principal, Service, SignIn, unix_time};
+use super::limits::Limit;
 use crate::auth::tokens::Claims;
-use crate::domain::OrgRef;
 use crate::error::ApiError;
-use crate::store::SecretHash;
+use crate::model::admit;
+use crate::model::{OrgRef, SecretHash};
 
 /// Recovery codes issued at confirmation.
 const RECOVERY_CODES: usize = 10;
@@ -69,7 +70,7 @@ pub enum MfaProof<'a> {
     Session(&'a Principal),
 }
 
-impl AuthService {
+impl Service {
     /// Whether the user has a confirmed second factor.
     pub(super) async fn has_second_factor(&self, user_id: Uuid) -> Result<bool, ApiError> {
         Ok(self.stores.factors.totp(user_id).await?.is_some_and(|f| f.confirmed_at.is_some()))
@@ -119,7 +120,7 @@ impl AuthService {
         }
         let mut secret = vec![0u8; TOTP_SECRET_BYTES];
         SystemRandom::new().fill(&mut secret).map_err(|_| internal("no randomness"))?;
-        let sealed = self.services.sealer.seal(&owner(user.id), &secret).map_err(ApiError::Internal)?;
+        let sealed = self.collaborators.sealer.seal(&owner(user.id), &secret).map_err(ApiError::Internal)?;
         if !self.stores.factors.begin_totp(user.id, &sealed, self.clock.now()).await? {
             return Err(ApiError::MfaAlreadyEnrolled);
         }
@@ -341,13 +342,13 @@ impl AuthService {
     }
 
     fn open_secret(&self, user_id: Uuid, sealed: &[u8]) -> Result<Vec<u8>, ApiError> {
-        self.services.sealer.open(&owner(user_id), sealed).map_err(ApiError::Internal)
+        self.collaborators.sealer.open(&owner(user_id), sealed).map_err(ApiError::Internal)
     }
 
     /// RFC 6238 with the parameters every authenticator app supports: SHA-1, 6 digits, 30 s, ±1 step.
     fn totp(&self, secret: Vec<u8>, account: &str) -> Result<Totp, ApiError> {
         // `:` separates issuer and account in the otpauth label.
-        let issuer = self.services.product_name.replace(':', " ");
+        let issuer = self.collaborators.product_name.replace(':', " ");
         Builder::new()
             .with_secret(secret)
             .with_issuer(Some(issuer))

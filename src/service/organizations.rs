@@ -12,15 +12,17 @@ use identsphere_actors::{Aal, Changed, RevokeReason};
 use time::Duration;
 use uuid::Uuid;
 
+use super::admin::Caller;
+use super::core::{Principal, Service};
 use super::lifecycle::{link_token_hash, new_link_token};
-use super::{AuthService, Caller, Principal, admit, drawn_slug};
-use crate::domain::{Email, OrgRef, Role};
 use crate::error::ApiError;
 use crate::mail::MailKind;
-use crate::store::{
-    Audit, AuditEvent, Invitation, Member, MembershipChange, MembershipOutcome, OrgPolicy, OrgUpdate, Organization,
-    SecretHash, SessionInfo, SignupMode, StoreError,
+use crate::model::{
+    Audit, AuditEvent, Email, Invitation, Member, MembershipChange, MembershipOutcome, OrgPolicy, OrgRef, OrgUpdate,
+    Organization, Role, SecretHash, SessionInfo, SignupMode,
 };
+use crate::model::{admit, drawn_slug};
+use crate::store::StoreError;
 
 /// How long an invitation works.
 const INVITATION_TTL: Duration = Duration::days(7);
@@ -36,7 +38,7 @@ pub struct NewOrganization {
 
 /// Where a user's authority over an organization comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Door {
+pub(super) enum Door {
     /// A session in the organization: every act.
     SessionInIt,
     /// Enabling a disabled organization again, which has no session to act from: an owner's session
@@ -50,7 +52,7 @@ pub const AUDIT_PAGE_MAX: u32 = 200;
 /// The unique-constraint name both stores report for a taken slug.
 const SLUG_CONSTRAINT: &str = "organizations_slug_key";
 
-impl AuthService {
+impl Service {
     /// What the caller does now, for the audit log.
     pub(super) fn audit(&self, caller: &Caller, action: &'static str, target: Option<String>) -> Audit {
         Audit { at: self.clock.now(), actor: caller.actor(), ip: caller.ip().map(str::to_owned), action, target }
@@ -318,7 +320,7 @@ impl AuthService {
         let target = format!("{}:{}", invitation.id, role.as_str());
         let audit = Audit { at: now, ..self.audit(caller, "invitation.created", Some(target)) };
         self.stores.organizations.add_invitation(&invitation, &token_hash, &audit).await?;
-        let (mailer, to) = (self.services.mailer.clone(), invitation.email.clone());
+        let (mailer, to) = (self.collaborators.mailer.clone(), invitation.email.clone());
         self.deliver(MailKind::Invitation, async move {
             mailer.send(MailKind::Invitation, &to, &token, Some(&org.name)).await
         });

@@ -19,7 +19,7 @@ use quick_cache::sync::Cache;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::store::SessionContext;
+use crate::model::SessionContext;
 
 /// The longest a view is trusted.
 const MAX_AGE: Duration = Duration::seconds(30);
@@ -75,7 +75,7 @@ mod tests {
     use identsphere_actors::{AuthMethod, FamilyRecord, UserProfile};
 
     use super::*;
-    use crate::store::{OrgPolicy, Organization, SignupMode};
+    use crate::model::{OrgPolicy, Organization, SignupMode};
 
     fn context(now: OffsetDateTime) -> SessionContext {
         let (user, org) = (Uuid::new_v4(), Uuid::new_v4());

@@ -25,14 +25,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    AccountStore, AdminStore, ApiKey, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation,
-    Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome,
-    NewAccount, NewLink, OrgPolicy, OrgUpdate, OrgUser, Organization, OrganizationStore, PolicyUpdate, Probe, Rate,
-    RateLimiter, SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor, UserQuery, session_rules,
-    spend_invitation_sql,
+    AccountStore, AdminStore, FactorStore, INVITATION_SPENT, KeyStore, LifecycleStore, OrganizationStore, Probe,
+    RateLimiter, spend_invitation_sql,
 };
 use crate::config::KeyEncryptionKey;
-use crate::domain::{OrgRef, Role};
+use crate::model::{
+    ApiKey, Audit, AuditEvent, Credentials, Invitation, Joining, KeyAlgorithm, LinkPurpose, Member, MembershipChange,
+    MembershipOutcome, NewAccount, NewLink, OrgPolicy, OrgRef, OrgUpdate, OrgUser, Organization, PolicyUpdate, Rate,
+    Role, SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor, UserQuery, session_rules,
+};
 
 mod sqlite_migrations {
     refinery::embed_migrations!("migrations/sqlite");

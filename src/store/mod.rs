@@ -12,13 +12,15 @@ pub mod redis;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use identsphere_actors::AuthMethod;
-pub use identsphere_actors::{Denylist, FamilyRecord, FamilyStore, SessionRules, StoreError, UserProfile};
+pub use identsphere_actors::{Denylist, FamilyStore, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use crate::auth::keys::{KeyAlgorithm, KeyStore, StoredKey};
-use crate::domain::{Email, OrgRef, Role};
+use crate::model::{
+    ApiKey, Audit, AuditEvent, Credentials, Invitation, Member, MembershipChange, MembershipOutcome, NewAccount,
+    NewLink, OrgRef, OrgUpdate, OrgUser, Organization, Rate, Role, SecretHash, SessionContext, SessionInfo, StoredKey,
+    TotpFactor, UserProfile, UserQuery,
+};
 
 /// Counts a failure of `store` (`postgres`, `redis`, `embedded`) and passes it on. Conflicts are not
 /// counted: a taken email is a normal answer, not a store in trouble.
@@ -33,181 +35,6 @@ pub(crate) fn counted(store: &'static str, err: StoreError) -> StoreError {
         metrics::counter!("identsphere_store_errors_total", "store" => store, "kind" => kind).increment(1);
     }
     err
-}
-
-/// Who may register straight into an organization.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SignupMode {
-    /// Nobody: members are added by other means.
-    Closed,
-    /// Only with an invitation.
-    InviteOnly,
-    /// Anybody.
-    Open,
-    /// Addresses at these domains (lower-cased).
-    Domains(Vec<String>),
-}
-
-impl SignupMode {
-    /// The stored form: the mode's name and its domains (empty unless `Domains`).
-    #[must_use]
-    pub fn columns(&self) -> (&'static str, Vec<String>) {
-        match self {
-            Self::Closed => ("closed", Vec::new()),
-            Self::InviteOnly => ("invite_only", Vec::new()),
-            Self::Open => ("open", Vec::new()),
-            Self::Domains(domains) => ("domains", domains.clone()),
-        }
-    }
-
-    /// Reads the stored form back; `None` for an unknown mode.
-    #[must_use]
-    pub fn from_columns(mode: &str, domains: Vec<String>) -> Option<Self> {
-        match mode {
-            "closed" => Some(Self::Closed),
-            "invite_only" => Some(Self::InviteOnly),
-            "open" => Some(Self::Open),
-            "domains" => Some(Self::Domains(domains)),
-            _ => None,
-        }
-    }
-}
-
-/// Limits an organization adds for requests that name it, counted on top of the server-wide ones (so
-/// an organization can only tighten them).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrgRateLimits {
-    /// Sign-in attempts per client address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signin_ip: Option<Rate>,
-    /// Registrations per client address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub register_ip: Option<Rate>,
-}
-
-/// An organization's policy beyond sign-up.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OrgPolicy {
-    /// What it asks of sessions: a second factor, the methods allowed, the access-token lifetime.
-    pub sessions: SessionRules,
-    /// Its session families' absolute lifetime, when it sets one.
-    pub refresh_ttl: Option<time::Duration>,
-    /// Its extra rate limits.
-    pub rate_limits: OrgRateLimits,
-}
-
-/// Reads an organization's session rules from their stored form; `None` for a method this build
-/// does not know.
-#[must_use]
-pub fn session_rules<S: AsRef<str>>(
-    mfa_required: bool,
-    auth_methods: &[S],
-    access_ttl_seconds: Option<i64>,
-) -> Option<SessionRules> {
-    Some(SessionRules {
-        mfa_required,
-        auth_methods: auth_methods.iter().map(|m| AuthMethod::parse(m.as_ref())).collect::<Option<_>>()?,
-        access_ttl: access_ttl_seconds.map(time::Duration::seconds),
-    })
-}
-
-/// An organization.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Organization {
-    /// Id.
-    pub id: Uuid,
-    /// Unique, URL-safe name.
-    pub slug: String,
-    /// Display name.
-    pub name: String,
-    /// Who may register into it.
-    pub signup: SignupMode,
-    /// Disabled organizations accept no sign-in.
-    pub disabled: bool,
-    /// Its policy beyond sign-up.
-    pub policy: OrgPolicy,
-}
-
-/// A user with the password hash to check at sign-in.
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    /// The user.
-    pub user: UserProfile,
-    /// Disabled users cannot sign in.
-    pub disabled: bool,
-    /// PHC string.
-    pub password_hash: String,
-}
-
-/// The organization a new account joins.
-#[derive(Clone, Debug)]
-pub enum Joining {
-    /// A new personal organization, owned by the new user.
-    Personal {
-        /// Its id.
-        id: Uuid,
-        /// Its slug.
-        slug: String,
-        /// Its name.
-        name: String,
-    },
-    /// An existing organization that takes sign-ups, as a member.
-    Existing(Uuid),
-    /// The organization of an invitation, with its role; the invitation is spent in the same transaction.
-    Invited {
-        /// The organization.
-        org_id: Uuid,
-        /// The role invited to.
-        role: Role,
-        /// SHA-256 of the invitation's token.
-        token_hash: SecretHash,
-    },
-    /// An organization an administrator adds the account to (admin API), with its audit entry.
-    Added {
-        /// The organization.
-        org_id: Uuid,
-        /// The role given.
-        role: Role,
-        /// Who added it: written in the same transaction.
-        audit: Box<Audit>,
-    },
-}
-
-/// Everything registering creates, in one transaction.
-#[derive(Clone, Debug)]
-pub struct NewAccount {
-    /// The user's id.
-    pub user_id: Uuid,
-    /// Their email.
-    pub email: Email,
-    /// Optional display name.
-    pub display_name: Option<String>,
-    /// Argon2id PHC string.
-    pub password_hash: String,
-    /// The organization joined.
-    pub joining: Joining,
-    /// The request's time.
-    pub now: OffsetDateTime,
-}
-
-/// What `GET /v1/auth/session` shows, read in one go.
-#[derive(Clone, Debug)]
-pub struct SessionContext {
-    /// The family.
-    pub family: FamilyRecord,
-    /// Its user.
-    pub user: UserProfile,
-    /// The user is disabled.
-    pub user_disabled: bool,
-    /// Its organization.
-    pub organization: Organization,
-    /// The user's role there; `None` if they left it since.
-    pub role: Option<Role>,
-    /// When the user's TOTP factor was confirmed; `None` without one.
-    pub totp_confirmed_at: Option<OffsetDateTime>,
-    /// The user's unused recovery codes (none without a confirmed factor).
-    pub recovery_codes_left: u32,
 }
 
 /// Users, organizations, memberships and credentials.
@@ -291,26 +118,6 @@ macro_rules! spend_invitation_sql {
 }
 pub(crate) use spend_invitation_sql;
 
-/// A user's TOTP factor as stored.
-#[derive(Clone)]
-pub struct TotpFactor {
-    /// The shared secret, sealed under the key-encryption key and bound to the user id.
-    pub sealed_secret: Vec<u8>,
-    /// When enrollment started.
-    pub created_at: OffsetDateTime,
-    /// When the first code confirmed it; `None` while the enrollment waits for one.
-    pub confirmed_at: Option<OffsetDateTime>,
-}
-
-impl std::fmt::Debug for TotpFactor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TotpFactor").field("confirmed_at", &self.confirmed_at).finish_non_exhaustive()
-    }
-}
-
-/// SHA-256 of a high-entropy secret (a recovery code, a link token): what the stores keep instead.
-pub type SecretHash = [u8; 32];
-
 /// Second factors: TOTP, recovery codes, and single-use tokens.
 #[async_trait]
 pub trait FactorStore: Send + Sync + 'static {
@@ -372,43 +179,6 @@ pub trait FactorStore: Send + Sync + 'static {
     async fn spend_once(&self, jti: Uuid, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError>;
 }
 
-/// What a lifecycle link does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkPurpose {
-    /// Proves the user receives mail at an address.
-    VerifyEmail,
-    /// Lets the user set a new password.
-    ResetPassword,
-}
-
-impl LinkPurpose {
-    /// The stable name, in stores.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::VerifyEmail => "verify_email",
-            Self::ResetPassword => "reset_password",
-        }
-    }
-}
-
-/// A lifecycle link to store: only the hash of its token is kept.
-#[derive(Clone, Debug)]
-pub struct NewLink {
-    /// SHA-256 of the token in the link.
-    pub token_hash: SecretHash,
-    /// Whose account.
-    pub user_id: Uuid,
-    /// What it does.
-    pub purpose: LinkPurpose,
-    /// The address it was sent to.
-    pub email: String,
-    /// When it was made.
-    pub created_at: OffsetDateTime,
-    /// When it stops working.
-    pub expires_at: OffsetDateTime,
-}
-
 /// The account lifecycle: email verification, password reset and change.
 #[async_trait]
 pub trait LifecycleStore: Send + Sync + 'static {
@@ -448,211 +218,6 @@ pub trait LifecycleStore: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the store fails.
     async fn change_password(&self, user_id: Uuid, password_hash: &str, now: OffsetDateTime) -> Result<(), StoreError>;
-}
-
-/// A member of an organization.
-#[derive(Clone, Debug)]
-pub struct Member {
-    /// The user.
-    pub user: UserProfile,
-    /// Their role.
-    pub role: Role,
-    /// When they joined.
-    pub joined_at: OffsetDateTime,
-}
-
-/// What an organization update changes; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default)]
-pub struct OrgUpdate {
-    /// A new display name.
-    pub name: Option<String>,
-    /// A new slug (validated, lower-case).
-    pub slug: Option<String>,
-    /// A new sign-up policy.
-    pub signup: Option<SignupMode>,
-    /// Disable (`true`) or enable it.
-    pub disabled: Option<bool>,
-    /// Policy fields to change.
-    pub policy: PolicyUpdate,
-}
-
-/// What an organization update changes in its policy; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default)]
-pub struct PolicyUpdate {
-    /// Require a second factor, or not.
-    pub mfa_required: Option<bool>,
-    /// The sign-in methods allowed (not empty).
-    pub auth_methods: Option<Vec<AuthMethod>>,
-    /// The access-token lifetime; `Some(None)` goes back to the server's.
-    pub access_ttl: Option<Option<time::Duration>>,
-    /// The families' absolute lifetime; `Some(None)` goes back to the server's.
-    pub refresh_ttl: Option<Option<time::Duration>>,
-    /// The extra rate limits, whole.
-    pub rate_limits: Option<OrgRateLimits>,
-}
-
-impl PolicyUpdate {
-    /// Whether the update touches the policy at all.
-    #[must_use]
-    pub const fn changes_anything(&self) -> bool {
-        self.mfa_required.is_some()
-            || self.auth_methods.is_some()
-            || self.access_ttl.is_some()
-            || self.refresh_ttl.is_some()
-            || self.rate_limits.is_some()
-    }
-
-    /// The stored form of the methods, when they change.
-    #[must_use]
-    pub fn auth_method_names(&self) -> Option<Vec<&'static str>> {
-        self.auth_methods.as_ref().map(|methods| methods.iter().map(|m| m.as_str()).collect())
-    }
-
-    /// The stored form of a lifetime change: whether it changes, and to what (seconds, `None` = the server's).
-    #[must_use]
-    pub fn ttl_columns(ttl: Option<Option<time::Duration>>) -> (bool, Option<i32>) {
-        (ttl.is_some(), ttl.flatten().map(|d| i32::try_from(d.whole_seconds()).unwrap_or(i32::MAX)))
-    }
-
-    /// The stored form of the rate limits, when they change.
-    #[must_use]
-    pub fn rate_limits_json(&self) -> Option<serde_json::Value> {
-        self.rate_limits.map(|limits| serde_json::to_value(limits).unwrap_or_default())
-    }
-}
-
-/// A change to one membership.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MembershipChange {
-    /// Give the member this role.
-    Role(Role),
-    /// End the membership.
-    Remove,
-    /// End the membership and delete the account if it belongs to no other organization (admin API).
-    Delete,
-    /// Disable (`true`) or enable the membership (admin API): a disabled member is no member for
-    /// signing in, switching or acting.
-    Disable(bool),
-}
-
-impl MembershipChange {
-    /// Whether the change takes an enabled owner away: refused for the organization's last one.
-    #[must_use]
-    pub const fn ends_ownership(self) -> bool {
-        !matches!(self, Self::Role(Role::Owner) | Self::Disable(false))
-    }
-}
-
-/// What a membership change did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MembershipOutcome {
-    /// Applied.
-    Done,
-    /// The user is not a member.
-    NotAMember,
-    /// Refused: the organization would have no owner left.
-    LastOwner,
-}
-
-/// One of a user's session families, as their session list shows it.
-#[derive(Clone, Debug)]
-pub struct SessionInfo {
-    /// The family (`sid`).
-    pub sid: Uuid,
-    /// Its organization.
-    pub org_id: Uuid,
-    /// Its assurance level.
-    pub aal: identsphere_actors::Aal,
-    /// How the user signed in.
-    pub auth_method: identsphere_actors::AuthMethod,
-    /// When it started.
-    pub created_at: OffsetDateTime,
-    /// Its last refresh (or its start).
-    pub last_used_at: OffsetDateTime,
-    /// Its absolute end.
-    pub expires_at: OffsetDateTime,
-    /// The `User-Agent` it started with.
-    pub user_agent: Option<String>,
-    /// The client address it started from.
-    pub ip: Option<String>,
-}
-
-/// An invitation waiting to be accepted.
-#[derive(Clone, Debug)]
-pub struct Invitation {
-    /// Its id.
-    pub id: Uuid,
-    /// The organization it is into.
-    pub org_id: Uuid,
-    /// The invited address, as typed.
-    pub email: String,
-    /// The invited address, normalized: only this account may accept.
-    pub email_normalized: String,
-    /// The role it grants.
-    pub role: Role,
-    /// Who invited.
-    pub invited_by: Option<Uuid>,
-    /// When.
-    pub created_at: OffsetDateTime,
-    /// Until when it works.
-    pub expires_at: OffsetDateTime,
-}
-
-/// Who acts on an organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Actor {
-    /// A signed-in user.
-    User(Uuid),
-    /// An API key (server to server).
-    Key(Uuid),
-    /// The operator, on the command line (`identsphere admin create-key`).
-    Operator,
-}
-
-impl Actor {
-    /// The stored form: the user's id or the key's id (neither for the operator).
-    #[must_use]
-    pub const fn columns(self) -> (Option<Uuid>, Option<Uuid>) {
-        match self {
-            Self::User(id) => (Some(id), None),
-            Self::Key(id) => (None, Some(id)),
-            Self::Operator => (None, None),
-        }
-    }
-}
-
-/// Who changes an organization, for its audit log: written in the same transaction as the change.
-#[derive(Clone, Debug)]
-pub struct Audit {
-    /// When.
-    pub at: OffsetDateTime,
-    /// Who acts.
-    pub actor: Actor,
-    /// From where (their client address).
-    pub ip: Option<String>,
-    /// What, as `subject.verb` (`member.removed`).
-    pub action: &'static str,
-    /// What on: a user or invitation id, or the fields changed.
-    pub target: Option<String>,
-}
-
-/// One entry of an organization's audit log.
-#[derive(Clone, Debug)]
-pub struct AuditEvent {
-    /// Its id.
-    pub id: Uuid,
-    /// When.
-    pub at: OffsetDateTime,
-    /// The user who acted; `None` once deleted, or when a key acted.
-    pub actor_id: Option<Uuid>,
-    /// The API key that acted; `None` when a user did (or once the key is deleted).
-    pub actor_key_id: Option<Uuid>,
-    /// What.
-    pub action: String,
-    /// What on.
-    pub target: Option<String>,
-    /// From where.
-    pub ip: Option<String>,
 }
 
 /// Organizations, their members, and users' session lists.
@@ -769,51 +334,6 @@ pub trait OrganizationStore: Send + Sync + 'static {
     async fn sessions(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<SessionInfo>, StoreError>;
 }
 
-/// A secret API key as stored: the hash of its secret, never the secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiKey {
-    /// Its id, also the public part of the key.
-    pub id: Uuid,
-    /// The organization it acts for; `None` for a platform key (every organization).
-    pub org_id: Option<Uuid>,
-    /// What it is for, as its creator named it.
-    pub name: String,
-    /// SHA-256 of the secret part.
-    pub secret_hash: SecretHash,
-    /// Who created it (`None` for the command line, or once deleted).
-    pub created_by: Option<Uuid>,
-    /// When.
-    pub created_at: OffsetDateTime,
-    /// Its last use (kept to the minute).
-    pub last_used_at: Option<OffsetDateTime>,
-    /// Revoked keys authenticate nothing.
-    pub revoked: bool,
-}
-
-/// A member as the admin API shows them.
-#[derive(Clone, Debug)]
-pub struct OrgUser {
-    /// The user.
-    pub user: UserProfile,
-    /// Their role.
-    pub role: Role,
-    /// When they joined.
-    pub joined_at: OffsetDateTime,
-    /// An administrator disabled them in this organization.
-    pub disabled: bool,
-}
-
-/// Which members a listing wants.
-#[derive(Clone, Debug, Default)]
-pub struct UserQuery {
-    /// Only emails containing this (lower-case) text.
-    pub email_contains: Option<String>,
-    /// Only emails after this normalized email (the cursor of the page before).
-    pub after: Option<String>,
-    /// At most this many.
-    pub limit: u32,
-}
-
 /// The admin API's store: API keys and the users of an organization (membership changes go through
 /// `OrganizationStore::change_membership`).
 #[async_trait]
@@ -865,56 +385,6 @@ pub trait AdminStore: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the store fails.
     async fn org_user(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<OrgUser>, StoreError>;
-}
-
-/// A rate: at most `count` events per `period`, in a burst or spread out (GCRA). Stored and shown as
-/// `{"count": 5, "period": 60}` (seconds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "RateSeconds", into = "RateSeconds")]
-pub struct Rate {
-    /// Events allowed per period.
-    pub count: u32,
-    /// The period.
-    pub period: time::Duration,
-}
-
-/// The stored form of a [`Rate`].
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RateSeconds {
-    count: u32,
-    period: u32,
-}
-
-impl TryFrom<RateSeconds> for Rate {
-    type Error = &'static str;
-
-    fn try_from(rate: RateSeconds) -> Result<Self, Self::Error> {
-        if rate.count == 0 || rate.period == 0 {
-            return Err("a rate needs a count and a period of at least 1");
-        }
-        Ok(Self { count: rate.count, period: time::Duration::seconds(i64::from(rate.period)) })
-    }
-}
-
-impl From<Rate> for RateSeconds {
-    fn from(rate: Rate) -> Self {
-        Self { count: rate.count, period: u32::try_from(rate.period.whole_seconds()).unwrap_or(u32::MAX) }
-    }
-}
-
-impl Rate {
-    /// The spacing of events at the sustained rate (the GCRA emission interval), in milliseconds.
-    #[must_use]
-    pub fn emission_ms(&self) -> i64 {
-        i64::try_from(self.period.whole_milliseconds()).unwrap_or(i64::MAX) / i64::from(self.count.max(1))
-    }
-
-    /// How far ahead of now the theoretical arrival time may run: a full burst, in milliseconds.
-    #[must_use]
-    pub fn tolerance_ms(&self) -> i64 {
-        i64::try_from(self.period.whole_milliseconds()).unwrap_or(i64::MAX) - self.emission_ms()
-    }
 }
 
 /// Shared rate-limit counters (GCRA: one "theoretical arrival time" per key), the same for every replica.
@@ -980,4 +450,22 @@ impl std::fmt::Debug for Stores {
         let probes: Vec<_> = self.probes.iter().map(|p| p.name()).collect();
         f.debug_struct("Stores").field("probes", &probes).finish_non_exhaustive()
     }
+}
+
+/// Where keys are kept.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// The keys still published at `now` (not retired), newest generation first.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn published_keys(&self, now: OffsetDateTime) -> Result<Vec<StoredKey>, StoreError>;
+
+    /// Stores `key` and, in the same transaction, schedules every older key of its algorithm that has no
+    /// retirement yet to retire at `retire_others_at`. `false` when another replica stored that
+    /// generation first.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn add_key(&self, key: &StoredKey, retire_others_at: Option<OffsetDateTime>) -> Result<bool, StoreError>;
 }

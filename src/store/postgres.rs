@@ -17,13 +17,14 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AccountStore, AdminStore, ApiKey, Audit, AuditEvent, Credentials, FactorStore, INVITATION_SPENT, Invitation,
-    Joining, KeyAlgorithm, KeyStore, LifecycleStore, LinkPurpose, Member, MembershipChange, MembershipOutcome,
-    NewAccount, NewLink, OrgPolicy, OrgUpdate, OrgUser, Organization, OrganizationStore, PolicyUpdate, Probe,
-    SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor, UserQuery, session_rules,
+    AccountStore, AdminStore, FactorStore, INVITATION_SPENT, KeyStore, LifecycleStore, OrganizationStore, Probe,
     spend_invitation_sql,
 };
-use crate::domain::{OrgRef, Role};
+use crate::model::{
+    ApiKey, Audit, AuditEvent, Credentials, Invitation, Joining, KeyAlgorithm, LinkPurpose, Member, MembershipChange,
+    MembershipOutcome, NewAccount, NewLink, OrgPolicy, OrgRef, OrgUpdate, OrgUser, Organization, PolicyUpdate, Role,
+    SecretHash, SessionContext, SessionInfo, SignupMode, StoredKey, TotpFactor, UserQuery, session_rules,
+};
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");

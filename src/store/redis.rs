@@ -13,7 +13,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Probe, Rate, RateLimiter};
+use super::{Probe, RateLimiter};
+use crate::model::Rate;
 use identsphere_actors::{Revocation, RevocationPage, Revoked};
 
 /// Appends revocations to the feed stream and trims what no token can need any more. KEYS[1]: the

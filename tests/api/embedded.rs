@@ -35,7 +35,7 @@ async fn sessions_revocations_and_keys_survive_a_restart() {
 async fn a_second_server_on_the_same_directory_refuses_to_start() {
     let app = spawn_app_on(Backend::Embedded, &[]).await;
     let config = config_for(&app.resources, &[]);
-    let err = identsphere::startup::Application::build(config, app.clock.clone()).await.unwrap_err();
+    let err = identsphere::app::Application::build(config, app.clock.clone()).await.unwrap_err();
     let message = format!("{err:#}");
     assert!(message.contains("is in use by another IdentSphere process"), "{message}");
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK, "the first one is unharmed");

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use identsphere::auth::keys::{KeyAlgorithm, KeyRing, StoredKey};
+use identsphere::app::Application;
+use identsphere::auth::keys::KeyRing;
 use identsphere::clock::Clock;
 use identsphere::config::{Config, KeyEncryptionKey, StoreConfig};
-use identsphere::startup::Application;
+use identsphere::model::{KeyAlgorithm, StoredKey};
 use identsphere::store::embedded::embedded_kek;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};

@@ -1,4 +1,5 @@
-//! Configuration from the environment (`API.md` "Configuration", plus the operator settings in the README).
+//! Configuration from the environment (the README's tables): `Config` and how it is read; the value types
+//! and their parsers are in `values`.
 //!
 //! Parsing is a pure function of a variable lookup, so tests configure servers without touching the
 //! process environment. A bad value fails start-up with one line naming the variable.
@@ -7,76 +8,17 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use actix_web::http::Uri;
 use base64::Engine as _;
 
-use crate::http::client_ip::ClientIpHeader;
-use crate::store::Rate;
 use time::Duration;
 
-/// A configuration value that cannot be used; its `Display` is the one line start-up prints.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {problem}")]
-pub struct ConfigError {
-    /// The variable at fault.
-    pub var: &'static str,
-    /// What is wrong with it (never its value when it is a secret).
-    pub problem: String,
-}
+mod values;
 
-/// The public base URL: issuer, cookie origin and CSRF reference.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublicUrl {
-    /// The URL without a trailing slash; the `iss` claim.
-    pub base: String,
-    /// `scheme://host[:port]`, compared with request `Origin` headers.
-    pub origin: String,
-    /// Cookies get `Secure` unless this is plain `http://` on localhost or 127.0.0.1.
-    pub secure_cookies: bool,
-}
-
-impl PublicUrl {
-    fn parse(var: &'static str, raw: &str) -> Result<Self, ConfigError> {
-        let bad = |problem: &str| ConfigError { var, problem: problem.to_owned() };
-        let base = raw.trim().trim_end_matches('/').to_owned();
-        let uri: Uri = base.parse().map_err(|_| bad("not a URL"))?;
-        let scheme = uri.scheme_str().ok_or_else(|| bad("needs a scheme, http:// or https://"))?;
-        if scheme != "http" && scheme != "https" {
-            return Err(bad("the scheme must be http or https"));
-        }
-        let authority = uri.authority().ok_or_else(|| bad("needs a host"))?;
-        if uri.query().is_some() || authority.as_str().contains('@') {
-            return Err(bad("must not carry a query or credentials"));
-        }
-        let host = authority.host();
-        let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-        Ok(Self {
-            origin: format!("{scheme}://{}", authority.as_str().to_ascii_lowercase()),
-            secure_cookies: !(scheme == "http" && local),
-            base,
-        })
-    }
-}
-
-/// Argon2id cost parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Argon2Params {
-    /// Memory in KiB (OWASP: 19456).
-    pub memory_kib: u32,
-    /// Passes (OWASP: 2).
-    pub iterations: u32,
-    /// Lanes (OWASP: 1).
-    pub parallelism: u32,
-}
-
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    /// One JSON object per line, for collectors.
-    Json,
-    /// Human-readable, for a terminal.
-    Pretty,
-}
+pub use values::{
+    ApiKey, Argon2Params, ClientIpHeader, ConfigError, EmailConfig, KeyEncryptionKey, LogFormat, Logging,
+    MigrationTarget, PublicUrl, RateLimits, StoreConfig, migration_target,
+};
+use values::{data_dir, parse_num, postgres_url, rate};
 
 /// Everything the server needs to start.
 #[derive(Clone, Debug)]
@@ -135,194 +77,6 @@ pub struct Config {
     pub platform_api_key: Option<ApiKey>,
     /// Outgoing mail.
     pub email: EmailConfig,
-}
-
-/// An API key. Its `Debug` shows nothing of it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// The key itself, to compare with what a client sent.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(..)")
-    }
-}
-
-/// The abuse limits, on by default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimits {
-    /// Sign-in attempts per client IP.
-    pub signin_ip: Option<Rate>,
-    /// Failed sign-ins per account (by email, existing or not).
-    pub signin_account_failures: Option<Rate>,
-    /// Registrations per client IP.
-    pub register_ip: Option<Rate>,
-    /// Refreshes per client IP.
-    pub refresh_ip: Option<Rate>,
-    /// Wrong second-factor codes per mfa token and per user.
-    pub mfa_failures: Option<Rate>,
-    /// Requests that send mail (password forgotten, verification resent) per client IP.
-    pub email_ip: Option<Rate>,
-    /// Mails of those requests per account (by email, existing or not).
-    pub email_account: Option<Rate>,
-    /// Link redemptions (email verification, password reset) per client IP.
-    pub link_ip: Option<Rate>,
-    /// Mails an organization sends on its members' or keys' word (invitations, created users).
-    pub invite_org: Option<Rate>,
-    /// Those mails per recipient address, whatever organization sends them.
-    pub invite_recipient: Option<Rate>,
-}
-
-/// Outgoing mail: how it is delivered and what its links point at.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EmailConfig {
-    /// `smtp://` or `smtps://` URL (lettre's format, credentials included); `None`: the file outbox.
-    pub smtp_url: Option<String>,
-    /// The `From` mailbox.
-    pub from: String,
-    /// The product name the messages speak of.
-    pub product_name: String,
-    /// Where links point: `<link_base>/verify-email?token=…`, `<link_base>/reset-password?token=…`.
-    pub link_base: String,
-}
-
-impl std::fmt::Debug for EmailConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The SMTP URL may carry a password.
-        f.debug_struct("EmailConfig")
-            .field("smtp", &self.smtp_url.as_ref().map(|_| ".."))
-            .field("from", &self.from)
-            .field("product_name", &self.product_name)
-            .field("link_base", &self.link_base)
-            .finish()
-    }
-}
-
-/// Reads a rate as `COUNT/SECONDS` (`30/60`); `0` or `off` turns it off.
-fn rate(var: &'static str, raw: Option<String>, default: (u32, i64)) -> Result<Option<Rate>, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(Some(Rate { count: default.0, period: Duration::seconds(default.1) }));
-    };
-    let raw = raw.trim();
-    if raw == "0" || raw.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    let bad = || ConfigError { var, problem: format!("must be COUNT/SECONDS like 30/60, or off; got {raw:?}") };
-    let (count, seconds) = raw.split_once('/').ok_or_else(bad)?;
-    let count: u32 = count.trim().parse().map_err(|_| bad())?;
-    let seconds: i64 = seconds.trim().parse().map_err(|_| bad())?;
-    if count == 0 || seconds <= 0 {
-        return Err(bad());
-    }
-    Ok(Some(Rate { count, period: Duration::seconds(seconds) }))
-}
-
-/// Where and how logs are written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Logging {
-    /// Log output format.
-    pub format: LogFormat,
-    /// Log filter (`tracing_subscriber::EnvFilter` syntax).
-    pub filter: String,
-}
-
-impl Logging {
-    /// Reads `IDENTSPHERE_LOG_FORMAT` and `IDENTSPHERE_LOG`.
-    ///
-    /// # Errors
-    /// An unknown format.
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let format = match get("IDENTSPHERE_LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("auto") => {
-                if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                    LogFormat::Pretty
-                } else {
-                    LogFormat::Json
-                }
-            }
-            Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                return Err(ConfigError {
-                    var: "IDENTSPHERE_LOG_FORMAT",
-                    problem: format!("must be auto, json or pretty, got {other:?}"),
-                });
-            }
-        };
-        Ok(Self { format, filter: get("IDENTSPHERE_LOG").unwrap_or_else(|| "info".to_owned()) })
-    }
-}
-
-/// Where the server keeps its state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreConfig {
-    /// SQLite under the data directory: zero setup, a single node.
-    Embedded,
-    /// Postgres for everything durable, Redis for the denylist: any number of replicas.
-    Postgres {
-        /// Postgres connection string.
-        database_url: String,
-        /// Connections kept by the Postgres pool.
-        pool_size: usize,
-        /// Redis connection string.
-        redis_url: String,
-        /// Prefix of every Redis key, so deployments (and tests) can share one Redis.
-        redis_key_prefix: String,
-    },
-}
-
-/// What `identsphere migrate` migrates: Postgres when `IDENTSPHERE_DATABASE_URL` is set, else the
-/// embedded store in the data directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MigrationTarget {
-    /// A Postgres database.
-    Postgres(String),
-    /// The embedded store in this directory.
-    Embedded(PathBuf),
-}
-
-fn postgres_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
-    let Some(url) = get("IDENTSPHERE_DATABASE_URL") else { return Ok(None) };
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(ConfigError { var: "IDENTSPHERE_DATABASE_URL", problem: "must be a postgres:// URL".to_owned() });
-    }
-    Ok(Some(url))
-}
-
-fn data_dir(get: &impl Fn(&str) -> Option<String>) -> PathBuf {
-    PathBuf::from(get("IDENTSPHERE_DATA_DIR").unwrap_or_else(|| "./identsphere-data".to_owned()))
-}
-
-/// Reads what `identsphere migrate` needs, and nothing more.
-///
-/// # Errors
-/// A `IDENTSPHERE_DATABASE_URL` that is not a `postgres://` URL.
-pub fn migration_target(get: &impl Fn(&str) -> Option<String>) -> Result<MigrationTarget, ConfigError> {
-    Ok(match postgres_url(get)? {
-        Some(url) => MigrationTarget::Postgres(url),
-        None => MigrationTarget::Embedded(data_dir(get)),
-    })
-}
-
-/// The 32-byte key-encryption key. Its `Debug` shows nothing of it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyEncryptionKey(pub [u8; 32]);
-
-impl std::fmt::Debug for KeyEncryptionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyEncryptionKey(..)")
-    }
-}
-
-fn parse_num<T: std::str::FromStr>(var: &'static str, raw: &str, what: &str) -> Result<T, ConfigError> {
-    raw.trim().parse().map_err(|_| ConfigError { var, problem: format!("must be {what}, got {raw:?}") })
 }
 
 impl Config {
@@ -558,6 +312,7 @@ pub fn env(var: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Rate;
     use std::collections::HashMap;
 
     const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -615,7 +370,7 @@ mod tests {
 
     #[test]
     fn the_scripts_limits_off_file_turns_every_limit_off() {
-        let vars: Vec<(&str, &str)> = include_str!("../scripts/limits-off.env")
+        let vars: Vec<(&str, &str)> = include_str!("../../scripts/limits-off.env")
             .lines()
             .filter(|line| !line.is_empty() && !line.starts_with('#'))
             .map(|line| line.split_once('=').expect("NAME=value"))

@@ -11,39 +11,28 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::rt::task::JoinHandle;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context as _;
-use identsphere_actors::{Backend, Policy, Registry};
+use identsphere_actors::{ActorSettings, Backend, Registry};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::auth::keys::{KeyRing, KeyStore, RotationPolicy, Sealer};
+use crate::auth::keys::{KeyRing, RotationPolicy, Sealer};
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Tokens;
 use crate::clock::Clock;
 use crate::config::{Config, KeyEncryptionKey, StoreConfig};
-use crate::domain::OrgRef;
 use crate::http::middleware::outermost;
 use crate::mail::Mailer;
 use crate::routes;
-use crate::service::{AuthService, Lifetimes, Services, mint_key};
+use crate::service::{Collaborators, Service, Settings};
+use crate::store::KeyStore;
+
+use super::state::AppState;
+use crate::store::Stores;
 use crate::store::embedded::{SqliteStore, embedded_kek};
 use crate::store::postgres::{PgStore, migrate};
 use crate::store::redis::RedisStore;
-use crate::store::{Actor, Audit, Stores};
 
 /// How long a request waits for its organization's actor.
 const ACTOR_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// What every handler can reach.
-#[derive(Debug)]
-pub struct AppState {
-    /// The sign-in flows.
-    pub service: AuthService,
-    /// The configuration the server started with.
-    pub config: Arc<Config>,
-    /// Renders `/metrics`.
-    pub metrics: PrometheusHandle,
-    /// Set on SIGTERM: `/readyz` fails from then on.
-    pub draining: AtomicBool,
-}
 
 /// The process-wide Prometheus recorder (the `metrics` facade is global by design).
 fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
@@ -67,13 +56,13 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// Opens (and migrates) the configured backend; returns it with the key-encryption key to use.
-async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKey)> {
+pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKey)> {
     match &config.store {
         StoreConfig::Postgres { database_url, pool_size, redis_url, redis_key_prefix } => {
             migrate(database_url).await.context("applying migrations to IDENTSPHERE_DATABASE_URL")?;
             let pg = PgStore::connect(database_url, *pool_size).context("IDENTSPHERE_DATABASE_URL")?;
             // The feed keeps entries for the longest lifetime any can have, not one entry's own: none covers
-            // a token that outlives both lifetimes.
+            // a token that outlives both settings.
             let feed_retention = config.access_token_ttl.max(config.refresh_token_ttl);
             let redis = RedisStore::connect(redis_url, redis_key_prefix.clone(), feed_retention)
                 .await
@@ -157,46 +146,6 @@ async fn maintain_keys(
     }
 }
 
-/// `identsphere keys rotate`: a new signing key signs and a new refresh-token MAC key MACs from now; the
-/// others are retired at once. Running servers pick them up within `IDENTSPHERE_KEY_CHECK_INTERVAL`.
-/// Returns the new signing key's id.
-///
-/// # Errors
-/// When the store cannot be opened (the embedded store while a server runs on it) or the rotation fails.
-pub async fn rotate_keys(config: &Config, clock: &Clock) -> anyhow::Result<String> {
-    let (stores, kek) = open_stores(config).await?;
-    KeyRing::rotate_now(stores.keys.as_ref(), &kek, clock.now()).await
-}
-
-/// `identsphere admin create-key`: a new API key for the organization named (id or slug), or a platform
-/// key without one, stored hashed and returned this once.
-///
-/// # Errors
-/// When the stores cannot be opened, or there is no such organization.
-pub async fn create_api_key(
-    config: &Config,
-    clock: &Clock,
-    organization: Option<&str>,
-    name: String,
-) -> anyhow::Result<String> {
-    let (stores, _) = open_stores(config).await?;
-    let org_id = match organization {
-        Some(raw) => {
-            let org = match OrgRef::parse(raw) {
-                Some(org) => stores.accounts.find_org(&org).await?,
-                None => None,
-            };
-            Some(org.ok_or_else(|| anyhow::anyhow!("no organization {raw:?}"))?.id)
-        }
-        None => None,
-    };
-    let now = clock.now();
-    let minted = mint_key(org_id, name, None, now).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let audit = Audit { at: now, actor: Actor::Operator, ip: None, action: "api_key.created", target: None };
-    stores.admin.add_key(&minted.key, Some(&audit)).await?;
-    Ok(minted.secret)
-}
-
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -243,7 +192,7 @@ impl Application {
         let hasher = PasswordHasher::new(config.argon2, config.hash_concurrency.get())?;
         let registry = Registry::new(
             Backend { families: Arc::clone(&stores.families), denylist: Arc::clone(&stores.denylist) },
-            Policy {
+            ActorSettings {
                 grace: config.refresh_reuse_grace,
                 access_ttl: config.access_token_ttl,
                 idle_after: config.actor_idle_timeout,
@@ -251,21 +200,22 @@ impl Application {
             },
             config.actor_arbiters.get(),
         );
-        let lifetimes = Lifetimes {
+        let settings = Settings {
             refresh: config.refresh_token_ttl,
             grace: config.refresh_reuse_grace,
             reauthentication: config.reauthentication_window,
             limits: config.rate_limits,
         };
-        let services = Services {
+        let collaborators = Collaborators {
             sealer,
             mailer: Mailer::new(&config.email, &config.data_dir)?,
             product_name: config.email.product_name.clone(),
         };
-        let service = AuthService::new(stores, hasher, tokens, registry, clock, lifetimes, services);
+        let service = Service::new(stores, hasher, tokens, registry, clock, settings, collaborators);
         let state = web::Data::new(AppState {
             service,
             metrics,
+            openapi: super::openapi::json()?,
             config: Arc::new(config.clone()),
             draining: AtomicBool::new(false),
         });

@@ -11,7 +11,6 @@
 //! The document is built and serialized once, on first use.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
 
 use actix_web::web::Bytes;
 use utoipa::openapi::Required;
@@ -25,8 +24,9 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{ApiError, Envelope, ErrorBody};
+use crate::error::ApiError;
 use crate::http::credentials::{ACCESS_COOKIE, REFRESH_COOKIE};
+use crate::http::error::{Envelope, ErrorBody};
 use crate::routes;
 
 /// What every document starts with: the description, the error envelope and the security schemes.
@@ -124,17 +124,12 @@ pub fn document() -> Document {
     document
 }
 
-static JSON: LazyLock<Result<Bytes, String>> =
-    LazyLock::new(|| document().to_json().map(Bytes::from).map_err(|err| err.to_string()));
-
-/// The document as JSON, serialized once.
+/// The document as JSON: made once when the application is built, served from its state.
 ///
 /// # Errors
-/// `Internal` if it does not serialize (it always does).
-pub fn json() -> Result<Bytes, ApiError> {
-    JSON.as_ref()
-        .map(Bytes::clone)
-        .map_err(|err| ApiError::Internal(anyhow::anyhow!("the OpenAPI document does not serialize: {err}")))
+/// If it does not serialize (it always does).
+pub fn json() -> anyhow::Result<Bytes> {
+    Ok(Bytes::from(document().to_json()?))
 }
 
 /// The operation of `method` on `path`, if the document has it.

@@ -1,0 +1,29 @@
+//! The records the service works with, and the validated newtypes a client's input becomes: once a value
+//! has one of these types, it has passed its rules. No I/O here: the stores read and write these, the
+//! routes show them.
+
+mod account;
+mod admin;
+mod audit;
+mod email;
+mod key;
+mod member;
+mod organization;
+mod password;
+mod rate;
+
+pub use account::{
+    Credentials, Joining, LinkPurpose, NewAccount, NewLink, SecretHash, SessionContext, SessionInfo, TotpFactor,
+};
+pub use admin::{ApiKey, OrgUser, UserQuery};
+pub use audit::{Audit, AuditActor, AuditEvent};
+pub use email::{Email, normalize as normalize_email};
+pub use identsphere_actors::{FamilyRecord, SessionRules, UserProfile};
+pub use key::{KeyAlgorithm, StoredKey};
+pub use member::{Invitation, Member, MembershipChange, MembershipOutcome, Role};
+pub use organization::{
+    OrgPolicy, OrgRateLimits, OrgRef, OrgUpdate, Organization, PolicyUpdate, SignupMode, admit, drawn_slug,
+    personal_slug, session_rules, takes_domain,
+};
+pub use password::Password;
+pub use rate::Rate;
