@@ -29,6 +29,11 @@ pub enum AuthMethod {
     SocialOauth,
 }
 
+impl AuthMethod {
+    /// Every method, in the order the API lists them.
+    pub const ALL: [Self; 3] = [Self::Password, Self::Passkey, Self::SocialOauth];
+}
+
 /// Why a family was ended. Stored durably, so the names never change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RevokeReason {
@@ -174,11 +179,7 @@ pub struct SessionRules {
 impl Default for SessionRules {
     /// No second factor required, every method allowed, the server's lifetime.
     fn default() -> Self {
-        Self {
-            mfa_required: false,
-            auth_methods: vec![AuthMethod::Password, AuthMethod::Passkey, AuthMethod::SocialOauth],
-            access_ttl: None,
-        }
+        Self { mfa_required: false, auth_methods: AuthMethod::ALL.to_vec(), access_ttl: None }
     }
 }
 

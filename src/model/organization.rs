@@ -1,6 +1,7 @@
 //! An organization and its policy: who may sign up, what it asks of sessions, its own limits.
 
 use identsphere_actors::{AuthMethod, SessionRules};
+use time::Duration;
 use uuid::Uuid;
 
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -159,6 +160,129 @@ impl PolicyUpdate {
     #[must_use]
     pub fn rate_limits_json(&self) -> Option<serde_json::Value> {
         self.rate_limits.map(|limits| serde_json::to_value(limits).unwrap_or_default())
+    }
+}
+
+/// What `parse_slug` accepts, for the OpenAPI description.
+pub const SLUG_PATTERN: &str = "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$";
+
+/// A slug as typed: 1 to 63 of `a-z0-9-`, not starting or ending with `-`, and not shaped like an id (an
+/// organization is named by either, so a slug must never read as another's id).
+///
+/// # Errors
+/// `InvalidRequest` naming `slug`.
+pub fn parse_slug(raw: String) -> Result<String, ApiError> {
+    let bytes = raw.as_bytes();
+    let shaped = (1..=63).contains(&bytes.len())
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-');
+    if !shaped || Uuid::parse_str(&raw).is_ok() {
+        return Err(ApiError::invalid_field(
+            "slug",
+            "slug must be 1 to 63 of a-z, 0-9 and -, not starting or ending with -",
+        ));
+    }
+    Ok(raw)
+}
+
+/// Longest list of sign-up domains kept.
+const MAX_DOMAINS: usize = 100;
+
+impl SignupMode {
+    /// Reads a sign-up mode as a client sends it: a mode's name, and domains for `domains` only (at most
+    /// 100 valid domain names, lower-cased).
+    ///
+    /// # Errors
+    /// `InvalidRequest` naming `signup`.
+    pub fn parse(mode: &str, domains: Vec<String>) -> Result<Self, ApiError> {
+        let bad = |message: &str| ApiError::invalid_field("signup", message);
+        let domains: Vec<String> = domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+        if mode != "domains" && !domains.is_empty() {
+            return Err(bad("domains are only for mode `domains`"));
+        }
+        let valid = |d: &String| email_address::EmailAddress::is_valid(&format!("a@{d}"));
+        if domains.len() > MAX_DOMAINS || !domains.iter().all(valid) {
+            return Err(bad("domains must be at most 100 valid domain names"));
+        }
+        match mode {
+            "domains" if domains.is_empty() => Err(bad("mode `domains` needs at least one domain")),
+            mode => Self::from_columns(mode, domains)
+                .ok_or_else(|| bad("mode must be closed, invite_only, open or domains")),
+        }
+    }
+}
+
+/// The shortest access-token lifetime an organization may set, in seconds.
+pub const ACCESS_TTL_FLOOR: i64 = 60;
+/// The shortest session lifetime an organization may set, in seconds.
+pub const REFRESH_TTL_FLOOR: i64 = 300;
+
+/// A policy change as a client asks for it; `None` leaves a field as it is, `Some(None)` (lifetimes) goes
+/// back to the server's.
+#[derive(Debug, Default)]
+pub struct PolicyAsked {
+    /// Require a second factor.
+    pub mfa_required: Option<bool>,
+    /// The sign-in methods allowed, by name.
+    pub auth_methods: Option<Vec<String>>,
+    /// Access-token lifetime in seconds.
+    pub access_ttl: Option<Option<u32>>,
+    /// Session lifetime in seconds.
+    pub refresh_ttl: Option<Option<u32>>,
+    /// Extra limits.
+    pub rate_limits: Option<OrgRateLimits>,
+}
+
+impl PolicyUpdate {
+    /// The change asked for, within the server's bounds: lifetimes between their floor and the server's
+    /// own (an organization may shorten them, not lengthen them), and at least one known method.
+    ///
+    /// # Errors
+    /// `InvalidRequest` naming the field.
+    pub fn within(asked: PolicyAsked, server_access: Duration, server_refresh: Duration) -> Result<Self, ApiError> {
+        let methods = asked
+            .auth_methods
+            .map(|names| {
+                let bad = || {
+                    ApiError::invalid_field(
+                        "policy.auth_methods",
+                        "auth_methods must be a non-empty list of password, passkey and social_oauth",
+                    )
+                };
+                let mut methods =
+                    names.iter().map(|n| AuthMethod::parse(n.trim())).collect::<Option<Vec<_>>>().ok_or_else(bad)?;
+                methods.sort_by_key(|m| m.as_str());
+                methods.dedup();
+                if methods.is_empty() { Err(bad()) } else { Ok(methods) }
+            })
+            .transpose()?;
+        let ttl = |field: &'static str, value: Option<Option<u32>>, floor: i64, ceiling: Duration| {
+            value
+                .map(|seconds| {
+                    seconds
+                        .map(|s| {
+                            let s = i64::from(s);
+                            if (floor..=ceiling.whole_seconds()).contains(&s) {
+                                Ok(Duration::seconds(s))
+                            } else {
+                                Err(ApiError::invalid_field(
+                                    field,
+                                    format!("{field} must be from {floor} to {} seconds", ceiling.whole_seconds()),
+                                ))
+                            }
+                        })
+                        .transpose()
+                })
+                .transpose()
+        };
+        Ok(Self {
+            mfa_required: asked.mfa_required,
+            auth_methods: methods,
+            access_ttl: ttl("policy.access_token_ttl", asked.access_ttl, ACCESS_TTL_FLOOR, server_access)?,
+            refresh_ttl: ttl("policy.refresh_token_ttl", asked.refresh_ttl, REFRESH_TTL_FLOOR, server_refresh)?,
+            rate_limits: asked.rate_limits,
+        })
     }
 }
 

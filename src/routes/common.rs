@@ -125,7 +125,7 @@ pub(crate) fn aal_schema() -> utoipa::openapi::Object {
 }
 
 pub(crate) fn auth_method_schema() -> utoipa::openapi::Object {
-    string_enum([AuthMethod::Password, AuthMethod::Passkey, AuthMethod::SocialOauth].map(AuthMethod::as_str))
+    string_enum(AuthMethod::ALL.map(AuthMethod::as_str))
 }
 
 pub(crate) fn bearer_schema() -> utoipa::openapi::Object {
@@ -472,9 +472,7 @@ pub(crate) fn signup_mode_schema() -> utoipa::openapi::Object {
 
 pub(crate) fn auth_methods_schema() -> utoipa::openapi::schema::Array {
     utoipa::openapi::schema::ArrayBuilder::new()
-        .items(string_enum(
-            [AuthMethod::Password, AuthMethod::Passkey, AuthMethod::SocialOauth].map(AuthMethod::as_str),
-        ))
+        .items(string_enum(AuthMethod::ALL.map(AuthMethod::as_str)))
         .min_items(Some(1))
         .unique_items(true)
         .build()

@@ -5,21 +5,16 @@
 //! is not a member of is `organization_not_found`, like one that does not exist.
 
 use actix_web::{HttpResponse, web};
-use identsphere_actors::AuthMethod;
 use serde::{Deserialize, Serialize};
 use time::Duration;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::model::{OrgRateLimits, OrgUpdate, PolicyUpdate, Role, SignupMode};
+use crate::model::{OrgRateLimits, OrgUpdate, PolicyAsked, PolicyUpdate, Role, SLUG_PATTERN, SignupMode, parse_slug};
 use crate::routes::common::*;
 use crate::routes::errors;
 use crate::service::{Caller, NewOrganization, Principal};
-
-/// Longest list of sign-up domains kept.
-const MAX_DOMAINS: usize = 100;
 
 /// A new organization. Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -85,6 +80,23 @@ pub(crate) struct PolicyBody {
     rate_limits: Option<OrgRateLimits>,
 }
 
+impl PolicyBody {
+    /// The change asked for, within the server's bounds (`PolicyUpdate::within`).
+    fn within(self, server_access: Duration, server_refresh: Duration) -> Result<PolicyUpdate, ApiError> {
+        PolicyUpdate::within(
+            PolicyAsked {
+                mfa_required: self.mfa_required,
+                auth_methods: self.auth_methods,
+                access_ttl: self.access_token_ttl,
+                refresh_ttl: self.refresh_token_ttl,
+                rate_limits: self.rate_limits,
+            },
+            server_access,
+            server_refresh,
+        )
+    }
+}
+
 /// A field that may be `null`: present (`Some`, with `null` as `None`) or absent (`None`, by `default`).
 fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(de: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(de).map(Some)
@@ -106,90 +118,6 @@ fn slug_schema() -> utoipa::openapi::Object {
         .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .pattern(Some(SLUG_PATTERN))
         .build()
-}
-
-/// What `slug` accepts.
-const SLUG_PATTERN: &str = "^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$";
-
-/// A slug as typed: 1 to 63 of `a-z0-9-`, not starting or ending with `-`, and not shaped like an id.
-fn slug(raw: String) -> Result<String, ApiError> {
-    let bytes = raw.as_bytes();
-    let shaped = (1..=63).contains(&bytes.len())
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first() != Some(&b'-')
-        && bytes.last() != Some(&b'-');
-    if !shaped || Uuid::parse_str(&raw).is_ok() {
-        return Err(ApiError::invalid_field(
-            "slug",
-            "slug must be 1 to 63 of a-z, 0-9 and -, not starting or ending with -",
-        ));
-    }
-    Ok(raw)
-}
-
-fn signup(json: SignupJson) -> Result<SignupMode, ApiError> {
-    let bad = |message: &str| ApiError::invalid_field("signup", message);
-    let domains: Vec<String> = json.domains.iter().map(|d| d.trim().to_ascii_lowercase()).collect();
-    if json.mode != "domains" && !domains.is_empty() {
-        return Err(bad("domains are only for mode `domains`"));
-    }
-    let valid = |d: &String| email_address::EmailAddress::is_valid(&format!("a@{d}"));
-    if domains.len() > MAX_DOMAINS || !domains.iter().all(valid) {
-        return Err(bad("domains must be at most 100 valid domain names"));
-    }
-    match json.mode.as_str() {
-        "domains" if domains.is_empty() => Err(bad("mode `domains` needs at least one domain")),
-        mode => SignupMode::from_columns(mode, domains)
-            .ok_or_else(|| bad("mode must be closed, invite_only, open or domains")),
-    }
-}
-
-/// The policy change asked for, within the server's bounds: lifetimes between their floor and the
-/// server's own (an organization may shorten them, not lengthen them).
-fn policy(body: PolicyBody, server_access: Duration, server_refresh: Duration) -> Result<PolicyUpdate, ApiError> {
-    let methods = body
-        .auth_methods
-        .map(|names| {
-            let bad = || {
-                ApiError::invalid_field(
-                    "policy.auth_methods",
-                    "auth_methods must be a non-empty list of \
-                                                                        password, passkey and social_oauth",
-                )
-            };
-            let mut methods =
-                names.iter().map(|n| AuthMethod::parse(n.trim())).collect::<Option<Vec<_>>>().ok_or_else(bad)?;
-            methods.sort_by_key(|m| m.as_str());
-            methods.dedup();
-            if methods.is_empty() { Err(bad()) } else { Ok(methods) }
-        })
-        .transpose()?;
-    let ttl = |field: &'static str, value: Option<Option<u32>>, floor: i64, ceiling: Duration| {
-        value
-            .map(|seconds| {
-                seconds
-                    .map(|s| {
-                        let s = i64::from(s);
-                        if (floor..=ceiling.whole_seconds()).contains(&s) {
-                            Ok(Duration::seconds(s))
-                        } else {
-                            Err(ApiError::invalid_field(
-                                field,
-                                format!("{field} must be from {floor} to {} seconds", ceiling.whole_seconds()),
-                            ))
-                        }
-                    })
-                    .transpose()
-            })
-            .transpose()
-    };
-    Ok(PolicyUpdate {
-        mfa_required: body.mfa_required,
-        auth_methods: methods,
-        access_ttl: ttl("policy.access_token_ttl", body.access_token_ttl, 60, server_access)?,
-        refresh_ttl: ttl("policy.refresh_token_ttl", body.refresh_token_ttl, 300, server_refresh)?,
-        rate_limits: body.rate_limits,
-    })
 }
 
 /// The errors of `create_organization`.
@@ -219,7 +147,7 @@ pub(crate) async fn create_organization(
     let CreateBody { name, slug: raw_slug } = body.0;
     let name =
         display_text("name", Some(name))?.ok_or_else(|| ApiError::invalid_field("name", "name must not be blank"))?;
-    let new = NewOrganization { name, slug: raw_slug.map(slug).transpose()? };
+    let new = NewOrganization { name, slug: raw_slug.map(parse_slug).transpose()? };
     let org = state.service.create_org(&principal, new).await?;
     Ok(HttpResponse::Created().json(OrgJson::new(&org, Role::Owner)))
 }
@@ -308,10 +236,10 @@ pub(crate) async fn update_organization(
     };
     let update = OrgUpdate {
         name,
-        slug: raw_slug.map(slug).transpose()?,
-        signup: raw_signup.map(signup).transpose()?,
+        slug: raw_slug.map(parse_slug).transpose()?,
+        signup: raw_signup.map(|json| SignupMode::parse(&json.mode, json.domains)).transpose()?,
         disabled,
-        policy: policy(raw_policy.unwrap_or_default(), state.config.access_token_ttl, state.config.refresh_token_ttl)?,
+        policy: raw_policy.unwrap_or_default().within(state.config.access_token_ttl, state.config.refresh_token_ttl)?,
     };
     let (org, role) = state.service.update_org(&caller, &path_org(&path)?, update).await?;
     Ok(HttpResponse::Ok().json(OrgJson::new(&org, role)))
