@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use identsphere_actors::{ActorSettings, Backend, Registry};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::auth::keys::{KeyRing, RotationPolicy, Sealer};
+use crate::auth::keys::{KeyRing, RotationSchedule, Sealer};
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Tokens;
 use crate::clock::Clock;
@@ -119,12 +119,12 @@ pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyE
     }
 }
 
-/// Every `every`: reloads the published keys, rotating when the policy says so, and hands them to the
+/// Every `every`: reloads the published keys, rotating when the schedule says so, and hands them to the
 /// token minting. Failures are logged and retried at the next tick; the keys in use stay.
 async fn maintain_keys(
     store: Arc<dyn KeyStore>,
     kek: KeyEncryptionKey,
-    policy: RotationPolicy,
+    schedule: RotationSchedule,
     clock: Clock,
     tokens: Tokens,
     every: std::time::Duration,
@@ -134,7 +134,7 @@ async fn maintain_keys(
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        match KeyRing::maintain(store.as_ref(), &kek, Some(&policy), clock.now()).await {
+        match KeyRing::maintain(store.as_ref(), &kek, Some(&schedule), clock.now()).await {
             Ok((ring, _)) => {
                 metrics::gauge!("identsphere_keys_published").set(ring.signing.len() as f64);
                 if let Err(err) = tokens.replace_keys(ring) {
@@ -175,16 +175,16 @@ impl Application {
         metrics::gauge!("identsphere_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         let (stores, kek) = open_stores(&config).await?;
         let sealer = Sealer::new(&kek)?;
-        let policy =
-            RotationPolicy::new(config.key_rotation_interval, config.access_token_ttl, config.refresh_token_ttl);
-        let (ring, _) = KeyRing::maintain(stores.keys.as_ref(), &kek, Some(&policy), clock.now())
+        let schedule =
+            RotationSchedule::new(config.key_rotation_interval, config.access_token_ttl, config.refresh_token_ttl);
+        let (ring, _) = KeyRing::maintain(stores.keys.as_ref(), &kek, Some(&schedule), clock.now())
             .await
             .context("loading the signing keys")?;
         let tokens = Tokens::new(ring, config.public_url.base.clone(), config.access_token_ttl)?;
         let key_task = actix_web::rt::spawn(maintain_keys(
             Arc::clone(&stores.keys),
             kek,
-            policy,
+            schedule,
             clock.clone(),
             tokens.clone(),
             config.key_check_interval,

@@ -30,7 +30,7 @@ pub const JWKS_MAX_AGE: Duration = Duration::minutes(5);
 
 /// When keys rotate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RotationPolicy {
+pub struct RotationSchedule {
     /// How long a key signs before the next one takes over; zero turns scheduled rotation off.
     pub interval: Duration,
     /// How long a new key is published before it signs: longer than any JWKS cache, and than any replica
@@ -90,7 +90,7 @@ pub struct KeyRing {
     pub jwks: Bytes,
 }
 
-impl RotationPolicy {
+impl RotationSchedule {
     /// Rotation every `interval` (zero: never), for access tokens living `access_ttl` and refresh tokens
     /// `refresh_ttl`.
     #[must_use]
@@ -124,7 +124,7 @@ impl KeyAlgorithm {
 
 impl KeyRing {
     /// Creates the first keys if there are none, creates the next signing key and the next MAC key when the
-    /// policy says each is due, and opens what is published at `now`. Returns the ring and the ids of the
+    /// schedule says each is due, and opens what is published at `now`. Returns the ring and the ids of the
     /// keys it rotated in. Every replica runs this; the store's generation numbers make one of them win
     /// each step.
     ///
@@ -133,7 +133,7 @@ impl KeyRing {
     pub async fn maintain(
         store: &dyn KeyStore,
         kek: &KeyEncryptionKey,
-        policy: Option<&RotationPolicy>,
+        schedule: Option<&RotationSchedule>,
         now: OffsetDateTime,
     ) -> anyhow::Result<(Self, Vec<String>)> {
         let sealer = Sealer::new(kek)?;
@@ -152,15 +152,15 @@ impl KeyRing {
         }
         for algorithm in [KeyAlgorithm::Rs256, KeyAlgorithm::Hs256] {
             let newest = stored.iter().filter(|k| k.algorithm == algorithm).max_by_key(|k| k.generation);
-            let (Some(policy), Some(newest)) = (policy.filter(|p| p.interval > Duration::ZERO), newest) else {
+            let (Some(schedule), Some(newest)) = (schedule.filter(|p| p.interval > Duration::ZERO), newest) else {
                 continue;
             };
-            if now + policy.publish_ahead < newest.activates_at + policy.interval {
+            if now + schedule.publish_ahead < newest.activates_at + schedule.interval {
                 continue;
             }
-            let activates_at = (newest.activates_at + policy.interval).max(now + policy.publish_ahead);
+            let activates_at = (newest.activates_at + schedule.interval).max(now + schedule.publish_ahead);
             let key = generate(algorithm, &sealer, now, newest.generation + 1, activates_at)?;
-            if store.add_key(&key, Some(activates_at + policy.keep_after(algorithm))).await? {
+            if store.add_key(&key, Some(activates_at + schedule.keep_after(algorithm))).await? {
                 tracing::info!(
                     kid = %key.kid,
                     algorithm = algorithm.as_str(),

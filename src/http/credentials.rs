@@ -83,6 +83,27 @@ pub fn refresh_token(
     Ok(Some(token))
 }
 
+/// Both tokens a request presents, for a route that takes either (logout): the access token (bearer, else
+/// the `identsphere_at` cookie's) and the refresh token (the body's, else the `identsphere_rt` cookie's). A
+/// request without a bearer token that sends a session cookie must pass the CSRF rule.
+///
+/// # Errors
+/// `TokenInvalid` for a malformed `Authorization` header; `CsrfRejected`.
+pub fn session_credentials(
+    req: &HttpRequest,
+    refresh_in_body: Option<String>,
+    public: &PublicUrl,
+    allowed: &[String],
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let bearer_token = bearer(req)?;
+    let cookie_access = if bearer_token.is_none() { cookie(req, ACCESS_COOKIE) } else { None };
+    let cookie_refresh = if refresh_in_body.is_none() { cookie(req, REFRESH_COOKIE) } else { None };
+    if bearer_token.is_none() && (cookie_access.is_some() || cookie_refresh.is_some()) {
+        check_csrf(req, public, allowed)?;
+    }
+    Ok((bearer_token.or(cookie_access), refresh_in_body.or(cookie_refresh)))
+}
+
 fn session_cookie(
     name: &'static str,
     value: String,

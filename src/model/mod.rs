@@ -21,9 +21,10 @@ pub use email::{Email, normalize as normalize_email};
 pub use identsphere_actors::{FamilyRecord, SessionRules, UserProfile};
 pub use key::{KeyAlgorithm, StoredKey};
 pub use member::{Invitation, Member, MembershipChange, MembershipOutcome, Role};
-pub use organization::{ACCESS_TTL_FLOOR, PolicyAsked, REFRESH_TTL_FLOOR, SLUG_PATTERN, parse_slug, 
-    OrgPolicy, OrgRateLimits, OrgRef, OrgUpdate, Organization, PolicyUpdate, SignupMode, admit, drawn_slug,
-    personal_slug, session_rules, takes_domain,
+pub use organization::{
+    ACCESS_TTL_FLOOR, OrgPolicy, OrgRateLimits, OrgRef, OrgUpdate, Organization, PolicyAsked, PolicyUpdate,
+    REFRESH_TTL_FLOOR, SLUG_PATTERN, SignupMode, admit, drawn_slug, parse_slug, personal_slug, session_rules,
+    takes_domain,
 };
 pub use password::Password;
 pub use rate::Rate;

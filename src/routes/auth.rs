@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::client_ip::client_ip;
-use crate::http::credentials::{
-    ACCESS_COOKIE, REFRESH_COOKIE, bearer, check_csrf, cleared_session_cookies, cookie, refresh_token,
-};
+use crate::http::credentials::{cleared_session_cookies, refresh_token, session_credentials};
 use crate::http::json::{ApiJson, OptionalJson};
 use crate::model::{Email, Password, SessionContext};
 use crate::routes::common::*;
@@ -382,16 +380,9 @@ pub(crate) async fn logout_session(
     let secure = state.config.public_url.secure_cookies;
     let outcome = async {
         let (scope, body_refresh) = body.0.map_or((None, None), |b| (b.scope, b.refresh_token));
-        let bearer_token = bearer(&req)?;
-        let cookie_access = if bearer_token.is_none() { cookie(&req, ACCESS_COOKIE) } else { None };
-        let cookie_refresh = if body_refresh.is_none() { cookie(&req, REFRESH_COOKIE) } else { None };
-        if bearer_token.is_none() && (cookie_access.is_some() || cookie_refresh.is_some()) {
-            check_csrf(&req, &state.config.public_url, &state.config.allowed_origins)?;
-        }
-        let credentials = LogoutCredentials {
-            access: bearer_token.as_deref().or(cookie_access.as_deref()),
-            refresh: body_refresh.as_deref().or(cookie_refresh.as_deref()),
-        };
+        let (access, refresh) =
+            session_credentials(&req, body_refresh, &state.config.public_url, &state.config.allowed_origins)?;
+        let credentials = LogoutCredentials { access: access.as_deref(), refresh: refresh.as_deref() };
         let scope = match scope {
             None | Some(ScopeName::Local) => LogoutScope::Local,
             Some(ScopeName::Others) => LogoutScope::Others,
