@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod audit;
+mod display;
 mod email;
 mod key;
 mod member;
@@ -17,6 +18,7 @@ pub use account::{
 };
 pub use admin::{ApiKey, OrgUser, UserQuery};
 pub use audit::{Audit, AuditActor, AuditEvent};
+pub use display::{MAX_DISPLAY_NAME, display_text};
 pub use email::{Email, normalize as normalize_email};
 pub use identsphere_actors::{FamilyRecord, SessionRules, UserProfile};
 pub use key::{KeyAlgorithm, StoredKey};

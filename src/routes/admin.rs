@@ -14,7 +14,9 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::model::{ApiKey, Email, MembershipChange, OrgUser, Password, Role, UserQuery, normalize_email as normalize};
+use crate::model::{
+    ApiKey, Email, MembershipChange, OrgUser, Password, Role, UserQuery, display_text, normalize_email as normalize,
+};
 use crate::routes::common::*;
 use crate::routes::errors;
 use crate::service::{Caller, NewUser, USER_PAGE_MAX};

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::http::client_ip::client_ip;
 use crate::http::credentials::{cleared_session_cookies, refresh_token, session_credentials};
 use crate::http::json::{ApiJson, OptionalJson};
-use crate::model::{Email, Password, SessionContext};
+use crate::model::{Email, Password, SessionContext, display_text};
 use crate::routes::common::*;
 use crate::routes::errors;
 use crate::service::{FACTORS, LoginOutcome, LogoutCredentials, LogoutScope, Principal, Registration};

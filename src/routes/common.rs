@@ -15,8 +15,6 @@ use crate::http::credentials::set_session_cookies;
 use crate::model::{OrgPolicy, OrgRateLimits, OrgRef, Organization, Role, SessionInfo};
 use crate::service::*;
 
-/// Longest display name kept, in characters.
-pub(crate) const MAX_DISPLAY_NAME: usize = 100;
 /// Longest `User-Agent` kept with a session.
 pub(crate) const MAX_USER_AGENT: usize = 512;
 /// The characters `str::trim` removes (Unicode `White_Space`), as the inside of a regex class: the
@@ -268,21 +266,6 @@ pub(crate) fn origin(req: &HttpRequest, state: &AppState) -> Origin {
     }
 }
 
-/// A display text (a user's or an organization's name) as `DISPLAY_NAME_PATTERN` describes it: trimmed,
-/// at most `MAX_DISPLAY_NAME` characters without control characters; blank is none.
-pub(crate) fn display_text(field: &'static str, text: Option<String>) -> Result<Option<String>, ApiError> {
-    match text.map(|n| n.trim().to_owned()) {
-        Some(name) if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) => {
-            Err(ApiError::invalid_field(
-                field,
-                format!("{field} must be at most 100 characters, without control characters"),
-            ))
-        }
-        Some(name) if name.is_empty() => Ok(None),
-        other => Ok(other),
-    }
-}
-
 pub(crate) fn org_ref(organization: Option<String>) -> Result<Option<OrgRef>, ApiError> {
     match organization.as_deref().map(str::trim) {
         None => Ok(None),
@@ -366,6 +349,7 @@ pub(crate) fn string_enum<const N: usize>(values: [&str; N]) -> utoipa::openapi:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::MAX_DISPLAY_NAME;
 
     #[test]
     fn the_display_name_pattern_allows_max_display_name_characters() {

@@ -11,7 +11,9 @@ use time::Duration;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::model::{OrgRateLimits, OrgUpdate, PolicyAsked, PolicyUpdate, Role, SLUG_PATTERN, SignupMode, parse_slug};
+use crate::model::{
+    OrgRateLimits, OrgUpdate, PolicyAsked, PolicyUpdate, Role, SLUG_PATTERN, SignupMode, display_text, parse_slug,
+};
 use crate::routes::common::*;
 use crate::routes::errors;
 use crate::service::{Caller, NewOrganization, Principal};
