@@ -84,8 +84,10 @@ async fn metrics_can_move_to_their_own_port() {
 /// finish, and the process exits cleanly.
 #[actix_web::test]
 async fn sigterm_drains_in_flight_requests_and_fails_readiness_first() {
+    // The delay outlasts six sign-ins (Argon2 each) on a busy 2-core machine, so readiness is read while
+    // the process still listens.
     let mut app = spawn_process_app(&[
-        ("IDENTSPHERE_SHUTDOWN_DELAY", "1"),
+        ("IDENTSPHERE_SHUTDOWN_DELAY", "5"),
         ("IDENTSPHERE_SHUTDOWN_TIMEOUT", "10"),
         ("IDENTSPHERE_LOG", "info"),
     ])
@@ -108,7 +110,7 @@ async fn sigterm_drains_in_flight_requests_and_fails_readiness_first() {
     assert_error(app.get("/readyz").await, 503, "service_unavailable", "api_error").await;
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK, "still serving during the delay");
 
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = app.process().try_wait().unwrap() {
             break status;
