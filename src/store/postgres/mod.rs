@@ -109,6 +109,25 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The statement wrappers of `PgStore`, one for each way of running a statement (`query_opt`: at most one row,
+/// `query`: its rows, `execute`: how many rows it changed). Each takes a pooled connection, prepares `sql` on it
+/// (once per connection) and runs it with the `tokio_postgres::Client` method of the same name.
+macro_rules! pooled {
+    ($($method:ident -> $answer:ty;)+) => {
+        $(
+            async fn $method(
+                &self,
+                sql: &str,
+                params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+            ) -> Result<$answer, StoreError> {
+                let client = self.client().await?;
+                let statement = client.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
+                client.$method(&statement, params).await.map_err(|e| pg_error(&e))
+            }
+        )+
+    };
+}
+
 impl PgStore {
     /// A pool of at most `size` connections to `database_url`.
     ///
@@ -148,34 +167,10 @@ impl PgStore {
         })
     }
 
-    async fn query_opt(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Option<Row>, StoreError> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
-        client.query_opt(&statement, params).await.map_err(|e| pg_error(&e))
-    }
-
-    async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<Row>, StoreError> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
-        client.query(&statement, params).await.map_err(|e| pg_error(&e))
-    }
-
-    async fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(|e| pg_error(&e))?;
-        client.execute(&statement, params).await.map_err(|e| pg_error(&e))
+    pooled! {
+        query_opt -> Option<Row>;
+        query -> Vec<Row>;
+        execute -> u64;
     }
 }
 
