@@ -381,6 +381,24 @@ impl TestApp {
         }
     }
 
+    /// The CPU time a server started with `spawn_process_app` has used so far, all its threads: what its
+    /// work costs, whatever else the machine is doing (Linux: `/proc`).
+    pub fn cpu_time(&self) -> Duration {
+        let Server::Process { child, .. } = &self.server else {
+            panic!("in-process servers share the test's CPU time")
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        // After the command name in parentheses: state is the first field, utime the 12th, stime the 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        static TICKS_PER_SECOND: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let per_second = *TICKS_PER_SECOND.get_or_init(|| {
+            let output = std::process::Command::new("getconf").arg("CLK_TCK").output().unwrap();
+            String::from_utf8(output.stdout).unwrap().trim().parse().unwrap()
+        });
+        Duration::from_secs_f64(ticks as f64 / per_second as f64)
+    }
+
     /// What a server started with `spawn_process_app` has logged so far.
     pub fn log(&self) -> String {
         match &self.server {
@@ -460,6 +478,17 @@ pub async fn assert_error(response: Response, status: u16, code: &str, kind: &st
         assert!(["code", "message", "type", "param"].contains(&key.as_str()), "unexpected key {key} in {body}");
     }
     body
+}
+
+/// The value of the first series of `name` in a `/metrics` text whose labels contain every
+/// `label="value"` given.
+pub fn series(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .find(|l| labels.iter().all(|label| l.contains(label)))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|v| v.parse().unwrap())
 }
 
 /// The `Set-Cookie` headers of a response, by cookie name.

@@ -7,17 +7,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, spawn_process_app};
-
-/// The value of the first series of `name` whose labels contain every `label="value"` given.
-fn series(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-        .find(|l| labels.iter().all(|label| l.contains(label)))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(|v| v.parse().unwrap())
-}
+use crate::helpers::{Backend, PASSWORD, TestApp, assert_error, series, spawn_process_app};
 
 async fn metrics(app: &TestApp) -> String {
     app.get("/metrics").await.text().await.unwrap()

@@ -1,5 +1,6 @@
 //! Tokens verified by independent implementations, and forgeries refused.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aws_lc_rs::rand::SystemRandom;
@@ -62,19 +63,7 @@ async fn access_tokens_verify_with_the_jsonwebtoken_crate_through_jwks() {
 async fn access_tokens_verify_with_the_integration_page_python_snippet() {
     let app = spawn_app().await;
     let user = app.signed_up_user().await;
-    // scripts/test.sh (and so CI) always sets IDENTSPHERE_TEST_PYTHON to a virtualenv with python-jose:
-    // there the check is mandatory. A bare `cargo test` uses python3 if it has python-jose.
-    let python = match std::env::var("IDENTSPHERE_TEST_PYTHON") {
-        Ok(python) => python,
-        Err(_) => {
-            let ready = Command::new("python3").args(["-c", "import jose, httpx"]).output();
-            if !ready.is_ok_and(|o| o.status.success()) {
-                eprintln!("python3 lacks python-jose or httpx: run ./scripts/test.sh for the cross-language check");
-                return;
-            }
-            "python3".to_owned()
-        }
-    };
+    let python = python_with_jose();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/verify_token.py");
     let run = |token: &str| {
         Command::new(&python)
@@ -92,6 +81,46 @@ async fn access_tokens_verify_with_the_integration_page_python_snippet() {
     let forged = unsigned(user.access());
     let output = run(&forged);
     assert!(!output.status.success(), "python-jose must refuse an unsigned token");
+}
+
+/// A Python with python-jose and httpx, as the integration page uses them, so that a plain `cargo test` makes
+/// the check as `scripts/test.sh` does: `IDENTSPHERE_TEST_PYTHON` (the script sets it), else the script's
+/// virtualenv in `$IDENTSPHERE_CACHE_DIR` (default `~/.cache/identsphere`), else `python3` if it has both,
+/// else that virtualenv, prepared here as the script prepares it (`python3 -m venv`, then `pip install`).
+fn python_with_jose() -> String {
+    if let Ok(python) = std::env::var("IDENTSPHERE_TEST_PYTHON") {
+        return python;
+    }
+    let ready = |python: &Path| Command::new(python).args(["-c", "import jose, httpx"]).output();
+    let ready = |python: &Path| ready(python).is_ok_and(|o| o.status.success());
+    let cache = match std::env::var_os("IDENTSPHERE_CACHE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME, for ~/.cache/identsphere")).join(".cache/identsphere")
+        }
+    };
+    let venv = cache.join("venv");
+    let python = venv.join("bin/python");
+    if ready(&python) {
+        return python.display().to_string();
+    }
+    if ready(Path::new("python3")) {
+        return "python3".to_owned();
+    }
+    let requirements = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/requirements.txt");
+    let quiet = ["--quiet", "--disable-pip-version-check"];
+    let needs =
+        "the cross-language check needs python3 with venv and python-jose from PyPI (or IDENTSPHERE_TEST_PYTHON)";
+    for command in [
+        Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        Command::new(venv.join("bin/pip")).arg("install").args(quiet).args(["-r", requirements]),
+    ] {
+        let output = command.output().unwrap_or_else(|e| panic!("{needs}: {command:?}: {e}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{needs}: {command:?} failed: {stderr}");
+    }
+    assert!(ready(&python), "{} still lacks python-jose or httpx", python.display());
+    python.display().to_string()
 }
 
 /// The token with `alg: none` and no signature.

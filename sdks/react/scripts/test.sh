@@ -3,7 +3,7 @@
 # component tests (jsdom), the integration tests against a real IdentSphere, and the browser end-to-end
 # test (Debian's Chromium driving the demo app). The tests start their own IdentSphere from the binary this
 # script builds in the dev profile (CARGO_TARGET_DIR, default ~/.cache/identsphere/target as CI uses), or
-# $IDENTSPHERE_BIN.
+# $IDENTSPHERE_BIN. `npm test` runs this script; arguments go to `vitest run` (`npm test -- --project unit`).
 #
 #   CHROMIUM_PATH  the browser (default /usr/bin/chromium; installed with apt-get when missing and root)
 set -euo pipefail
@@ -42,6 +42,6 @@ if [ ! -x "$CHROMIUM_PATH" ]; then
 fi
 
 step "vitest: unit, integration, e2e"
-npx vitest run
+npx vitest run "$@"
 
 step "done"

@@ -16,6 +16,36 @@ use identsphere_axum::{Authenticated, IdentSphere, MaybeAuthenticated, OnlineAut
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// Set in the process `in_own_process` starts: the name of the one test it runs.
+const OWN_PROCESS: &str = "IDENTSPHERE_SDK_TEST_OWN_PROCESS";
+
+/// Runs a test that reads process-wide state in a process of its own, however the suite is run.
+///
+/// The `metrics` recorder is global: every IdentSphere started in a process serves the same registry at
+/// `/metrics`, and every SDK in it records there. `cargo test` runs the tests of this binary as threads
+/// of one process, so a count read at `/metrics` would include the other tests' requests. This
+/// re-executes the test binary for `test` alone (its name as `cargo test -- --list` prints it), where
+/// `body` runs on a fresh actix system, and fails with the child's output if the child fails or runs no
+/// test of that name. Under nextest, which already gives each test a process, it costs one more start.
+pub fn in_own_process<F: Future<Output = ()>>(test: &str, body: impl FnOnce() -> F) {
+    if std::env::var_os(OWN_PROCESS).is_some_and(|alone| alone == test) {
+        actix_web::rt::System::new().block_on(body());
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(OWN_PROCESS, test)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{test}, run in a process of its own, {}:\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
 /// The platform API key the test servers accept on the revocation feed.
 pub const KEY: &str = "platform-key-for-sdk-tests-0123456789abcdef";
 pub const PASSWORD: &str = "correct horse battery staple";
