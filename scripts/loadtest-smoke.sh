@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 . scripts/server.sh
 
 seconds=${SMOKE_SECONDS:-10}
-cargo build -q -p identsphere -p identsphere-loadtest
+# Every workspace binary, with the features the workspace's tests unify: building one package alone
+# resolves other features and rebuilds every dependency (minutes of a cold CI run).
+cargo build -q --locked --workspace --bins
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug"
 start_server "$bin/identsphere" postgres
 

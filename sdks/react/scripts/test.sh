@@ -27,7 +27,9 @@ done
 # Argon2 and RSA run at full speed): a release build would cost minutes of a cold CI run for nothing.
 step "IdentSphere binary (dev profile)"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-(cd ../.. && cargo build --locked --bin identsphere)
+# Every workspace binary, with the features the workspace's tests unify: building one package alone
+# resolves other features and rebuilds every dependency (minutes of a cold CI run).
+(cd ../.. && cargo build -q --locked --workspace --bins)
 export IDENTSPHERE_BIN=${IDENTSPHERE_BIN:-$CARGO_TARGET_DIR/debug/identsphere}
 
 step "Chromium"
