@@ -64,6 +64,25 @@ pub enum ApiError {
     /// Confirming or removing a second factor that is not there.
     #[error("no second factor is enrolled or waiting for confirmation")]
     MfaNotEnrolled,
+    /// A passkey that cannot be verified: unknown or deleted, of another user, from an origin or for a
+    /// relying party that is not ours, a bad signature, or a signature counter that went back (a clone).
+    #[error("the passkey could not be verified")]
+    PasskeyInvalid,
+    /// A WebAuthn ceremony that is unknown, expired (5 minutes), already used, or for another step.
+    #[error("this passkey ceremony is unknown, has expired or was already used: ask for new options")]
+    CeremonyExpired,
+    /// Registering a passkey that is registered already.
+    #[error("this passkey is already registered")]
+    PasskeyExists,
+    /// No such passkey of the user.
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    /// Deleting the last passkey of a user with an organization that allows no other sign-in.
+    #[error("this is your last passkey and one of your organizations allows only passkeys: register another first")]
+    LastSignInMethod,
+    /// The server has no WebAuthn relying party (its public base URL is an IP address).
+    #[error("passkeys are not configured on this server")]
+    PasskeysUnavailable,
     /// An email-verification or password-reset link that is unknown, expired or already used.
     #[error("this link is invalid, has expired or was already used")]
     LinkInvalid,
@@ -174,6 +193,12 @@ impl ApiError {
             Self::WrongOrganization => ("wrong_organization", S::FORBIDDEN, PERM),
             Self::MfaAlreadyEnrolled => ("mfa_already_enrolled", S::CONFLICT, "conflict_error"),
             Self::MfaNotEnrolled => ("mfa_not_enrolled", S::CONFLICT, "conflict_error"),
+            Self::PasskeyInvalid => ("passkey_invalid", S::UNAUTHORIZED, AUTHN),
+            Self::CeremonyExpired => ("ceremony_expired", S::BAD_REQUEST, REQ),
+            Self::PasskeyExists => ("passkey_exists", S::CONFLICT, "conflict_error"),
+            Self::PasskeyNotFound => ("passkey_not_found", S::NOT_FOUND, REQ),
+            Self::LastSignInMethod => ("last_sign_in_method", S::CONFLICT, "conflict_error"),
+            Self::PasskeysUnavailable => ("passkeys_unavailable", S::NOT_FOUND, REQ),
             Self::LinkInvalid => ("link_invalid", S::BAD_REQUEST, REQ),
             Self::NotAMember => ("not_a_member", S::FORBIDDEN, PERM),
             Self::InsufficientRole => ("insufficient_role", S::FORBIDDEN, PERM),
@@ -221,6 +246,12 @@ impl ApiError {
             Self::WrongOrganization,
             Self::MfaAlreadyEnrolled,
             Self::MfaNotEnrolled,
+            Self::PasskeyInvalid,
+            Self::CeremonyExpired,
+            Self::PasskeyExists,
+            Self::PasskeyNotFound,
+            Self::LastSignInMethod,
+            Self::PasskeysUnavailable,
             Self::LinkInvalid,
             Self::NotAMember,
             Self::InsufficientRole,
@@ -297,6 +328,12 @@ mod tests {
             (ApiError::WrongOrganization, "wrong_organization", 403, "permission_error"),
             (ApiError::MfaAlreadyEnrolled, "mfa_already_enrolled", 409, "conflict_error"),
             (ApiError::MfaNotEnrolled, "mfa_not_enrolled", 409, "conflict_error"),
+            (ApiError::PasskeyInvalid, "passkey_invalid", 401, "authentication_error"),
+            (ApiError::CeremonyExpired, "ceremony_expired", 400, "invalid_request_error"),
+            (ApiError::PasskeyExists, "passkey_exists", 409, "conflict_error"),
+            (ApiError::PasskeyNotFound, "passkey_not_found", 404, "invalid_request_error"),
+            (ApiError::LastSignInMethod, "last_sign_in_method", 409, "conflict_error"),
+            (ApiError::PasskeysUnavailable, "passkeys_unavailable", 404, "invalid_request_error"),
             (ApiError::LinkInvalid, "link_invalid", 400, "invalid_request_error"),
             (ApiError::NotAMember, "not_a_member", 403, "permission_error"),
             (ApiError::InsufficientRole, "insufficient_role", 403, "permission_error"),

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::http::json::parse;
-use crate::routes::{account, admin, audit, auth, invitations, members, mfa, organizations, revocations};
+use crate::routes::{account, admin, audit, auth, invitations, members, mfa, organizations, passkeys, revocations};
 
 /// Decodes a body as one route's body type with [`parse`], keeping only the verdict.
 pub type Decoder = fn(&[u8]) -> Result<(), ApiError>;
@@ -38,6 +38,12 @@ pub const BODY_DECODERS: &[(&str, Decoder)] = &[
     ("KeyBody", decode::<admin::KeyBody>),
     ("NewUserBody", decode::<admin::NewUserBody>),
     ("UserUpdateBody", decode::<admin::UserUpdateBody>),
+    ("RegistrationOptionsBody", decode::<passkeys::RegistrationOptionsBody>),
+    ("RegistrationBody", decode::<passkeys::RegistrationBody>),
+    ("RenameBody", decode::<passkeys::RenameBody>),
+    ("DeleteBody", decode::<passkeys::DeleteBody>),
+    ("AuthenticationOptionsBody", decode::<passkeys::AuthenticationOptionsBody>),
+    ("AuthenticationBody", decode::<passkeys::AuthenticationBody>),
 ];
 
 /// Parses a query string as one route's query, keeping only the verdict.

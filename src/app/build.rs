@@ -18,11 +18,11 @@ use crate::auth::keys::{KeyRing, RotationSchedule, Sealer};
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Tokens;
 use crate::clock::Clock;
-use crate::config::{Config, KeyEncryptionKey, StoreConfig};
+use crate::config::{Config, KeyEncryptionKey, Passkeys, StoreConfig};
 use crate::http::middleware::outermost;
 use crate::mail::Mailer;
 use crate::routes;
-use crate::service::{Collaborators, Service, Settings};
+use crate::service::{CEREMONY_TTL, Collaborators, Service, Settings};
 use crate::store::KeyStore;
 
 use super::state::AppState;
@@ -78,6 +78,8 @@ pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyE
                 organizations: Arc::new(pg.clone()),
                 factors: Arc::new(pg.clone()),
                 lifecycle: Arc::new(pg.clone()),
+                passkeys: Arc::new(pg.clone()),
+                ceremonies: Arc::new(redis.clone()),
                 keys: Arc::new(pg.clone()),
                 denylist: Arc::new(redis.clone()),
                 limiter: Arc::new(redis.clone()),
@@ -108,6 +110,8 @@ pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyE
                 organizations: Arc::new(store.clone()),
                 factors: Arc::new(store.clone()),
                 lifecycle: Arc::new(store.clone()),
+                passkeys: Arc::new(store.clone()),
+                ceremonies: Arc::new(store.clone()),
                 keys: Arc::new(store.clone()),
                 denylist: Arc::new(store.clone()),
                 limiter: Arc::new(store.clone()),
@@ -210,6 +214,7 @@ impl Application {
             sealer,
             mailer: Mailer::new(&config.email, &config.data_dir)?,
             product_name: config.email.product_name.clone(),
+            webauthn: relying_party(&config.passkeys)?,
         };
         let service = Service::new(stores, hasher, tokens, registry, clock, settings, collaborators);
         let state = web::Data::new(AppState {
@@ -322,4 +327,26 @@ impl Application {
         });
         Ok(self.run_until_stopped().await?)
     }
+}
+
+/// The WebAuthn verifier of the configured relying party; `None` (with the reason logged) while passkeys are
+/// off. Origins must match exactly: no subdomain or port wildcards beyond what was configured.
+fn relying_party(passkeys: &Passkeys) -> anyhow::Result<Option<Arc<webauthn_rs_core::WebauthnCore>>> {
+    let rp = match passkeys {
+        Passkeys::On(rp) => rp,
+        Passkeys::Off(why) => {
+            tracing::warn!("passkeys are off: {why}");
+            return Ok(None);
+        }
+    };
+    let origins = rp.origins.iter().map(|o| url::Url::parse(o)).collect::<Result<Vec<_>, _>>()?;
+    let timeout = CEREMONY_TTL.unsigned_abs();
+    Ok(Some(Arc::new(webauthn_rs_core::WebauthnCore::new_unsafe_experts_only(
+        &rp.rp_name,
+        &rp.rp_id,
+        origins,
+        timeout,
+        Some(false),
+        Some(false),
+    ))))
 }

@@ -13,12 +13,14 @@ use base64::Engine as _;
 use time::Duration;
 
 mod values;
+mod webauthn;
 
 pub use values::{
     ApiKey, Argon2Params, ClientIpHeader, ConfigError, EmailConfig, KeyEncryptionKey, LogFormat, Logging,
     MigrationTarget, PublicUrl, RateLimits, StoreConfig, migration_target,
 };
 use values::{data_dir, parse_num, postgres_url, rate};
+pub use webauthn::{Passkeys, WebauthnConfig};
 
 /// Everything the server needs to start.
 #[derive(Clone, Debug)]
@@ -41,6 +43,8 @@ pub struct Config {
     pub reauthentication_window: Duration,
     /// Extra origins allowed to make cookie-authenticated unsafe requests.
     pub allowed_origins: Vec<String>,
+    /// The WebAuthn relying party of passkeys, or why passkeys are off.
+    pub passkeys: Passkeys,
     /// Encrypts signing keys at rest; every replica has the same one. Required with Postgres; the
     /// embedded store generates one into its data directory when it is not set.
     pub key_encryption_key: Option<KeyEncryptionKey>,
@@ -180,6 +184,7 @@ impl Config {
             .map(|o| PublicUrl::parse("IDENTSPHERE_ALLOWED_ORIGINS", o).map(|u| u.origin))
             .collect::<Result<Vec<_>, _>>()?;
 
+        let passkeys = webauthn::passkeys(&get, &public_url, &allowed_origins)?;
         let logging = Logging::from_lookup(&get)?;
 
         let argon2 = Argon2Params {
@@ -206,6 +211,7 @@ impl Config {
             refresh_reuse_grace: seconds("IDENTSPHERE_REFRESH_REUSE_GRACE", 10, 0)?,
             reauthentication_window: seconds("IDENTSPHERE_REAUTHENTICATION_WINDOW", 600, 0)?,
             allowed_origins,
+            passkeys,
             key_encryption_key,
             argon2,
             hash_concurrency: count("IDENTSPHERE_PASSWORD_HASH_CONCURRENCY", cores)?,

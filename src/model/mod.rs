@@ -10,6 +10,7 @@ mod email;
 mod key;
 mod member;
 mod organization;
+mod passkey;
 mod password;
 mod rate;
 
@@ -28,5 +29,6 @@ pub use organization::{
     REFRESH_TTL_FLOOR, SLUG_PATTERN, SignupMode, admit, drawn_slug, parse_slug, personal_slug, session_rules,
     takes_domain,
 };
+pub use passkey::{Ceremony, CeremonyFor, Passkey, PasskeyUse};
 pub use password::Password;
 pub use rate::Rate;

@@ -16,7 +16,7 @@ use crate::http::json::{ApiJson, OptionalJson};
 use crate::model::{Email, Password, SessionContext, display_text};
 use crate::routes::common::*;
 use crate::routes::errors;
-use crate::service::{FACTORS, LoginOutcome, LogoutCredentials, LogoutScope, Principal, Registration};
+use crate::service::{LogoutCredentials, LogoutScope, Principal, Registration};
 
 /// A new account. Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -227,50 +227,6 @@ pub(crate) async fn login_user(
     let email = Email::parse(&email)?;
     let outcome = state.service.login(&email, password, org_ref(organization)?, origin(&req, &state)).await?;
     Ok(login_response(StatusCode::OK, outcome, &state))
-}
-
-/// The answer to a sign-in: the token response with the session cookies, or the second-factor step
-/// without any.
-fn login_response(status: StatusCode, outcome: LoginOutcome, state: &AppState) -> HttpResponse {
-    match outcome {
-        LoginOutcome::SignedIn(sign_in) => {
-            let body = LoginResponse::SignedIn(Box::new(TokenResponse::from(&*sign_in)));
-            with_session_cookies(status, &sign_in, state, body)
-        }
-        LoginOutcome::MfaRequired { mfa_token, enrollment_required } => {
-            HttpResponse::build(status).json(LoginResponse::MfaRequired(MfaRequired {
-                mfa_required: true,
-                mfa_token: &mfa_token,
-                factors: if enrollment_required { &[] } else { &FACTORS },
-                enrollment_required,
-            }))
-        }
-    }
-}
-
-/// The password was right and a second factor is due: no session yet.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct MfaRequired<'a> {
-    /// Always `true`.
-    mfa_required: bool,
-    /// An RS256 JWT (`typ: mfa`): send it with a code to `/v1/auth/mfa/verify` within 5 minutes; it works
-    /// once.
-    mfa_token: &'a str,
-    /// The factor types the user can complete the sign-in with (a recovery code always works too);
-    /// empty when the user has none yet.
-    #[schema(value_type = Vec<String>)]
-    factors: &'a [&'static str],
-    /// The organization requires a second factor and the user has none: enroll one with the mfa token
-    /// (`/v1/auth/mfa/totp`, then `/v1/auth/mfa/totp/confirm`, which completes the sign-in).
-    enrollment_required: bool,
-}
-
-/// What login answers with: a session, or the second-factor step.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(untagged)]
-enum LoginResponse<'a> {
-    SignedIn(Box<TokenResponse<'a>>),
-    MfaRequired(MfaRequired<'a>),
 }
 
 /// The errors of `refresh_session`.

@@ -346,6 +346,54 @@ pub(crate) fn string_enum<const N: usize>(values: [&str; N]) -> utoipa::openapi:
     utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(values)).build()
 }
 
+/// The answer to a sign-in: the token response with the session cookies, or the second-factor step
+/// without any.
+pub(crate) fn login_response(status: StatusCode, outcome: LoginOutcome, state: &AppState) -> HttpResponse {
+    match outcome {
+        LoginOutcome::SignedIn(sign_in) => {
+            let body = LoginResponse::SignedIn(Box::new(TokenResponse::from(&*sign_in)));
+            with_session_cookies(status, &sign_in, state, body)
+        }
+        LoginOutcome::MfaRequired { mfa_token, factors } => {
+            HttpResponse::build(status).json(LoginResponse::MfaRequired(MfaRequired {
+                mfa_required: true,
+                mfa_token: &mfa_token,
+                factors: factors.iter().map(|f| f.as_str()).collect(),
+                enrollment_required: factors.is_empty(),
+            }))
+        }
+    }
+}
+
+/// The password was right and a second factor is due: no session yet.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MfaRequired<'a> {
+    /// Always `true`.
+    mfa_required: bool,
+    /// An RS256 JWT (`typ: mfa`): send it with a code to `/v1/auth/mfa/verify` within 5 minutes; it works
+    /// once.
+    mfa_token: &'a str,
+    /// The factor types the user can complete the sign-in with: `totp` (a recovery code works too),
+    /// `passkey`; empty when the user has none yet.
+    #[schema(schema_with = factors_schema)]
+    factors: Vec<&'static str>,
+    /// The organization requires a second factor and the user has none: enroll one with the mfa token
+    /// (`/v1/auth/mfa/totp`, then `/v1/auth/mfa/totp/confirm`, which completes the sign-in).
+    enrollment_required: bool,
+}
+
+/// What login answers with: a session, or the second-factor step.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub(crate) enum LoginResponse<'a> {
+    SignedIn(Box<TokenResponse<'a>>),
+    MfaRequired(MfaRequired<'a>),
+}
+
+pub(crate) fn factors_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new().items(string_enum(FACTORS)).unique_items(true).build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

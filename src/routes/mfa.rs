@@ -15,7 +15,7 @@ use crate::http::credentials::refresh_token;
 use crate::http::json::{ApiJson, OptionalJson};
 use crate::routes::common::*;
 use crate::routes::errors;
-use crate::service::{MfaProof, Principal};
+use crate::service::{MfaProof, Principal, SecondFactor};
 
 /// The mfa token of a sign-in that must enroll a second factor first. Unknown fields are refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -98,7 +98,8 @@ impl Proof<'_> {
     }
 }
 
-/// A second-factor code and, to complete a sign-in, the mfa token. Unknown fields are refused.
+/// A second factor and, to complete a sign-in, the mfa token: a `code`, or a `passkey`. Unknown fields are
+/// refused.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({"mfa_token": "eyJ...", "code": "123456"})))]
@@ -107,13 +108,30 @@ pub(crate) struct VerifyBody {
     /// token up to `aal2`.
     #[serde(default)]
     mfa_token: Option<String>,
-    /// A 6-digit TOTP code, or a recovery code (`XXXX-XXXX-XXXX-XXXX`, dashes and case ignored).
+    /// A 6-digit TOTP code, or a recovery code (`XXXX-XXXX-XXXX-XXXX`, dashes and case ignored). Exactly
+    /// one of `code` and `passkey`.
+    #[serde(default)]
     #[schema(max_length = 64)]
-    code: String,
+    code: Option<String>,
+    /// A passkey assertion, from a ceremony that `/v1/auth/passkeys/authentication/options` started with
+    /// the same mfa token (or, for a step-up, the same session).
+    #[serde(default)]
+    passkey: Option<PasskeyAssertion>,
     /// For a step-up: the session's refresh token, unless the `identsphere_rt` cookie carries it. The new
     /// pair goes only to who holds it.
     #[serde(default)]
     refresh_token: Option<String>,
+}
+
+/// A passkey assertion as the second factor.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasskeyAssertion {
+    /// From the options.
+    ceremony_id: uuid::Uuid,
+    /// What `navigator.credentials.get()` resolved to, as `credential.toJSON()` gives it.
+    #[schema(value_type = Object)]
+    credential: Box<webauthn_rs_core::proto::PublicKeyCredential>,
 }
 
 /// A TOTP enrollment waiting for its first code.
@@ -269,7 +287,13 @@ pub(crate) async fn remove_totp(
 pub(crate) fn verify_errors() -> Vec<ApiError> {
     let mut all = errors::live_session_unsafe();
     all.extend(errors::json_body());
-    all.extend([ApiError::MfaInvalidCode, errors::rate_limited()]);
+    all.extend([
+        ApiError::MfaInvalidCode,
+        ApiError::PasskeyInvalid,
+        ApiError::CeremonyExpired,
+        ApiError::PasskeysUnavailable,
+        errors::rate_limited(),
+    ]);
     all
 }
 
@@ -279,13 +303,16 @@ pub(crate) fn verify_errors() -> Vec<ApiError> {
     post,
     path = "/v1/auth/mfa/verify",
     tag = "mfa",
-    summary = "Check a second-factor code: finish a sign-in, or step up",
+    summary = "Check a second factor (a code or a passkey): finish a sign-in, or step up",
     description = "With `mfa_token`: completes the sign-in that answered `mfa_required`; the mfa token works once \
                    and for 5 minutes. Without it: the access token's session is raised to `aal2`, keeping its \
                    `sid`; the request presents the session's refresh token too (`refresh_token` in the body, or \
                    the `identsphere_rt` cookie; `token_missing` without it), since the answer carries a new \
                    refresh token and an access token alone never yields one. A TOTP code is accepted once (±30 s of clock skew); a recovery code is spent. Abuse \
-                   limit: 5 wrong codes per mfa token and per user in 15 minutes (`rate_limited`).",
+                   limit: 5 wrong codes per mfa token and per user in 15 minutes (`rate_limited`). Instead of a \
+                   code, `passkey` carries a passkey assertion from a ceremony started for the same mfa token \
+                   (or session): `passkey_invalid` when it fails, `ceremony_expired` for a ceremony that is \
+                   unknown, used, older than 5 minutes or started for another sign-in.",
     request_body = VerifyBody,
     security((), ("bearer" = []), ("access_cookie" = [])),
     responses((status = 200, description = "The token response at `aal2`. Both session cookies are set.",
@@ -296,9 +323,14 @@ pub(crate) async fn verify_mfa(
     req: HttpRequest,
     body: ApiJson<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let VerifyBody { mfa_token, code, refresh_token } = body.0;
+    let VerifyBody { mfa_token, code, passkey, refresh_token } = body.0;
+    let factor = match (&code, &passkey) {
+        (Some(code), None) => SecondFactor::Code(code),
+        (None, Some(p)) => SecondFactor::Passkey { ceremony_id: p.ceremony_id, credential: &p.credential },
+        _ => return Err(ApiError::invalid_field("code", "send exactly one of `code` and `passkey`")),
+    };
     let proof = proof_of(&req, mfa_token.as_deref()).await?;
     let refresh = session_refresh(&req, &state, &proof, refresh_token)?;
-    let sign_in = state.service.verify_mfa(proof.as_proof(), &code, refresh.as_deref(), origin(&req, &state)).await?;
+    let sign_in = state.service.verify_mfa(proof.as_proof(), factor, refresh.as_deref(), origin(&req, &state)).await?;
     Ok(token_response(StatusCode::OK, &sign_in, &state))
 }

@@ -16,6 +16,7 @@ pub mod invitations;
 pub mod members;
 pub mod mfa;
 pub mod organizations;
+pub mod passkeys;
 pub mod revocations;
 pub mod sessions;
 pub mod well_known;
@@ -81,6 +82,16 @@ routing_table! {
     DELETE "/v1/auth/mfa/totp" => mfa::remove_totp, errors: mfa::remove_errors;
     POST "/v1/auth/mfa/totp/confirm" => mfa::confirm_totp, errors: mfa::confirm_errors;
     POST "/v1/auth/mfa/verify" => mfa::verify_mfa, errors: mfa::verify_errors;
+    POST "/v1/auth/passkeys/registration/options" => passkeys::registration_options,
+        errors: passkeys::registration_options_errors;
+    POST "/v1/auth/passkeys/registration" => passkeys::register_passkey, errors: passkeys::registration_errors;
+    GET "/v1/auth/passkeys" => passkeys::list_passkeys, errors: errors::live_session;
+    PATCH "/v1/auth/passkeys/{id}" => passkeys::rename_passkey, errors: passkeys::rename_errors;
+    DELETE "/v1/auth/passkeys/{id}" => passkeys::delete_passkey, errors: passkeys::delete_errors;
+    POST "/v1/auth/passkeys/authentication/options" => passkeys::authentication_options,
+        errors: passkeys::authentication_options_errors;
+    POST "/v1/auth/passkeys/authentication" => passkeys::sign_in_with_passkey,
+        errors: passkeys::authentication_errors;
     POST "/v1/auth/email/verify" => account::verify_email, errors: account::link_errors;
     POST "/v1/auth/email/verify/resend" => account::resend_verification, errors: account::resend_errors;
     POST "/v1/auth/password/forgot" => account::forgot_password, errors: account::forgot_errors;

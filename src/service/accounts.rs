@@ -100,7 +100,7 @@ impl Service {
                     // A new account has no second factor: an organization that requires one gets it enrolled
                     // before any session starts.
                     if policy.sessions.mfa_required {
-                        return self.second_factor_due(&family, &user, false, now);
+                        return self.second_factor_due(&family, &user, Vec::new(), now);
                     }
                     let mut sign_in = self.start_family(family, user, origin, &policy.sessions, now).await?;
                     if let Target::DomainPending(org) = &target {

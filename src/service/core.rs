@@ -100,6 +100,8 @@ pub struct Collaborators {
     pub mailer: Mailer,
     /// The issuer authenticator apps show next to a TOTP code.
     pub product_name: String,
+    /// Verifies passkeys for our relying party; `None` while passkeys are off.
+    pub webauthn: Option<std::sync::Arc<webauthn_rs_core::WebauthnCore>>,
 }
 
 /// The sign-in flows over one server's stores, keys and actors.

@@ -141,7 +141,7 @@ impl Service {
     pub async fn change_password(&self, principal: &Principal, current: String, new: Password) -> Result<(), ApiError> {
         let (context, _) = self.session(principal).await?;
         let user_id = context.user.id;
-        if principal.claims.aal != Aal::Aal2 && self.has_second_factor(user_id).await? {
+        if principal.claims.aal != Aal::Aal2 && !self.second_factors(user_id).await?.is_empty() {
             return Err(ApiError::InsufficientAal);
         }
         self.check_password(user_id, &context.user.email, current).await?;

@@ -18,7 +18,7 @@ use super::limits::Limit;
 use crate::auth::tokens::Claims;
 use crate::error::ApiError;
 use crate::model::admit;
-use crate::model::{OrgRef, SecretHash};
+use crate::model::{CeremonyFor, OrgRef, SecretHash};
 
 /// Recovery codes issued at confirmation.
 const RECOVERY_CODES: usize = 10;
@@ -27,7 +27,41 @@ const RECOVERY_CODE_BYTES: usize = 10;
 /// Random bytes of a TOTP secret (RFC 4226 recommends 160 bits).
 const TOTP_SECRET_BYTES: usize = 20;
 /// The factor types `mfa_required` lists.
-pub const FACTORS: [&str; 1] = ["totp"];
+pub const FACTORS: [&str; 2] = ["totp", "passkey"];
+
+/// A second factor a user has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    /// An authenticator app (with its recovery codes).
+    Totp,
+    /// A passkey.
+    Passkey,
+}
+
+impl Factor {
+    /// The name `mfa_required` lists.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => FACTORS[0],
+            Self::Passkey => FACTORS[1],
+        }
+    }
+}
+
+/// What proves the second factor at `mfa/verify`.
+#[derive(Debug)]
+pub enum SecondFactor<'a> {
+    /// A TOTP code or a recovery code.
+    Code(&'a str),
+    /// A passkey assertion, in the ceremony started for this sign-in or session.
+    Passkey {
+        /// The ceremony of `passkeys/authentication/options`.
+        ceremony_id: uuid::Uuid,
+        /// What `navigator.credentials.get()` gave.
+        credential: &'a webauthn_rs_core::proto::PublicKeyCredential,
+    },
+}
 
 /// What login ended with.
 #[derive(Clone, Debug)]
@@ -39,8 +73,9 @@ pub enum LoginOutcome {
     MfaRequired {
         /// The mfa token (`typ: mfa`), single-use, 5 minutes.
         mfa_token: String,
-        /// The user has no factor yet: enroll and confirm one (`mfa/totp`, `mfa/totp/confirm`).
-        enrollment_required: bool,
+        /// The factors the user can complete the sign-in with; none: enroll and confirm one first
+        /// (`mfa/totp`, `mfa/totp/confirm`).
+        factors: Vec<Factor>,
     },
 }
 
@@ -71,9 +106,21 @@ pub enum MfaProof<'a> {
 }
 
 impl Service {
-    /// Whether the user has a confirmed second factor.
-    pub(super) async fn has_second_factor(&self, user_id: Uuid) -> Result<bool, ApiError> {
+    /// Whether the user has a confirmed TOTP factor.
+    async fn has_totp(&self, user_id: Uuid) -> Result<bool, ApiError> {
         Ok(self.stores.factors.totp(user_id).await?.is_some_and(|f| f.confirmed_at.is_some()))
+    }
+
+    /// The second factors the user has: a confirmed TOTP factor, passkeys (while passkeys are on).
+    pub(super) async fn second_factors(&self, user_id: Uuid) -> Result<Vec<Factor>, ApiError> {
+        let mut factors = Vec::new();
+        if self.has_totp(user_id).await? {
+            factors.push(Factor::Totp);
+        }
+        if self.collaborators.webauthn.is_some() && !self.stores.passkeys.passkeys(user_id).await?.is_empty() {
+            factors.push(Factor::Passkey);
+        }
+        Ok(factors)
     }
 
     /// The answer to a right password when a second factor is due: an mfa token for the family the
@@ -82,11 +129,11 @@ impl Service {
         &self,
         family: &FamilyRecord,
         user: &UserProfile,
-        has_factor: bool,
+        factors: Vec<Factor>,
         now: OffsetDateTime,
     ) -> Result<LoginOutcome, ApiError> {
         let mfa_token = self.tokens.issue_mfa(family, user, now)?;
-        Ok(LoginOutcome::MfaRequired { mfa_token, enrollment_required: !has_factor })
+        Ok(LoginOutcome::MfaRequired { mfa_token, factors })
     }
 
     /// The user a proof speaks for, with the mfa token's claims when it is one (not spent by this).
@@ -115,7 +162,7 @@ impl Service {
         if let MfaProof::Session(principal) = proof {
             self.reauthenticated(principal, &user, password).await?;
         }
-        if self.has_second_factor(user.id).await? {
+        if self.has_totp(user.id).await? {
             return Err(ApiError::MfaAlreadyEnrolled);
         }
         let mut secret = vec![0u8; TOTP_SECRET_BYTES];
@@ -198,18 +245,18 @@ impl Service {
         Ok(())
     }
 
-    /// Checks a second-factor code (a TOTP code or a recovery code): with an mfa token it completes the
-    /// sign-in at `aal2`; with a live session that presents its refresh token too, it raises that session
-    /// to `aal2` (same `sid`).
+    /// Checks a second factor (a TOTP code, a recovery code or a passkey): with an mfa token it completes
+    /// the sign-in at `aal2`; with a live session that presents its refresh token too, it raises that
+    /// session to `aal2` (same `sid`).
     ///
     /// # Errors
     /// `MfaInvalidCode` for a wrong, replayed or spent code; `RateLimited` after too many wrong ones;
-    /// `TokenInvalid` for an mfa token that is not ours or was used; `TokenExpired`; `AccountDisabled`;
-    /// the refresh token's errors.
+    /// `PasskeyInvalid`, `CeremonyExpired` for a passkey; `TokenInvalid` for an mfa token that is not ours
+    /// or was used; `TokenExpired`; `AccountDisabled`; the refresh token's errors.
     pub async fn verify_mfa(
         &self,
         proof: MfaProof<'_>,
-        code: &str,
+        factor: SecondFactor<'_>,
         refresh: Option<&str>,
         origin: identsphere_actors::Origin,
     ) -> Result<SignIn, ApiError> {
@@ -218,12 +265,25 @@ impl Service {
             MfaProof::Session(principal) => {
                 self.session(principal).await?;
                 self.same_family_refresh(principal, refresh).await?;
-                self.check_code(principal.claims.sub, None, code, now).await?;
+                let (sid, user_id) = (principal.claims.sid, principal.claims.sub);
+                match factor {
+                    SecondFactor::Code(code) => self.check_code(user_id, None, code, now).await?,
+                    SecondFactor::Passkey { ceremony_id, credential } => {
+                        let bound = CeremonyFor::Session { sid, user_id };
+                        self.passkey_second_factor(&bound, ceremony_id, credential).await?;
+                    }
+                }
                 self.elevate(principal, now).await
             }
             MfaProof::MfaToken(token) => {
                 let claims = self.tokens.verify_mfa(token, now)?;
-                self.check_code(claims.sub, Some(claims.jti), code, now).await?;
+                match factor {
+                    SecondFactor::Code(code) => self.check_code(claims.sub, Some(claims.jti), code, now).await?,
+                    SecondFactor::Passkey { ceremony_id, credential } => {
+                        let bound = CeremonyFor::MfaToken { jti: claims.jti, user_id: claims.sub };
+                        self.passkey_second_factor(&bound, ceremony_id, credential).await?;
+                    }
+                }
                 self.complete_sign_in(&claims, origin, now).await
             }
         }
@@ -259,7 +319,7 @@ impl Service {
 
     /// Refuses a credential change from a session whose sign-in is older than the reauthentication
     /// window, unless the user typed their password again.
-    async fn reauthenticated(
+    pub(super) async fn reauthenticated(
         &self,
         principal: &Principal,
         user: &UserProfile,

@@ -95,9 +95,9 @@ impl Service {
         admit(&org, AuthMethod::Password)?;
         self.stores.accounts.touch_membership(user_id, org.id, now).await?;
         let family = self.new_family(user_id, org.id, &org.policy, AuthMethod::Password, now);
-        let has_factor = self.has_second_factor(user_id).await?;
-        if has_factor || org.policy.sessions.mfa_required {
-            return self.second_factor_due(&family, &credentials.user, has_factor, now);
+        let factors = self.second_factors(user_id).await?;
+        if !factors.is_empty() || org.policy.sessions.mfa_required {
+            return self.second_factor_due(&family, &credentials.user, factors, now);
         }
         let sign_in = self.start_family(family, credentials.user, origin, &org.policy.sessions, now).await?;
         Ok(LoginOutcome::SignedIn(Box::new(sign_in)))

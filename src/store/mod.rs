@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::model::{
     ApiKey, Audit, AuditEvent, Credentials, Invitation, Member, MembershipChange, MembershipOutcome, NewAccount,
-    NewLink, OrgRef, OrgUpdate, OrgUser, Organization, Rate, Role, SecretHash, SessionContext, SessionInfo, StoredKey,
-    TotpFactor, UserProfile, UserQuery,
+    NewLink, OrgRef, OrgUpdate, OrgUser, Organization, Passkey, PasskeyUse, Rate, Role, SecretHash, SessionContext,
+    SessionInfo, StoredKey, TotpFactor, UserProfile, UserQuery,
 };
 
 /// Counts a failure of `store` (`postgres`, `redis`, `embedded`) and passes it on. Conflicts are not
@@ -420,6 +420,70 @@ pub trait Probe: Send + Sync + 'static {
     fn close(&self) {}
 }
 
+/// Passkeys (durable).
+#[async_trait]
+pub trait PasskeyStore: Send + Sync + 'static {
+    /// Registers `passkey`.
+    ///
+    /// # Errors
+    /// `Conflict` when its credential id is registered already, to anyone.
+    async fn add_passkey(&self, passkey: &Passkey) -> Result<(), StoreError>;
+
+    /// The user's passkeys, oldest first.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn passkeys(&self, user_id: Uuid) -> Result<Vec<Passkey>, StoreError>;
+
+    /// The passkey with this WebAuthn credential id, whoever's it is.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<Passkey>, StoreError>;
+
+    /// Renames one of the user's passkeys: the passkey after, or `None` when the user has no such one.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn rename_passkey(&self, user_id: Uuid, id: Uuid, name: &str) -> Result<Option<Passkey>, StoreError>;
+
+    /// Deletes one of the user's passkeys; `false` when the user has no such one.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn remove_passkey(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
+
+    /// Records a use of a passkey, atomically with the counter check: `false` (nothing written) when the
+    /// passkey is gone or its stored counter is not below the new one, unless both are zero (an
+    /// authenticator that keeps no counter).
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn use_passkey(&self, used: &PasskeyUse) -> Result<bool, StoreError>;
+}
+
+/// WebAuthn ceremonies in flight: short-lived and shared by every replica (Redis, or the embedded store).
+#[async_trait]
+pub trait CeremonyStore: Send + Sync + 'static {
+    /// Keeps `ceremony` under `id` until `expires_at`.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn put_ceremony(
+        &self,
+        id: Uuid,
+        ceremony: &[u8],
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the ceremony `id` out, once: `None` when it is unknown, taken or expired.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn take_ceremony(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
 /// The backends of one running server.
 #[derive(Clone)]
 pub struct Stores {
@@ -433,6 +497,10 @@ pub struct Stores {
     pub factors: Arc<dyn FactorStore>,
     /// Email verification, password reset and change.
     pub lifecycle: Arc<dyn LifecycleStore>,
+    /// Passkeys.
+    pub passkeys: Arc<dyn PasskeyStore>,
+    /// WebAuthn ceremonies in flight.
+    pub ceremonies: Arc<dyn CeremonyStore>,
     /// Keys.
     pub keys: Arc<dyn KeyStore>,
     /// Access-token denylist.

@@ -13,7 +13,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Probe, RateLimiter};
+use super::{CeremonyStore, Probe, RateLimiter};
 use crate::model::Rate;
 use identsphere_actors::{Revocation, RevocationPage, Revoked};
 
@@ -248,6 +248,50 @@ impl RateLimiter for RedisStore {
             .map_err(|e| redis_error(&e))?;
         Ok((wait > 0).then(|| time::Duration::milliseconds(wait)))
     }
+}
+
+/// A ceremony is kept as its expiry (milliseconds, big-endian) then its bytes: Redis expires the key by its
+/// own clock, the expiry is checked against the service's when the ceremony is taken.
+#[async_trait]
+impl CeremonyStore for RedisStore {
+    async fn put_ceremony(
+        &self,
+        id: Uuid,
+        ceremony: &[u8],
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let ttl_ms = u64::try_from((expires_at - now).whole_milliseconds()).unwrap_or(0).max(1);
+        let mut value = millis(expires_at).to_be_bytes().to_vec();
+        value.extend_from_slice(ceremony);
+        let mut connection = self.connection.clone();
+        redis::cmd("SET")
+            .arg(format!("{}ceremony:{id}", self.prefix))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(|e| redis_error(&e))
+    }
+
+    async fn take_ceremony(&self, id: Uuid, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut connection = self.connection.clone();
+        let value: Option<Vec<u8>> = redis::cmd("GETDEL")
+            .arg(format!("{}ceremony:{id}", self.prefix))
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        Ok(value.and_then(|value| {
+            let (expiry, ceremony) = value.split_at_checked(8)?;
+            let expires_ms = i64::from_be_bytes(expiry.try_into().ok()?);
+            (expires_ms > millis(now)).then(|| ceremony.to_vec())
+        }))
+    }
+}
+
+fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 #[async_trait]

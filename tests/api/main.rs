@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod authenticator;
 mod bad_input;
 mod cli;
 mod embedded;
@@ -21,6 +22,7 @@ mod mfa;
 mod openapi;
 mod operations;
 mod organizations;
+mod passkeys;
 mod policy;
 mod refresh;
 mod register;

@@ -324,6 +324,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
             Some(json!({"email": "planted@example.com", "password": PASSWORD, "role": "owner"}))
         }
         ("PATCH", "/v1/organizations/{org}/users/{user_id}") => Some(json!({"disabled": true})),
+        ("PATCH", "/v1/auth/passkeys/{id}") => Some(json!({"name": "pwned"})),
         _ => None,
     }
 }

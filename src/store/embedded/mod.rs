@@ -45,6 +45,7 @@ mod keys;
 mod lifecycle;
 mod limiter;
 mod organizations;
+mod passkeys;
 
 pub use data_dir::embedded_kek;
 

@@ -77,6 +77,7 @@ mod families;
 mod keys;
 mod lifecycle;
 mod organizations;
+mod passkeys;
 
 mod pg_migrations {
     refinery::embed_migrations!("migrations/postgres");
