@@ -19,6 +19,9 @@ use identsphere_axum::{Authenticated, IdentSphere};
 use tower::ServiceExt as _;
 
 #[allow(dead_code, reason = "the tests' helpers: the bench uses a few")]
+#[path = "../../../tests/api/authenticator.rs"]
+mod authenticator;
+#[allow(dead_code, reason = "the tests' helpers: the bench uses a few")]
 #[path = "../tests/it/helpers.rs"]
 mod helpers;
 

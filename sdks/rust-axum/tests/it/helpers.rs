@@ -16,6 +16,8 @@ use identsphere_axum::{Authenticated, IdentSphere, MaybeAuthenticated, OnlineAut
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::authenticator::Authenticator;
+
 /// Set in the process `in_own_process` starts: the name of the one test it runs.
 const OWN_PROCESS: &str = "IDENTSPHERE_SDK_TEST_OWN_PROCESS";
 
@@ -49,6 +51,12 @@ pub fn in_own_process<F: Future<Output = ()>>(test: &str, body: impl FnOnce() ->
 /// The platform API key the test servers accept on the revocation feed.
 pub const KEY: &str = "platform-key-for-sdk-tests-0123456789abcdef";
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The page passkeys are used from in `passkey_session`.
+const PASSKEY_ORIGIN: &str = "http://localhost:3000";
+/// The server variables passkeys need: the test server's own address is an IP address, which browsers
+/// never use for WebAuthn, so the relying party is `localhost`.
+pub const PASSKEYS: [(&str, &str); 2] =
+    [("IDENTSPHERE_WEBAUTHN_RP_ID", "localhost"), ("IDENTSPHERE_WEBAUTHN_ORIGINS", PASSKEY_ORIGIN)];
 
 /// A running IdentSphere; stopped and its data directory removed on drop.
 pub struct Server {
@@ -139,6 +147,31 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// A new user signed in with a passkey (registered from the sign-up session): the token response. The
+    /// server must run with `PASSKEYS`.
+    pub async fn passkey_session(&self) -> Value {
+        let tokens = self.sign_up().await;
+        let access = tokens["access_token"].as_str().unwrap();
+        let mut authenticator = Authenticator::new(PASSKEY_ORIGIN);
+        let options = self.post_json("/v1/auth/passkeys/registration/options", Some(access), &json!({}), 200).await;
+        let credential = authenticator.register(&options, None);
+        let body = json!({"ceremony_id": options["ceremony_id"], "credential": credential});
+        self.post_json("/v1/auth/passkeys/registration", Some(access), &body, 201).await;
+        let options = self.post_json("/v1/auth/passkeys/authentication/options", None, &json!({}), 200).await;
+        let body = json!({"ceremony_id": options["ceremony_id"], "credential": authenticator.authenticate(&options)});
+        self.post_json("/v1/auth/passkeys/authentication", None, &body, 200).await
+    }
+
+    async fn post_json(&self, path: &str, bearer: Option<&str>, body: &Value, status: u16) -> Value {
+        let mut request = self.http.post(self.url(path)).json(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
         response.json().await.unwrap()
     }
 

@@ -6,6 +6,9 @@
 // Tests fail by panicking: unwrap and expect are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The software passkey authenticator of the server's API tests: one implementation for both suites.
+#[path = "../../../../tests/api/authenticator.rs"]
+mod authenticator;
 mod helpers;
 mod jwks;
 mod online;

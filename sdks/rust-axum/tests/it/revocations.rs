@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use time::Duration as Span;
 
-use crate::helpers::{App, access, assert_refused, in_own_process, refresh, spawn_app, spawn_server};
+use crate::helpers::{
+    App, PASSKEYS, access, assert_refused, in_own_process, refresh, spawn_app, spawn_server, spawn_server_with,
+};
 
 /// The poll interval of `Server::builder`.
 const POLL: Duration = Duration::from_millis(300);
@@ -56,6 +58,20 @@ async fn after_refresh_token_reuse_the_app_refuses_the_family_within_the_poll_in
     let took = refused_after(&app, &successor).await;
     assert!(took <= POLL + Duration::from_secs(1), "refused after {took:?}");
     assert_refused(app.get("/me", Some(&access(&tokens))).await, 401, "token_revoked").await;
+}
+
+#[actix_web::test]
+async fn a_passkey_session_is_verified_and_revoked_like_any_other() {
+    let server = spawn_server_with(&PASSKEYS).await;
+    let app = spawn_app(&server.sdk().await).await;
+    let token = access(&server.passkey_session().await);
+    // A user-verified passkey is multi-factor: the aal2 gate admits it without a step-up.
+    assert_eq!(app.get("/aal2", Some(&token)).await.status(), 200);
+    assert_eq!(app.get("/me", Some(&token)).await.status(), 200);
+
+    server.logout(&token).await;
+    let took = refused_after(&app, &token).await;
+    assert!(took <= POLL + Duration::from_secs(1), "refused after {took:?}");
 }
 
 #[test]
