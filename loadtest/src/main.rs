@@ -11,7 +11,10 @@
 //! - `signin+session`: session reads measured while a login storm saturates hashing;
 //! - `mfa-signin`: what a second factor adds to a sign-in: half the users sign in with a password only, half
 //!   with a password and a TOTP code (`login` then `mfa verify`), each about once per TOTP step (30 s), so
-//!   the latencies compare at the same light load.
+//!   the latencies compare at the same light load;
+//! - `passkey-signin`: a storm of passkey sign-ins (`passkey options` then `passkey sign-in`), each goose user
+//!   with an account and a passkey of its own (a software authenticator signing for `LOADTEST_PASSKEY_ORIGIN`,
+//!   default `http://localhost:8080`: start the server with that public base URL). Compare with `signin`.
 //!
 //! `signin`, `refresh`, `session`, `hot-org`, `many-orgs` and `signin+session` sign in as users that `populate`
 //! loaded (`LOADTEST_USERS`, default 100000; `LOADTEST_HOT_USERS`, default 1000). The run fails (exit 1) on any
@@ -19,6 +22,15 @@
 
 use goose::prelude::*;
 use serde_json::{Value, json};
+
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "the API tests' software authenticator: a malformed answer of the server is a failed run"
+)]
+#[path = "../../tests/api/authenticator.rs"]
+mod authenticator;
 
 /// The password `populate` gives every user.
 const PASSWORD: &str = "loadtest password 2026";
@@ -217,6 +229,35 @@ async fn full_signin(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// Registers a new account and a passkey for it, kept for `passkey_signin`.
+async fn passkey_account(user: &mut GooseUser) -> TransactionResult {
+    let email = format!("lt-passkey-{}@example.com", uuid::Uuid::new_v4().simple());
+    let answer = post(user, "register", "/v1/auth/register", &json!({ "email": email, "password": PASSWORD })).await?;
+    let access = session_of(&answer)?.access;
+    let origin = std::env::var("LOADTEST_PASSKEY_ORIGIN").unwrap_or_else(|_| "http://localhost:8080".to_owned());
+    let mut authenticator = authenticator::Authenticator::new(&origin);
+    let path = "/v1/auth/passkeys/registration/options";
+    let options = post_as(user, "passkey registration options", path, &json!({}), Some(&access)).await?;
+    let credential = authenticator.register(&options, None);
+    let body = json!({ "ceremony_id": options["ceremony_id"], "credential": credential });
+    post_as(user, "passkey registration", "/v1/auth/passkeys/registration", &body, Some(&access)).await?;
+    user.set_session_data(authenticator);
+    Ok(())
+}
+
+/// A passkey sign-in whose session is not kept: options, then the assertion.
+async fn passkey_signin(user: &mut GooseUser) -> TransactionResult {
+    let mut authenticator =
+        user.get_session_data::<authenticator::Authenticator>().ok_or_else(|| failed("no passkey"))?.clone();
+    let options = post(user, "passkey options", "/v1/auth/passkeys/authentication/options", &json!({})).await?;
+    let body = json!({ "ceremony_id": options["ceremony_id"], "credential": authenticator.authenticate(&options) });
+    let answer = post(user, "passkey sign-in", "/v1/auth/passkeys/authentication", &body).await?;
+    session_of(&answer)?;
+    // The signature counter moved on.
+    user.set_session_data(authenticator);
+    Ok(())
+}
+
 fn scenarios(name: &str) -> Result<Vec<Scenario>, GooseError> {
     let session_and_refresh = |scenario: Scenario, on_start: Transaction| -> Result<Scenario, GooseError> {
         Ok(scenario
@@ -265,11 +306,17 @@ fn scenarios(name: &str) -> Result<Vec<Scenario>, GooseError> {
                     .register_transaction(transaction!(full_signin)),
             ]
         }
+        "passkey-signin" => vec![
+            scenario!("PasskeySignin")
+                .register_transaction(transaction!(passkey_account).set_on_start())
+                .register_transaction(transaction!(passkey_signin)),
+        ],
         other => {
             return Err(GooseError::InvalidOption {
                 option: "LOADTEST_SCENARIO".to_owned(),
                 value: other.to_owned(),
-                detail: "one of signin, refresh, session, mixed, hot-org, many-orgs, signin+session, mfa-signin"
+                detail: "one of signin, refresh, session, mixed, hot-org, many-orgs, signin+session, mfa-signin, \
+                         passkey-signin"
                     .to_owned(),
             });
         }
