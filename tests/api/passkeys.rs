@@ -388,6 +388,38 @@ async fn an_organization_policy_governs_passkey_sign_ins_and_keeps_the_last_pass
 }
 
 #[actix_web::test]
+async fn a_verified_passkey_meets_a_required_second_factor_and_an_unverified_one_does_not() {
+    let app = spawn_app().await;
+    let (mut owner, mut verified, _) = user_with_passkey(&app).await;
+    let mut unverified = Authenticator::new(PUBLIC_BASE_URL);
+    unverified.user_verification = false;
+    register(&app, &owner, &mut unverified).await;
+    let acme = json!({"name": "Acme", "slug": "acme"});
+    let org =
+        body_of(call(&app, Method::POST, "/v1/organizations", owner.access(), Some(&acme)).await, StatusCode::CREATED)
+            .await;
+    owner.tokens = body_of(switch(&app, owner.refresh(), &org["id"]).await, StatusCode::OK).await;
+    let policy = json!({"policy": {"mfa_required": true}});
+    let set = call(&app, Method::PATCH, "/v1/organizations/acme", owner.access(), Some(&policy)).await;
+    assert_eq!(set.status(), StatusCode::OK);
+
+    let sign_in_to_acme = async |authenticator: &mut Authenticator| {
+        let options = authentication_options(&app, &json!({"organization": "acme"})).await;
+        let credential = authenticator.authenticate(&options);
+        let body = json!({"ceremony_id": options["ceremony_id"], "credential": credential, "organization": "acme"});
+        body_of(app.post("/v1/auth/passkeys/authentication", &body).await, StatusCode::OK).await
+    };
+    let tokens = sign_in_to_acme(&mut verified).await;
+    assert_eq!(claims(tokens["access_token"].as_str().unwrap())["aal"], "aal2");
+    // An aal2 passkey session refreshes where a second factor is required.
+    assert_eq!(app.refresh(tokens["refresh_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+    // Without user verification the passkey was one factor; the user has no TOTP: enroll one first.
+    let step = sign_in_to_acme(&mut unverified).await;
+    assert_eq!(step["mfa_required"], true, "{step}");
+    assert_eq!((step["enrollment_required"].as_bool(), step["factors"].clone()), (Some(true), json!([])));
+}
+
+#[actix_web::test]
 async fn bad_passkey_requests_get_the_envelope_and_change_nothing() {
     let app = spawn_app().await;
     let user = app.signed_up_user().await;
