@@ -1,5 +1,6 @@
 //! Credentials and tokens: password hashing, the server's keys, minting and verifying JWTs.
 
 pub mod keys;
+pub mod oauth;
 pub mod password;
 pub mod tokens;

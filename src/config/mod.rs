@@ -4,6 +4,7 @@
 //! Parsing is a pure function of a variable lookup, so tests configure servers without touching the
 //! process environment. A bad value fails start-up with one line naming the variable.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use base64::Engine as _;
 
 use time::Duration;
 
+mod oauth;
 mod values;
 mod webauthn;
 
@@ -20,6 +22,7 @@ pub use values::{
     MigrationTarget, PublicUrl, RateLimits, StoreConfig, migration_target,
 };
 use values::{data_dir, parse_num, postgres_url, rate};
+pub use oauth::{ProviderConfig, ProviderKind};
 pub use webauthn::{Passkeys, WebauthnConfig};
 
 /// Everything the server needs to start.
@@ -45,6 +48,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// The WebAuthn relying party of passkeys, or why passkeys are off.
     pub passkeys: Passkeys,
+    /// The platform's sign-in providers (`IDENTSPHERE_OAUTH_<NAME>_*`).
+    pub oauth_providers: Vec<ProviderConfig>,
+    /// Where a social or SSO sign-in may send the browser back: exact URLs, or origins (any path on them).
+    pub allowed_redirect_uris: Vec<String>,
     /// Encrypts signing keys at rest; every replica has the same one. Required with Postgres; the
     /// embedded store generates one into its data directory when it is not set.
     pub key_encryption_key: Option<KeyEncryptionKey>,
@@ -84,11 +91,27 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the configuration through `lookup` (the process environment in production).
+    /// Reads the configuration from `vars` (the process environment in production): the variables a
+    /// deployment names itself (`IDENTSPHERE_OAUTH_<NAME>_*`) are found by listing them.
+    ///
+    /// # Errors
+    /// The first variable that is missing where required or cannot be used.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: std::collections::BTreeMap<String, String> = vars.into_iter().collect();
+        let names = vars.keys().cloned().collect();
+        Self::read(&names, |var| vars.get(var).cloned())
+    }
+
+    /// Reads the configuration through `lookup`, without sign-in providers (they are found by listing the
+    /// variables: [`Config::from_vars`]).
     ///
     /// # Errors
     /// The first variable that is missing where required or cannot be used.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(&BTreeSet::new(), lookup)
+    }
+
+    fn read(names: &BTreeSet<String>, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
         let cores = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
         let count = |var: &'static str, default: NonZeroUsize| -> Result<NonZeroUsize, ConfigError> {
@@ -97,7 +120,7 @@ impl Config {
         let seconds = |var: &'static str, default: i64, min: i64| -> Result<Duration, ConfigError> {
             let secs = get(var).map_or(Ok(default), |raw| parse_num::<i64>(var, &raw, "a whole number of seconds"))?;
             if secs < min {
-                return Err(ConfigError { var, problem: format!("must be at least {min} seconds") });
+                return Err(ConfigError { var: var.into(), problem: format!("must be at least {min} seconds") });
             }
             Ok(Duration::seconds(secs))
         };
@@ -126,7 +149,7 @@ impl Config {
             (None, None) => StoreConfig::Embedded,
             (Some(_), None) => {
                 return Err(ConfigError {
-                    var: "IDENTSPHERE_REDIS_URL",
+                    var: "IDENTSPHERE_REDIS_URL".into(),
                     problem: "must be set together with IDENTSPHERE_DATABASE_URL (set both, or neither for the \
                               embedded store)"
                         .to_owned(),
@@ -134,7 +157,7 @@ impl Config {
             }
             (None, Some(_)) => {
                 return Err(ConfigError {
-                    var: "IDENTSPHERE_DATABASE_URL",
+                    var: "IDENTSPHERE_DATABASE_URL".into(),
                     problem: "must be set together with IDENTSPHERE_REDIS_URL (set both, or neither for the \
                               embedded store)"
                         .to_owned(),
@@ -143,7 +166,7 @@ impl Config {
             (Some(database_url), Some(redis_url)) => {
                 if !redis_url.starts_with("redis://") {
                     return Err(ConfigError {
-                        var: "IDENTSPHERE_REDIS_URL",
+                        var: "IDENTSPHERE_REDIS_URL".into(),
                         problem: "must be a redis:// URL (TLS to Redis is not built in yet)".to_owned(),
                     });
                 }
@@ -160,7 +183,7 @@ impl Config {
         let key_encryption_key = match get(kek_var) {
             None if matches!(store, StoreConfig::Postgres { .. }) => {
                 return Err(ConfigError {
-                    var: kek_var,
+                    var: kek_var.into(),
                     problem: "required with Postgres: 32 random bytes in base64 (`openssl rand -base64 32`)".to_owned(),
                 });
             }
@@ -168,9 +191,9 @@ impl Config {
             Some(raw) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(raw.trim())
-                    .map_err(|_| ConfigError { var: kek_var, problem: "is not valid base64".to_owned() })?;
+                    .map_err(|_| ConfigError { var: kek_var.into(), problem: "is not valid base64".to_owned() })?;
                 Some(KeyEncryptionKey(bytes.try_into().map_err(|_| ConfigError {
-                    var: kek_var,
+                    var: kek_var.into(),
                     problem: "must decode to exactly 32 bytes".to_owned(),
                 })?))
             }
@@ -185,6 +208,14 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
 
         let passkeys = webauthn::passkeys(&get, &public_url, &allowed_origins)?;
+        let oauth_providers = oauth::providers(names, &get)?;
+        let allowed_redirect_uris = get("IDENTSPHERE_ALLOWED_REDIRECT_URIS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(|u| redirect_target(u))
+            .collect::<Result<Vec<_>, _>>()?;
         let logging = Logging::from_lookup(&get)?;
 
         let argon2 = Argon2Params {
@@ -198,7 +229,7 @@ impl Config {
                 argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => "IDENTSPHERE_ARGON2_PARALLELISM",
                 _ => "IDENTSPHERE_ARGON2_MEMORY_KIB",
             };
-            ConfigError { var, problem: format!("argon2 rejects it: {e}") }
+            ConfigError { var: var.into(), problem: format!("argon2 rejects it: {e}") }
         })?;
 
         Ok(Self {
@@ -212,6 +243,8 @@ impl Config {
             reauthentication_window: seconds("IDENTSPHERE_REAUTHENTICATION_WINDOW", 600, 0)?,
             allowed_origins,
             passkeys,
+            oauth_providers,
+            allowed_redirect_uris,
             key_encryption_key,
             argon2,
             hash_concurrency: count("IDENTSPHERE_PASSWORD_HASH_CONCURRENCY", cores)?,
@@ -269,7 +302,7 @@ impl Config {
             platform_api_key: match get("IDENTSPHERE_PLATFORM_API_KEY") {
                 Some(key) if key.trim().len() < 32 => {
                     return Err(ConfigError {
-                        var: "IDENTSPHERE_PLATFORM_API_KEY",
+                        var: "IDENTSPHERE_PLATFORM_API_KEY".into(),
                         problem: "must be at least 32 characters (`openssl rand -base64 32`)".to_owned(),
                     });
                 }
@@ -285,7 +318,7 @@ impl Config {
                     p.parse::<ipnet::IpNet>()
                         .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                         .map_err(|_| ConfigError {
-                            var: "IDENTSPHERE_TRUSTED_PROXIES",
+                            var: "IDENTSPHERE_TRUSTED_PROXIES".into(),
                             problem: format!("{p:?} is not an IP address or CIDR range"),
                         })
                 })
@@ -293,7 +326,7 @@ impl Config {
             client_ip_header: match get("IDENTSPHERE_CLIENT_IP_HEADER") {
                 None => ClientIpHeader::default(),
                 Some(raw) => ClientIpHeader::parse(raw.trim()).ok_or_else(|| ConfigError {
-                    var: "IDENTSPHERE_CLIENT_IP_HEADER",
+                    var: "IDENTSPHERE_CLIENT_IP_HEADER".into(),
                     problem: format!("must be x-forwarded-for, forwarded or x-real-ip, got {raw:?}"),
                 })?,
             },
@@ -305,8 +338,21 @@ impl Config {
     /// # Errors
     /// See [`Config::from_lookup`].
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(env)
+        Self::from_vars(std::env::vars())
     }
+}
+
+/// One entry of `IDENTSPHERE_ALLOWED_REDIRECT_URIS`: an absolute URL without a fragment (`https://`, or
+/// `http://` on loopback; custom schemes of native apps are not taken in v1).
+fn redirect_target(raw: &str) -> Result<String, ConfigError> {
+    let url = oauth::checked_url("IDENTSPHERE_ALLOWED_REDIRECT_URIS", raw)?;
+    if url.contains('#') {
+        return Err(ConfigError {
+            var: "IDENTSPHERE_ALLOWED_REDIRECT_URIS".into(),
+            problem: "a redirect URI has no fragment".to_owned(),
+        });
+    }
+    Ok(url)
 }
 
 /// A variable of the process environment; blank counts as unset.

@@ -12,7 +12,7 @@ use crate::model::Rate;
 #[error("{var}: {problem}")]
 pub struct ConfigError {
     /// The variable at fault.
-    pub var: &'static str,
+    pub var: std::borrow::Cow<'static, str>,
     /// What is wrong with it (never its value when it is a secret).
     pub problem: String,
 }
@@ -30,7 +30,7 @@ pub struct PublicUrl {
 
 impl PublicUrl {
     pub(super) fn parse(var: &'static str, raw: &str) -> Result<Self, ConfigError> {
-        let bad = |problem: &str| ConfigError { var, problem: problem.to_owned() };
+        let bad = |problem: &str| ConfigError { var: var.into(), problem: problem.to_owned() };
         let base = raw.trim().trim_end_matches('/').to_owned();
         let uri: Uri = base.parse().map_err(|_| bad("not a URL"))?;
         let scheme = uri.scheme_str().ok_or_else(|| bad("needs a scheme, http:// or https://"))?;
@@ -148,7 +148,7 @@ pub(super) fn rate(var: &'static str, raw: Option<String>, default: (u32, i64)) 
     if raw == "0" || raw.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    let bad = || ConfigError { var, problem: format!("must be COUNT/SECONDS like 30/60, or off; got {raw:?}") };
+    let bad = || ConfigError { var: var.into(), problem: format!("must be COUNT/SECONDS like 30/60, or off; got {raw:?}") };
     let (count, seconds) = raw.split_once('/').ok_or_else(bad)?;
     let count: u32 = count.trim().parse().map_err(|_| bad())?;
     let seconds: i64 = seconds.trim().parse().map_err(|_| bad())?;
@@ -185,7 +185,7 @@ impl Logging {
             Some("pretty") => LogFormat::Pretty,
             Some(other) => {
                 return Err(ConfigError {
-                    var: "IDENTSPHERE_LOG_FORMAT",
+                    var: "IDENTSPHERE_LOG_FORMAT".into(),
                     problem: format!("must be auto, json or pretty, got {other:?}"),
                 });
             }
@@ -225,7 +225,7 @@ pub enum MigrationTarget {
 pub(super) fn postgres_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(url) = get("IDENTSPHERE_DATABASE_URL") else { return Ok(None) };
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(ConfigError { var: "IDENTSPHERE_DATABASE_URL", problem: "must be a postgres:// URL".to_owned() });
+        return Err(ConfigError { var: "IDENTSPHERE_DATABASE_URL".into(), problem: "must be a postgres:// URL".to_owned() });
     }
     Ok(Some(url))
 }
@@ -256,7 +256,7 @@ impl std::fmt::Debug for KeyEncryptionKey {
 }
 
 pub(super) fn parse_num<T: std::str::FromStr>(var: &'static str, raw: &str, what: &str) -> Result<T, ConfigError> {
-    raw.trim().parse().map_err(|_| ConfigError { var, problem: format!("must be {what}, got {raw:?}") })
+    raw.trim().parse().map_err(|_| ConfigError { var: var.into(), problem: format!("must be {what}, got {raw:?}") })
 }
 
 /// The header the trusted proxies set, the only one read.

@@ -46,7 +46,7 @@ pub(super) fn passkeys(
     let explicit_rp = get(RP_ID).map(|raw| raw.trim().to_ascii_lowercase());
     let rp_id = match explicit_rp {
         Some(rp_id) => {
-            check_rp_id(&rp_id).map_err(|problem| ConfigError { var: RP_ID, problem })?;
+            check_rp_id(&rp_id).map_err(|problem| ConfigError { var: RP_ID.into(), problem })?;
             rp_id
         }
         None => {
@@ -56,7 +56,7 @@ pub(super) fn passkeys(
                     "the public base URL's host is an IP address: set IDENTSPHERE_WEBAUTHN_RP_ID to a domain",
                 ));
             }
-            check_rp_id(&host).map_err(|problem| ConfigError { var: "IDENTSPHERE_PUBLIC_BASE_URL", problem })?;
+            check_rp_id(&host).map_err(|problem| ConfigError { var: "IDENTSPHERE_PUBLIC_BASE_URL".into(), problem })?;
             host
         }
     };
@@ -70,7 +70,7 @@ pub(super) fn passkeys(
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(origin) = origins.iter().find(|o| !usable(o, &rp_id)) {
                 return Err(ConfigError {
-                    var: ORIGINS,
+                    var: ORIGINS.into(),
                     problem: format!(
                         "{origin} cannot use RP ID {rp_id}: an origin must be https:// (or http://localhost) on {rp_id} or a subdomain of it"
                     ),
@@ -84,7 +84,7 @@ pub(super) fn passkeys(
     };
     if origins.is_empty() {
         return Err(ConfigError {
-            var: RP_ID,
+            var: RP_ID.into(),
             problem: format!(
                 "no origin can use RP ID {rp_id}: set IDENTSPHERE_WEBAUTHN_ORIGINS to https:// origins on {rp_id}"
             ),
