@@ -1,7 +1,8 @@
-//! A mock identity provider for the social login and SSO tests: an OpenID Connect provider (Core,
-//! Discovery, RFC 7636 PKCE). It is a real HTTP server on 127.0.0.1 signing with real RSA keys through
-//! jsonwebtoken, so the server under test talks to it as to Google, and a browser can follow its plain
-//! 302s. Knobs make it fail the ways real providers, and attackers, do.
+//! Mock identity providers for the social login and SSO tests: an OpenID Connect provider (Core,
+//! Discovery, RFC 7636 PKCE) and a GitHub-like OAuth 2 server (the URL layout of github.com and GitHub
+//! Enterprise Server). Each is a real HTTP server on 127.0.0.1 signing with real RSA keys through
+//! jsonwebtoken, so the server under test talks to it as to Google or GitHub, and a browser can follow
+//! its plain 302s. Knobs make it fail the ways real providers, and attackers, do.
 //!
 //! Consent is automatic: the authorization endpoint answers at once as whoever `sign_in_as` named.
 //! There is one client, and it may use any absolute http(s) redirect URI (no registration).
@@ -23,7 +24,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64URL};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, get_current_timestamp};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use url::Url;
 
 /// The person signed in at the OpenID Connect provider: the claims it vouches for.
@@ -35,6 +36,19 @@ pub struct User {
     pub email_verified: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+}
+
+/// The person signed in at GitHub.
+#[derive(Clone, Debug)]
+pub struct GitHubUser {
+    pub id: u64,
+    pub login: String,
+    pub name: Option<String>,
+    /// (address, primary, verified), as `/user/emails` lists them.
+    pub emails: Vec<(String, bool, bool)>,
+    /// The profile's public email, the `email` of `/user`. GitHub's default is none ("Keep my email
+    /// addresses private"), so a client must read `/user/emails`.
+    pub public_email: Option<String>,
 }
 
 /// How the next ID token is wrong; everything else about it stays right.
@@ -63,6 +77,7 @@ pub struct Mock<U> {
 }
 
 pub type MockProvider = Mock<User>;
+pub type MockGitHub = Mock<GitHubUser>;
 
 /// Query or form parameters (a repeated one, which RFC 6749 forbids, keeps its last value).
 type Params = HashMap<String, String>;
@@ -76,7 +91,7 @@ struct Grant<U> {
 }
 
 struct State<U> {
-    /// `http://127.0.0.1:<port>`: the OpenID Connect issuer.
+    /// `http://127.0.0.1:<port>`: the OpenID Connect issuer, or the GitHub base URL.
     address: String,
     client_id: String,
     client_secret: String,
@@ -200,6 +215,23 @@ impl MockProvider {
     }
 }
 
+impl MockGitHub {
+    pub async fn start() -> Self {
+        Self::serve(|routes| {
+            routes
+                .route("/login/oauth/authorize", web::get().to(github_authorize))
+                .route("/login/oauth/access_token", web::post().to(github_token))
+                .route("/api/v3/user", web::get().to(github_user))
+                .route("/api/v3/user/emails", web::get().to(github_emails));
+        })
+    }
+
+    /// The GitHub Enterprise Server base URL: `/login/oauth/…` and `/api/v3/…` are under it.
+    pub fn base_url(&self) -> &str {
+        &self.state.address
+    }
+}
+
 // The OAuth 2 protocol both mocks share.
 
 impl<U: Clone> State<U> {
@@ -314,9 +346,9 @@ fn s256(verifier: &str) -> String {
     B64URL.encode(digest(&SHA256, verifier.as_bytes()))
 }
 
-/// The scopes of a request: space-delimited.
+/// The scopes of a request: space-delimited (GitHub also takes commas).
 fn scopes(request: &Params) -> impl Iterator<Item = &str> {
-    request.get("scope").into_iter().flat_map(|scope| scope.split(' ')).filter(|s| !s.is_empty())
+    request.get("scope").into_iter().flat_map(|scope| scope.split([' ', ','])).filter(|s| !s.is_empty())
 }
 
 fn has_scope(request: &Params, wanted: &[&str]) -> bool {
@@ -480,4 +512,91 @@ async fn userinfo(state: Oidc, req: HttpRequest) -> HttpResponse {
             .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#))
             .finish(),
     }
+}
+
+// GitHub: docs.github.com "Authorizing OAuth apps" and the REST API's users endpoints.
+
+type GitHub = web::Data<State<GitHubUser>>;
+
+/// PKCE is optional at GitHub, but verified when the client uses it.
+async fn github_authorize(state: GitHub, query: web::Query<Params>) -> HttpResponse {
+    state.authorize(query.into_inner(), false, Ok(()))
+}
+
+/// GitHub takes no `grant_type`, answers its errors with 200 and codes of its own, and answers in
+/// JSON only when asked (`Accept: application/json`), form-encoded otherwise.
+async fn github_token(state: GitHub, req: HttpRequest, form: web::Form<Params>) -> HttpResponse {
+    state.token_requests.fetch_add(1, SeqCst);
+    let pairs: Vec<(&str, String)> = match state.authenticate(&req, &form).and_then(|()| state.redeem(&form)) {
+        Ok(grant) => {
+            // GitHub lists the granted scopes comma-separated.
+            let scope = scopes(&grant.request).collect::<Vec<_>>().join(",");
+            vec![
+                ("access_token", issue(&state.access_tokens, "gho_", grant)),
+                ("token_type", "bearer".into()),
+                ("scope", scope),
+            ]
+        }
+        Err(refusal) => {
+            let error = if refusal.error == INVALID_CLIENT.error {
+                "incorrect_client_credentials"
+            } else {
+                "bad_verification_code"
+            };
+            vec![("error", error.into()), ("error_description", refusal.description.into())]
+        }
+    };
+    let json =
+        req.headers().get(header::ACCEPT).and_then(|a| a.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+    if json {
+        HttpResponse::Ok().json(pairs.into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect::<Map<_, _>>())
+    } else {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        HttpResponse::Ok().content_type("application/x-www-form-urlencoded").body(body)
+    }
+}
+
+/// Answers a REST API request from its grant. GitHub refuses requests without a `User-Agent` (403).
+fn github_api(
+    state: &GitHub,
+    req: &HttpRequest,
+    answer: impl FnOnce(Grant<GitHubUser>) -> HttpResponse,
+) -> HttpResponse {
+    if !req.headers().contains_key(header::USER_AGENT) {
+        return HttpResponse::Forbidden().body("Please make sure your request has a User-Agent header");
+    }
+    match state.bearer(req) {
+        Some(grant) => answer(grant),
+        None => HttpResponse::Unauthorized().json(
+            json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}),
+        ),
+    }
+}
+
+async fn github_user(state: GitHub, req: HttpRequest) -> HttpResponse {
+    github_api(&state, &req, |Grant { user, .. }| {
+        HttpResponse::Ok().json(
+            json!({"id": user.id, "login": user.login, "type": "User", "name": user.name, "email": user.public_email}),
+        )
+    })
+}
+
+/// Needs the `user:email` (or `user`) scope: without it GitHub answers 404.
+async fn github_emails(state: GitHub, req: HttpRequest) -> HttpResponse {
+    github_api(&state, &req, |Grant { request, user }| {
+        if !has_scope(&request, &["user:email", "user"]) {
+            return HttpResponse::NotFound().json(json!({"message": "Not Found", "status": "404"}));
+        }
+        let emails: Vec<Value> = user
+            .emails
+            .iter()
+            .map(|(email, primary, verified)| {
+                // GitHub gives the primary address a visibility, the others none.
+                let visibility =
+                    primary.then(|| if user.public_email.as_ref() == Some(email) { "public" } else { "private" });
+                json!({"email": email, "primary": primary, "verified": verified, "visibility": visibility})
+            })
+            .collect();
+        HttpResponse::Ok().json(emails)
+    })
 }

@@ -1,4 +1,4 @@
-//! The mock identity provider behaves like a real one: each flow is run over HTTP as a relying party
+//! The mock identity providers behave like real ones: each flow is run over HTTP as a relying party
 //! runs it, and every token is checked with jsonwebtoken against the published JWKS.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::provider::{Misbehaviour, MockProvider, User};
+use crate::provider::{GitHubUser, Misbehaviour, MockGitHub, MockProvider, User};
 
 /// RFC 7636 Appendix B: a code verifier and its S256 challenge.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -21,9 +21,10 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const WRONG_VERIFIER: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const REDIRECT: &str = "http://localhost:3000/v1/auth/callback?provider=mock";
 
-/// A client that does not follow redirects: the test reads `Location` itself.
+/// A client that does not follow redirects (the test reads `Location` itself), sending a User-Agent as
+/// GitHub wants.
 fn client() -> Client {
-    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    Client::builder().redirect(reqwest::redirect::Policy::none()).user_agent("identsphere-tests").build().unwrap()
 }
 
 fn alice() -> User {
@@ -349,4 +350,163 @@ async fn a_provider_that_is_down_answers_503_everywhere_until_it_is_back() {
     let response = exchange(&provider, &client, &code, VERIFIER, provider.client_secret()).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(provider.token_requests(), 1);
+}
+
+fn octo() -> GitHubUser {
+    GitHubUser {
+        id: 12345,
+        login: "octo".into(),
+        name: Some("Octo Cat".into()),
+        emails: vec![
+            ("octo@example.com".into(), true, true),
+            ("octo@old.example".into(), false, true),
+            ("unconfirmed@example.com".into(), false, false),
+        ],
+        public_email: None,
+    }
+}
+
+/// GitHub's authorization, with `extra` parameters: the code.
+async fn github_code(github: &MockGitHub, client: &Client, scope: &str, extra: &[(&str, &str)]) -> String {
+    let response = client
+        .get(format!("{}/login/oauth/authorize", github.base_url()))
+        .query(&[
+            ("client_id", github.client_id()),
+            ("redirect_uri", REDIRECT),
+            ("state", "gh-state"),
+            ("scope", scope),
+        ])
+        .query(extra)
+        .send()
+        .await
+        .unwrap();
+    let params = redirected(response).await;
+    assert_eq!(params["state"], "gh-state");
+    params["code"].clone()
+}
+
+/// GitHub's token request (client credentials in the form, and `extra`), asking for JSON or not.
+async fn github_exchange(
+    github: &MockGitHub,
+    client: &Client,
+    code: &str,
+    extra: &[(&str, &str)],
+    json: bool,
+) -> Response {
+    let mut form = vec![
+        ("client_id", github.client_id()),
+        ("client_secret", github.client_secret()),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+    ];
+    form.extend_from_slice(extra);
+    let request = client.post(format!("{}/login/oauth/access_token", github.base_url())).form(&form);
+    let request = if json { request.header("accept", "application/json") } else { request };
+    request.send().await.unwrap()
+}
+
+#[actix_web::test]
+async fn the_github_flow_gives_the_user_and_the_verified_emails() {
+    let github = MockGitHub::start().await;
+    github.sign_in_as(octo());
+    let client = client();
+    let api =
+        |path: &str, token: &str| client.get(format!("{}/api/v3{path}", github.base_url())).bearer_auth(token).send();
+
+    let code = github_code(
+        &github,
+        &client,
+        "read:user user:email",
+        &[("code_challenge", CHALLENGE), ("code_challenge_method", "S256")],
+    )
+    .await;
+    let response = github_exchange(&github, &client, &code, &[("code_verifier", VERIFIER)], true).await;
+    let tokens: Value = response.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "bearer");
+    assert_eq!(tokens["scope"], "read:user,user:email");
+    let token = tokens["access_token"].as_str().unwrap();
+    assert!(token.starts_with("gho_"));
+
+    let user: Value = api("/user", token).await.unwrap().json().await.unwrap();
+    assert_eq!(user, json!({"id": 12345, "login": "octo", "type": "User", "name": "Octo Cat", "email": null}));
+    let emails: Value = api("/user/emails", token).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        emails,
+        json!([
+            {"email": "octo@example.com", "primary": true, "verified": true, "visibility": "private"},
+            {"email": "octo@old.example", "primary": false, "verified": true, "visibility": null},
+            {"email": "unconfirmed@example.com", "primary": false, "verified": false, "visibility": null},
+        ])
+    );
+
+    // Without PKCE too (it is optional at GitHub); a public email shows in /user. The default answer is
+    // form-encoded.
+    github.sign_in_as(GitHubUser { public_email: Some("octo@example.com".into()), ..octo() });
+    let code = github_code(&github, &client, "read:user", &[]).await;
+    let response = github_exchange(&github, &client, &code, &[], false).await;
+    assert_eq!(response.headers()["content-type"], "application/x-www-form-urlencoded");
+    let form: HashMap<String, String> =
+        url::form_urlencoded::parse(response.text().await.unwrap().as_bytes()).into_owned().collect();
+    assert_eq!((form["token_type"].as_str(), form["scope"].as_str()), ("bearer", "read:user"));
+    let token = &form["access_token"];
+    let user: Value = api("/user", token).await.unwrap().json().await.unwrap();
+    assert_eq!(user["email"], "octo@example.com");
+    // Without the user:email scope the address list is hidden.
+    assert_eq!(api("/user/emails", token).await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(github.token_requests(), 2);
+}
+
+#[actix_web::test]
+async fn github_refuses_as_github_does() {
+    let github = MockGitHub::start().await;
+    github.sign_in_as(octo());
+    let client = client();
+    let error = async |response: Response| {
+        // GitHub says it with a 200.
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()["error"].clone()
+    };
+    let pkce = [("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
+
+    let code = github_code(&github, &client, "user:email", &pkce).await;
+    let response = client
+        .post(format!("{}/login/oauth/access_token", github.base_url()))
+        .header("accept", "application/json")
+        .form(&[
+            ("client_id", github.client_id()),
+            ("client_secret", "wrong"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error(response).await, "incorrect_client_credentials");
+    let wrong = github_exchange(&github, &client, &code, &[("code_verifier", WRONG_VERIFIER)], true).await;
+    assert_eq!(error(wrong).await, "bad_verification_code");
+    let reused = github_exchange(&github, &client, &code, &[("code_verifier", VERIFIER)], true).await;
+    assert_eq!(error(reused).await, "bad_verification_code");
+    // A code got with PKCE needs its verifier.
+    let code = github_code(&github, &client, "user:email", &pkce).await;
+    assert_eq!(error(github_exchange(&github, &client, &code, &[], true).await).await, "bad_verification_code");
+    // And a verifier needs a challenge: no downgrade.
+    let code = github_code(&github, &client, "user:email", &[]).await;
+    let downgrade = github_exchange(&github, &client, &code, &[("code_verifier", VERIFIER)], true).await;
+    assert_eq!(error(downgrade).await, "bad_verification_code");
+
+    // The REST API wants a User-Agent and a good token.
+    let code = github_code(&github, &client, "user:email", &[]).await;
+    let tokens: Value = github_exchange(&github, &client, &code, &[], true).await.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    let url = format!("{}/api/v3/user", github.base_url());
+    let no_agent = Client::new().get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(no_agent.status(), StatusCode::FORBIDDEN);
+    let bad_token = client.get(&url).bearer_auth("gho_nope").send().await.unwrap();
+    assert_eq!(bad_token.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(bad_token.json::<Value>().await.unwrap()["message"], "Bad credentials");
+
+    github.set_down(true);
+    assert_eq!(client.get(&url).bearer_auth(token).send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    github.set_down(false);
+    assert_eq!(client.get(&url).bearer_auth(token).send().await.unwrap().status(), StatusCode::OK);
 }
