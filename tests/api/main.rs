@@ -24,6 +24,8 @@ mod operations;
 mod organizations;
 mod passkeys;
 mod policy;
+mod provider;
+mod provider_tests;
 mod refresh;
 mod register;
 mod revocations;
