@@ -25,7 +25,7 @@ import type {
   TotpConfirmation,
   TotpEnrollment,
 } from "./types.js";
-import { createCredential, getCredential, requireConditionalMediation, type PasskeyMediation } from "./webauthn.js";
+import { createCredential, getCredential, requireWebAuthn, type PasskeyMediation } from "./webauthn.js";
 
 export interface ClientOptions {
   /** Where IdentSphere answers, without a trailing slash; `""` (the default) is this page's origin. */
@@ -192,8 +192,7 @@ export class IdentSphereClient {
     input: { organization?: string; mediation?: PasskeyMediation; signal?: AbortSignal } = {},
   ): Promise<LoginResult> {
     const { mediation, signal, ...body } = input;
-    return this.passkeyCeremony(signal, async (ceremonySignal) => {
-      if (mediation === "conditional") await requireConditionalMediation();
+    return this.passkeyCeremony(signal, mediation, async (ceremonySignal) => {
       const { ceremony_id, publicKey } = await this.request<Ceremony<PublicKeyCredentialRequestOptionsJSON>>(
         "POST",
         "/v1/auth/passkeys/authentication/options",
@@ -223,7 +222,7 @@ export class IdentSphereClient {
    */
   verifyMfaWithPasskey(input: { mfaToken?: string; signal?: AbortSignal } = {}): Promise<SessionInfo> {
     const { mfaToken, signal } = input;
-    return this.passkeyCeremony(signal, async (ceremonySignal) => {
+    return this.passkeyCeremony(signal, undefined, async (ceremonySignal) => {
       const path = "/v1/auth/passkeys/authentication/options";
       const { ceremony_id, publicKey } = await (mfaToken === undefined
         ? this.withFreshAccess(() =>
@@ -261,7 +260,7 @@ export class IdentSphereClient {
    */
   registerPasskey(input: { name?: string; password?: string; signal?: AbortSignal } = {}): Promise<Passkey> {
     const { signal, ...body } = input;
-    return this.passkeyCeremony(signal, async (ceremonySignal) => {
+    return this.passkeyCeremony(signal, undefined, async (ceremonySignal) => {
       const { ceremony_id, publicKey } = await this.withFreshAccess(() =>
         this.request<Ceremony<PublicKeyCredentialCreationOptionsJSON>>(
           "POST",
@@ -307,11 +306,17 @@ export class IdentSphereClient {
   }
 
   /**
-   * Runs a passkey ceremony, giving it the signal for its browser request. A page runs one WebAuthn request at
-   * a time (a second one fails while the first is open, as a conditional request stays open in the autofill),
-   * so a new ceremony aborts this client's pending one first. `signal` aborts this one.
+   * Runs a passkey ceremony, giving it the signal for its browser request, once the browser is known to
+   * support it. A page runs one WebAuthn request at a time (a second one fails while the first is open, as a
+   * conditional request stays open in the autofill), so a new ceremony aborts this client's pending one first.
+   * `signal` aborts this one.
    */
-  private async passkeyCeremony<T>(signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async passkeyCeremony<T>(
+    signal: AbortSignal | undefined,
+    mediation: PasskeyMediation | undefined,
+    run: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    await requireWebAuthn(mediation);
     this.pendingCeremony?.abort();
     const controller = new AbortController();
     this.pendingCeremony = controller;

@@ -31,7 +31,7 @@ export interface AuthenticationCredentialJSON {
 export type PasskeyMediation = "conditional" | "optional";
 
 export function base64urlEncode(data: ArrayBuffer | ArrayBufferView): string {
-  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
   let binary = "";
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -141,11 +141,12 @@ function credentialsContainer(): CredentialsContainer {
 }
 
 /**
- * Throws `passkeys_unsupported` unless the browser offers passkeys in the autofill. Asked before the options,
- * since starting a sign-in ceremony counts against the server's sign-in limit.
+ * Throws `passkeys_unsupported` unless this page can run WebAuthn (for `conditional`, with passkeys in the
+ * autofill). Asked before the options: a ceremony started for nothing counts against the server's limits.
  */
-export async function requireConditionalMediation(): Promise<void> {
+export async function requireWebAuthn(mediation?: PasskeyMediation): Promise<void> {
   credentialsContainer();
+  if (mediation !== "conditional") return;
   const available = await publicKeyCredential()?.isConditionalMediationAvailable?.();
   if (!available) throw unsupported("this browser offers no passkeys in the autofill (conditional mediation)");
 }
@@ -184,8 +185,10 @@ export async function getCredential(
  * already (the options exclude them), which is the server's `passkey_exists`.
  */
 function ceremonyError(error: unknown, call: "create" | "get"): IdentSphereError {
-  const name = error instanceof Error ? error.name : "";
-  const message = error instanceof Error ? error.message : String(error);
+  // By shape, not class: a DOMException of another realm (a frame's, or a test DOM's) is no `Error` here.
+  const thrown = (typeof error === "object" && error !== null ? error : {}) as { name?: unknown; message?: unknown };
+  const name = typeof thrown.name === "string" ? thrown.name : "";
+  const message = typeof thrown.message === "string" ? thrown.message : String(error);
   const init = { message: `navigator.credentials.${call}: ${name ? `${name}: ` : ""}${message}`, status: 0, cause: error };
   if (name === "NotAllowedError" || name === "AbortError") {
     return new IdentSphereError({ ...init, code: CLIENT_ERROR_CODES.passkeyCancelled, type: "client_error" });
