@@ -25,7 +25,13 @@ import type {
   TotpConfirmation,
   TotpEnrollment,
 } from "./types.js";
-import { createCredential, getCredential, requireWebAuthn, type PasskeyMediation } from "./webauthn.js";
+import {
+  createCredential,
+  getCredential,
+  passkeyCancelled,
+  requireWebAuthn,
+  type PasskeyMediation,
+} from "./webauthn.js";
 
 export interface ClientOptions {
   /** Where IdentSphere answers, without a trailing slash; `""` (the default) is this page's origin. */
@@ -317,12 +323,13 @@ export class IdentSphereClient {
     run: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     await requireWebAuthn(mediation);
+    // Aborted meanwhile (say, by a component that unmounted): no ceremony, and the open one stays open.
+    if (signal?.aborted) throw passkeyCancelled("aborted before the ceremony started");
     this.pendingCeremony?.abort();
     const controller = new AbortController();
     this.pendingCeremony = controller;
     // A plain abort, whatever the caller's reason: the browser rejects with it, and ceremonyError knows it.
     const abort = () => controller.abort();
-    if (signal?.aborted) abort();
     signal?.addEventListener("abort", abort, { once: true });
     try {
       return await run(controller.signal);

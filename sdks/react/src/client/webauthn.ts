@@ -190,13 +190,15 @@ function ceremonyError(error: unknown, call: "create" | "get"): IdentSphereError
   const name = typeof thrown.name === "string" ? thrown.name : "";
   const message = typeof thrown.message === "string" ? thrown.message : String(error);
   const init = { message: `navigator.credentials.${call}: ${name ? `${name}: ` : ""}${message}`, status: 0, cause: error };
-  if (name === "NotAllowedError" || name === "AbortError") {
-    return new IdentSphereError({ ...init, code: CLIENT_ERROR_CODES.passkeyCancelled, type: "client_error" });
-  }
+  if (name === "NotAllowedError" || name === "AbortError") return passkeyCancelled(init.message, error);
   if (name === "InvalidStateError" && call === "create") {
     return new IdentSphereError({ ...init, code: "passkey_exists", type: "conflict_error" });
   }
   return new IdentSphereError({ ...init, code: CLIENT_ERROR_CODES.webauthn, type: "client_error" });
+}
+
+export function passkeyCancelled(message: string, cause?: unknown): IdentSphereError {
+  return new IdentSphereError({ code: CLIENT_ERROR_CODES.passkeyCancelled, type: "client_error", message, status: 0, cause });
 }
 
 function unsupported(message: string): IdentSphereError {

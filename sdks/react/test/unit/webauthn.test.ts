@@ -245,6 +245,22 @@ describe("passkey ceremonies", () => {
     await expect(modal).rejects.toMatchObject({ code: "passkey_cancelled" });
   });
 
+  it("a call whose signal aborted before it started makes no request and leaves the open one", async () => {
+    const calls = stubWebAuthn(untilAborted);
+    const fetch = fakeFetch({ "POST /v1/auth/passkeys/authentication/options": () => json(200, CEREMONY) });
+    const client = new IdentSphereClient({ fetch, syncTabs: false });
+    void client.signInWithPasskey({ mediation: "conditional" });
+    await vi.waitFor(() => expect(calls).toHaveLength(1));
+    // React's StrictMode runs an effect, its cleanup and the effect again at once: the first call is aborted
+    // while the client still checks for WebAuthn.
+    const controller = new AbortController();
+    const unmounted = client.signInWithPasskey({ mediation: "conditional", signal: controller.signal });
+    controller.abort();
+    await expect(unmounted).rejects.toMatchObject({ code: "passkey_cancelled" });
+    expect(fetch.calls).toHaveLength(1);
+    expect(calls[0]?.signal?.aborted).toBe(false);
+  });
+
   it("a passkey completes an mfa sign-in, or steps the session up with its refresh token", async () => {
     stubWebAuthn(async () => assertion());
     const bodies: Record<string, unknown[]> = { options: [], verify: [] };
