@@ -228,24 +228,21 @@ export class IdentSphereClient {
    */
   verifyMfaWithPasskey(input: { mfaToken?: string; signal?: AbortSignal } = {}): Promise<SessionInfo> {
     const { mfaToken, signal } = input;
+    const stepUp = mfaToken === undefined;
+    const options = () =>
+      this.request<Ceremony<PublicKeyCredentialRequestOptionsJSON>>("POST", "/v1/auth/passkeys/authentication/options", {
+        body: stepUp ? { step_up: true } : { mfa_token: mfaToken },
+        auth: stepUp,
+      });
     return this.passkeyCeremony(signal, undefined, async (ceremonySignal) => {
-      const path = "/v1/auth/passkeys/authentication/options";
-      const { ceremony_id, publicKey } = await (mfaToken === undefined
-        ? this.withFreshAccess(() =>
-            this.request<Ceremony<PublicKeyCredentialRequestOptionsJSON>>("POST", path, {
-              body: { step_up: true },
-              auth: true,
-            }),
-          )
-        : this.request<Ceremony<PublicKeyCredentialRequestOptionsJSON>>("POST", path, {
-            body: { mfa_token: mfaToken },
-          }));
+      // Only the session's access token may need a refresh: an expired mfa token means signing in again.
+      const { ceremony_id, publicKey } = await (stepUp ? this.withFreshAccess(options) : options());
       const credential = await getCredential(publicKey, ceremonySignal);
       return this.secondFactor({ passkey: { ceremony_id, credential } }, mfaToken);
     });
   }
 
-  /** The body of `mfa/verify` for `factor`, with the mfa token of a sign-in, or as a step-up of this session. */
+  /** `POST /v1/auth/mfa/verify` with `factor`: with a sign-in's mfa token, completes it; without, a step-up. */
   private async secondFactor(factor: object, mfaToken: string | undefined): Promise<SessionInfo> {
     if (mfaToken !== undefined) {
       const body = { mfa_token: mfaToken, ...factor };
@@ -328,7 +325,7 @@ export class IdentSphereClient {
     this.pendingCeremony?.abort();
     const controller = new AbortController();
     this.pendingCeremony = controller;
-    // A plain abort, whatever the caller's reason: the browser rejects with it, and ceremonyError knows it.
+    // Aborted without the caller's reason: the browser then rejects with an `AbortError`, `passkey_cancelled`.
     const abort = () => controller.abort();
     signal?.addEventListener("abort", abort, { once: true });
     try {
@@ -559,7 +556,11 @@ export class IdentSphereClient {
     for (const listener of this.listeners) listener();
   }
 
-  private async request<T>(method: "GET" | "POST" | "PATCH" | "DELETE", path: string, options: RequestOptions = {}): Promise<T> {
+  private async request<T>(
+    method: "GET" | "POST" | "PATCH" | "DELETE",
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
     if (options.auth && this.tokens) headers.Authorization = `Bearer ${this.tokens.accessToken}`;

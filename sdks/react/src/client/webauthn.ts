@@ -3,7 +3,8 @@
 //! convert both ways themselves (`PublicKeyCredential.parseCreationOptionsFromJSON`,
 //! `parseRequestOptionsFromJSON`, `toJSON`); for the others, the functions here do the same by hand. Each is
 //! looked up at call time, on the object at hand: a password manager's extension may answer
-//! `navigator.credentials` with credentials of its own, which need not have `toJSON`.
+//! `navigator.credentials` with credentials of its own, without `toJSON`, or inheriting the browser's, which
+//! throws on an object the browser did not make (1Password's and KeePassXC's have done so).
 
 import { CLIENT_ERROR_CODES, IdentSphereError } from "./errors.js";
 
@@ -31,7 +32,9 @@ export interface AuthenticationCredentialJSON {
 export type PasskeyMediation = "conditional" | "optional";
 
 export function base64urlEncode(data: ArrayBuffer | ArrayBufferView): string {
-  const bytes = ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
+  const bytes = ArrayBuffer.isView(data)
+    ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    : new Uint8Array(data);
   let binary = "";
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -97,8 +100,16 @@ export function requestOptionsFromJSON(
  * IdentSphere reads them from it. Extension results pass as they are: IdentSphere asks for none with binary
  * outputs.
  */
-export function credentialToJSON(credential: PublicKeyCredential): RegistrationCredentialJSON | AuthenticationCredentialJSON {
-  if (typeof credential.toJSON === "function") return credential.toJSON();
+export function credentialToJSON(
+  credential: PublicKeyCredential,
+): RegistrationCredentialJSON | AuthenticationCredentialJSON {
+  if (typeof credential.toJSON === "function") {
+    try {
+      return credential.toJSON();
+    } catch {
+      // An extension's credential with the browser's toJSON ("Illegal invocation"): its attributes still read.
+    }
+  }
   const common = {
     id: credential.id,
     rawId: base64urlEncode(credential.rawId),
@@ -172,7 +183,8 @@ export async function getCredential(
 ): Promise<AuthenticationCredentialJSON> {
   const container = credentialsContainer();
   const publicKey = requestOptionsFromJSON(options);
-  const credential = await container.get({ publicKey, signal, ...(mediation && { mediation }) }).catch((error: unknown) => {
+  const request = { publicKey, signal, ...(mediation && { mediation }) };
+  const credential = await container.get(request).catch((error: unknown) => {
     throw ceremonyError(error, "get");
   });
   return credentialToJSON(credential as PublicKeyCredential) as AuthenticationCredentialJSON;
@@ -188,19 +200,24 @@ function ceremonyError(error: unknown, call: "create" | "get"): IdentSphereError
   // By shape, not class: a DOMException of another realm (a frame's, or a test DOM's) is no `Error` here.
   const thrown = (typeof error === "object" && error !== null ? error : {}) as { name?: unknown; message?: unknown };
   const name = typeof thrown.name === "string" ? thrown.name : "";
-  const message = typeof thrown.message === "string" ? thrown.message : String(error);
-  const init = { message: `navigator.credentials.${call}: ${name ? `${name}: ` : ""}${message}`, status: 0, cause: error };
-  if (name === "NotAllowedError" || name === "AbortError") return passkeyCancelled(init.message, error);
+  const message = `navigator.credentials.${call}: ${name ? `${name}: ` : ""}${
+    typeof thrown.message === "string" ? thrown.message : String(error)
+  }`;
+  if (name === "NotAllowedError" || name === "AbortError") return passkeyCancelled(message, error);
   if (name === "InvalidStateError" && call === "create") {
-    return new IdentSphereError({ ...init, code: "passkey_exists", type: "conflict_error" });
+    return new IdentSphereError({ code: "passkey_exists", type: "conflict_error", message, status: 0, cause: error });
   }
-  return new IdentSphereError({ ...init, code: CLIENT_ERROR_CODES.webauthn, type: "client_error" });
+  return clientError(CLIENT_ERROR_CODES.webauthn, message, error);
 }
 
 export function passkeyCancelled(message: string, cause?: unknown): IdentSphereError {
-  return new IdentSphereError({ code: CLIENT_ERROR_CODES.passkeyCancelled, type: "client_error", message, status: 0, cause });
+  return clientError(CLIENT_ERROR_CODES.passkeyCancelled, message, cause);
 }
 
 function unsupported(message: string): IdentSphereError {
-  return new IdentSphereError({ code: CLIENT_ERROR_CODES.passkeysUnsupported, type: "client_error", message, status: 0 });
+  return clientError(CLIENT_ERROR_CODES.passkeysUnsupported, message);
+}
+
+function clientError(code: string, message: string, cause?: unknown): IdentSphereError {
+  return new IdentSphereError({ code, type: "client_error", message, status: 0, cause });
 }

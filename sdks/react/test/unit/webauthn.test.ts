@@ -120,6 +120,13 @@ describe("credential to JSON", () => {
     expect(credentialToJSON({ ...assertion(), toJSON: () => own } as PublicKeyCredential)).toBe(own);
   });
 
+  it("falls back when toJSON throws: an extension's credential inheriting the browser's toJSON", () => {
+    const illegal = () => {
+      throw new TypeError("Illegal invocation");
+    };
+    expect(credentialToJSON({ ...assertion(), toJSON: illegal } as PublicKeyCredential)).toEqual(credentialToJSON(assertion()));
+  });
+
   it("fallback: a registration as toJSON gives it", () => {
     expect(credentialToJSON(registration())).toEqual({
       id: "AQID",
