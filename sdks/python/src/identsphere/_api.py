@@ -6,6 +6,7 @@ hands the response back to `Call.outcome`.
 from __future__ import annotations
 
 import json
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
@@ -33,6 +34,12 @@ def timeout(total: float, connect: float) -> httpx.Timeout:
     return httpx.Timeout(total, connect=min(connect, total))
 
 
+def no_cookies() -> CookieJar:
+    """The cookie jar of the SDK's own HTTP clients: it keeps none. IdentSphere sets its session cookies on
+    every sign-in; a jar that kept them would send one user's session with the next user's calls."""
+    return CookieJar(DefaultCookiePolicy(allowed_domains=[]))
+
+
 def base(url: str) -> str:
     """A base URL as calls are joined to it; only `http://` and `https://` are IdentSphere's."""
     if not url.startswith(("http://", "https://")):
@@ -56,11 +63,15 @@ class Call(Generic[T]):
     body: Mapping[str, Any] | None = None
     bearer: str | None = None
 
-    def headers(self) -> dict[str, str]:
+    def request(self, http: httpx.Client | httpx.AsyncClient, base_url: str) -> httpx.Request:
+        """The request, built by `http` (its headers, auth and extensions apply) without any cookie: the
+        caller's token is the only credential sent, even when `http` is one of yours that keeps cookies."""
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if self.bearer:
             headers["Authorization"] = f"Bearer {self.bearer}"
-        return headers
+        request = http.build_request(self.method, base_url + self.path, json=self.body, headers=headers)
+        request.headers.pop("cookie", None)
+        return request
 
     def outcome(self, response: httpx.Response) -> T:
         """The result of a 2xx answer; an `IdentSphereError` for anything else."""

@@ -49,7 +49,9 @@ class Client:
     ) -> None:
         self.base_url = _api.base(base_url)
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=_api.timeout(timeout, connect_timeout))
+        self._http = http_client or httpx.Client(
+            timeout=_api.timeout(timeout, connect_timeout), cookies=_api.no_cookies()
+        )
 
     def close(self) -> None:
         """Closes the connections (not those of an `http_client` you passed)."""
@@ -66,9 +68,7 @@ class Client:
 
     def _send(self, call: _api.Call[T]) -> T:
         try:
-            response = self._http.request(
-                call.method, self.base_url + call.path, json=call.body, headers=call.headers()
-            )
+            response = self._http.send(call.request(self._http, self.base_url))
         except httpx.TransportError as error:
             raise _api.network_error(error) from error
         return call.outcome(response)
@@ -193,7 +193,9 @@ class AsyncClient:
     ) -> None:
         self.base_url = _api.base(base_url)
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=_api.timeout(timeout, connect_timeout))
+        self._http = http_client or httpx.AsyncClient(
+            timeout=_api.timeout(timeout, connect_timeout), cookies=_api.no_cookies()
+        )
 
     async def aclose(self) -> None:
         """Closes the connections (not those of an `http_client` you passed)."""
@@ -210,9 +212,7 @@ class AsyncClient:
 
     async def _send(self, call: _api.Call[T]) -> T:
         try:
-            response = await self._http.request(
-                call.method, self.base_url + call.path, json=call.body, headers=call.headers()
-            )
+            response = await self._http.send(call.request(self._http, self.base_url))
         except httpx.TransportError as error:
             raise _api.network_error(error) from error
         return call.outcome(response)
