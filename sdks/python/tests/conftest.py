@@ -71,12 +71,12 @@ def client(make_client: Callable[[str], Client], server: Server) -> Client:
 
 @pytest.fixture
 def make_verifier(flavour: str, loop: LoopThread) -> Iterator[MakeVerifier]:
-    """`Verifier(server.base_url, **options)`, or an `AsyncVerifier` called through `Blocking`."""
+    """`Verifier(base_url, **options)`, or an `AsyncVerifier` called through `Blocking`."""
     made: list[Any] = []
 
-    def make(server: Server, **options: Any) -> Verifier:
+    def make(base_url: str, **options: Any) -> Verifier:
         kind = Verifier if flavour == "sync" else AsyncVerifier
-        verifier = kind(server.base_url, **options)
+        verifier = kind(base_url, **options)
         made.append(verifier if flavour == "sync" else Blocking(verifier, loop))
         return cast(Verifier, made[-1])
 

@@ -6,9 +6,9 @@ hands the response back to `Call.outcome`.
 from __future__ import annotations
 
 import json
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Callable, Generic, TypeVar
 
 import httpx

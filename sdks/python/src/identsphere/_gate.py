@@ -45,7 +45,7 @@ class Policy:
         return cls(require_aal2, organization, frozenset(o.rstrip("/") for o in allowed_origins))
 
     def credential(self, method: str, header: Headers) -> str:
-        """The request's access token: `token_missing` without one, `csrf_rejected` for a cross-site cookie."""
+        """The access token: `token_missing` without one, `csrf_rejected` for a cookie sent cross-site."""
         scheme, _, bearer = (header("authorization") or "").partition(" ")
         if scheme.lower() == "bearer" and bearer.strip():
             return bearer.strip()

@@ -266,9 +266,10 @@ class Verifier(_Verifier):
         return process
 
     def _refetch_for(self, kid: str, process: _Process) -> KeySet:
-        """For a `kid` not in the current set: a fetch if the rate limit allows, and the keys to use then."""
+        """For a `kid` not in the current set: a fetch if the rate limit allows, and the keys to use then. A
+        fetch already in flight (the first one, a rotation's) is waited for rather than answered without."""
         cache = self._checks.keys
-        if not cache.may_fetch(time.monotonic()):
+        if cache.current.loaded and not cache.may_fetch(time.monotonic()) and not process.fetching.locked():
             return cache.current
         with process.fetching:
             # Another request may have fetched while this one waited.
@@ -425,7 +426,7 @@ class AsyncVerifier(_Verifier):
     async def _refetch_for(self, kid: str, fetching: asyncio.Lock) -> KeySet:
         """`Verifier._refetch_for`, waiting on the loop."""
         cache = self._checks.keys
-        if not cache.may_fetch(time.monotonic()):
+        if cache.current.loaded and not cache.may_fetch(time.monotonic()) and not fetching.locked():
             return cache.current
         async with fetching:
             if kid in cache.current.keys or not cache.may_fetch(time.monotonic()):

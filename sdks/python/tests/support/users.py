@@ -29,3 +29,12 @@ def enroll(client: Client, tokens: TokenResponse) -> tuple[Authenticator, TotpCo
         device.next_code(), access_token=tokens.access_token, refresh_token=tokens.refresh_token
     )
     return device, confirmation
+
+
+def log_in(
+    client: Client, email: str, password: str = PASSWORD, organization: str | None = None
+) -> TokenResponse:
+    """A new session of a user without a second factor."""
+    result = client.login(email, password, organization=organization)
+    assert isinstance(result, TokenResponse), result
+    return result
