@@ -90,7 +90,8 @@ def rs256_keys(body: bytes) -> dict[str, RSAPublicKey]:
             continue
         try:
             key = RSAAlgorithm.from_jwk(jwk)
-        except InvalidKeyError:
+        except (InvalidKeyError, ValueError):
+            # One malformed key costs that key, not the set.
             continue
         # A JWKS never carries a private part; one that does is not used.
         if isinstance(key, RSAPublicKey):

@@ -77,13 +77,14 @@ class Database:
         with psycopg.connect(self.admin_url, autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {self.name}")
         self.url = f"{self.admin_url.rsplit('/', 1)[0]}/{self.name}"
+        self.key_encryption_key = base64.b64encode(secrets.token_bytes(32)).decode()
 
     def env(self) -> dict[str, str]:
         return {
             "IDENTSPHERE_DATABASE_URL": self.url,
             "IDENTSPHERE_REDIS_URL": self.redis_url,
             "IDENTSPHERE_REDIS_KEY_PREFIX": f"{self.name}:",
-            "IDENTSPHERE_KEY_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+            "IDENTSPHERE_KEY_ENCRYPTION_KEY": self.key_encryption_key,
         }
 
     def drop(self) -> None:
