@@ -118,10 +118,14 @@ def main(iterations: int) -> None:
 
         wsgi = WsgiMiddleware(wsgi_handler, with_feed)
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/me", "HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+        def start_response(*_: Any) -> Callable[[bytes], object]:
+            return lambda _: None
+
         rows.append(
             (
                 "WSGI middleware + a trivial app, feed on",
-                timed(lambda: wsgi(environ, lambda *_: None), iterations),
+                timed(lambda: wsgi(environ, start_response), iterations),
             )
         )
 
