@@ -118,7 +118,8 @@ _JWKS = (
     f'{{"kty": "RSA", "kid": "encryption", "alg": "RS256", "use": "enc", "n": "{_N}", "e": "AQAB"}},'
     f'{{"kty": "RSA", "alg": "RS256", "use": "sig", "n": "{_N}", "e": "AQAB"}},'
     '{"kty": "oct", "kid": "mac", "k": "c2VjcmV0"},'
-    '{"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"}'
+    '{"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},'
+    '{"kty": "RSA", "kid": "mistyped", "n": 5, "e": "AQAB"}'
     "]}"
 ).encode()
 

@@ -90,7 +90,7 @@ def rs256_keys(body: bytes) -> dict[str, RSAPublicKey]:
             continue
         try:
             key = RSAAlgorithm.from_jwk(jwk)
-        except (InvalidKeyError, ValueError):
+        except (InvalidKeyError, ValueError, TypeError):
             # One malformed key costs that key, not the set.
             continue
         # A JWKS never carries a private part; one that does is not used.

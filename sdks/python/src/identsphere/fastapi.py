@@ -69,6 +69,7 @@ def require_user(
 
 
 async def _answer(_: Request, error: Exception) -> Response:
-    assert isinstance(error, IdentSphereError)  # noqa: S101 - registered for IdentSphereError only
+    if not isinstance(error, IdentSphereError):  # registered for IdentSphereError only
+        raise error
     status, headers, body = answer(error)
     return Response(content=body, status_code=status, headers=dict(headers))

@@ -176,7 +176,7 @@ class _Process:
 
 
 class Verifier(_Verifier):
-    """Verifies IdentSphere access tokens locally; safe to share between threads (one per process).
+    """Verifies IdentSphere access tokens locally: make one, and share it between threads.
 
     `base_url` is where IdentSphere is reached: the JWKS is `<base_url>/.well-known/jwks.json`. Tokens must
     carry `iss` equal to `issuer` (default: `base_url`; set it when you reach IdentSphere at another address
@@ -288,7 +288,11 @@ class Verifier(_Verifier):
         # The lock is taken here and released by the thread: no second refresh starts meanwhile, and a
         # request never waits for a refresh it did not need.
         if process.fetching.acquire(blocking=False):
-            threading.Thread(target=self._refresh, args=(process,), daemon=True).start()
+            try:
+                threading.Thread(target=self._refresh, args=(process,), daemon=True).start()
+            except RuntimeError:
+                # No thread to be had (the interpreter is shutting down): the lock must not stay taken.
+                process.fetching.release()
 
     def _refresh(self, process: _Process) -> None:
         try:
