@@ -119,45 +119,49 @@ def _forged_kids(claims: Any, count: int) -> list[str]:
     ]
 
 
-def test_threads_waiting_for_the_keys_share_one_fetch_and_a_flood_of_unknown_kids_costs_none(
-    start_server: Callable[..., Server],
-) -> None:
+#: What a cold verifier answers to `flood`'s tokens, however many wait at once.
+FLOOD_OUTCOMES = ["ok"] * 20 + ["token_invalid"] * 40
+
+
+@pytest.fixture
+def flood(start_server: Callable[..., Server]) -> tuple[Server, list[str]]:
+    """A fresh server, and 20 valid tokens with 40 under unknown kids, for a verifier that has no key yet."""
     server = start_server()
     with Client(server.base_url) as client:
         valid = sign_up(client)[1].access_token
-    verifier = Verifier(server.base_url)
+    return server, [valid] * 20 + _forged_kids(part(valid, 1), 40)
+
+
+def test_threads_waiting_for_the_keys_share_one_fetch_and_a_flood_of_unknown_kids_costs_none(
+    flood: tuple[Server, list[str]],
+) -> None:
+    server, tokens = flood
     before = server.jwks_served()
-    tokens = [valid] * 20 + _forged_kids(part(valid, 1), 40)
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        outcomes = list(pool.map(_outcome(verifier.verify), tokens))
-    assert outcomes == ["ok"] * 20 + ["token_invalid"] * 40
+    with Verifier(server.base_url) as verifier, ThreadPoolExecutor(max_workers=16) as pool:
+        assert list(pool.map(_outcome(verifier.verify), tokens)) == FLOOD_OUTCOMES
     assert server.jwks_served() - before == 1, "one fetch in flight, however many threads waited for it"
-    verifier.close()
 
 
 def test_tasks_waiting_for_the_keys_share_one_fetch_and_a_flood_of_unknown_kids_costs_none(
-    start_server: Callable[..., Server], loop: LoopThread
+    flood: tuple[Server, list[str]], loop: LoopThread
 ) -> None:
-    server = start_server()
-    with Client(server.base_url) as client:
-        valid = sign_up(client)[1].access_token
-    verifier = AsyncVerifier(server.base_url)
+    server, tokens = flood
     before = server.jwks_served()
-    tokens = [valid] * 20 + _forged_kids(part(valid, 1), 40)
 
     async def verify_all() -> list[str]:
-        async def outcome(token: str) -> str:
-            try:
-                await verifier.verify(token)
-            except IdentSphereError as error:
-                return error.code
-            return "ok"
+        async with AsyncVerifier(server.base_url) as verifier:
 
-        return list(await asyncio.gather(*(outcome(t) for t in tokens)))
+            async def outcome(token: str) -> str:
+                try:
+                    await verifier.verify(token)
+                except IdentSphereError as error:
+                    return error.code
+                return "ok"
 
-    assert loop.run(verify_all()) == ["ok"] * 20 + ["token_invalid"] * 40
+            return list(await asyncio.gather(*(outcome(t) for t in tokens)))
+
+    assert loop.run(verify_all()) == FLOOD_OUTCOMES
     assert server.jwks_served() - before == 1, "one fetch in flight, however many tasks waited for it"
-    loop.run(verifier.aclose())
 
 
 def test_unknown_kids_refetch_at_most_once_per_interval(
