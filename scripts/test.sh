@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: checks the backing stores, prepares the Python side of the cross-language JWT
 # check, and runs every test of the workspace — the API suite once on the embedded store and, where
-# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh).
+# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh)
+# and the Python SDK's (sdks/python/scripts/test.sh).
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -62,6 +63,10 @@ if command -v node >/dev/null 2>&1; then
 else
   echo "== sdks/react NOT RUN: node is not installed; the browser SDK's tests need Node.js 20 and npm" >&2
 fi
+# The Python SDK has its own toolchain (a virtualenv from PyPI, ruff, mypy, pytest): its script runs every check
+# of it, against the server binary the workspace tests built. python3 is needed above already.
+echo "== sdks/python: ./sdks/python/scripts/test.sh" >&2
+./sdks/python/scripts/test.sh || status=1
 # nextest does not run doctests.
 cargo test --workspace --doc || status=1
 exit $status
