@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -307,4 +308,14 @@ func assertRefusal(t testing.TB, err error, status int, code string) *identspher
 		t.Fatalf("want a %d %s refusal, got %+v", status, code, refusal)
 	}
 	return refusal
+}
+
+// bigFromB64 is a base64url big-endian integer (a JWK's n or e).
+func bigFromB64(t testing.TB, s string) *big.Int {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return new(big.Int).SetBytes(raw)
 }
