@@ -181,13 +181,11 @@ func served(t testing.TB, s *server, route string) int {
 	return total
 }
 
-// publishedKids are the key ids of s's JWKS now.
-func publishedKids(t testing.TB, s *server) []string {
+// publishedJWKS is s's JWKS now.
+func publishedJWKS(t testing.TB, s *server) []struct{ Kid, N, E string } {
 	t.Helper()
 	var jwks struct {
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
+		Keys []struct{ Kid, N, E string } `json:"keys"`
 	}
 	resp, err := http.Get(s.URL + "/.well-known/jwks.json")
 	if err != nil {
@@ -197,11 +195,7 @@ func publishedKids(t testing.TB, s *server) []string {
 	if err := json.NewDecoder(resp.Body).Decode(&jwks); err != nil {
 		t.Fatal(err)
 	}
-	var kids []string
-	for _, k := range jwks.Keys {
-		kids = append(kids, k.Kid)
-	}
-	return kids
+	return jwks.Keys
 }
 
 // part decodes a part of a JWT (0: header, 1: claims) as JSON.

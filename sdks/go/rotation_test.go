@@ -106,8 +106,8 @@ func TestAfterAKeyRotationNewTokensVerifyWithOneRefetchAndOldOnesStop(t *testing
 	}
 	kid := strings.TrimSpace(string(out))
 	waitFor(t, 10*time.Second, "the server's switch to the new key", func() bool {
-		kids := publishedKids(t, s)
-		return len(kids) == 1 && kids[0] == kid
+		keys := publishedJWKS(t, s)
+		return len(keys) == 1 && keys[0].Kid == kid
 	})
 	res, err := newClient(t, s).Login(ctx, identsphere.LoginParams{Email: old.User.Email, Password: password})
 	if err != nil {

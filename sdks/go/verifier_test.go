@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -107,18 +106,7 @@ func TestForgedAndMisusedTokensAreTokenInvalid(t *testing.T) {
 // confusion.
 func ourPublicKeyPEM(t testing.TB, s *server, kid string) []byte {
 	t.Helper()
-	var jwks struct {
-		Keys []struct{ Kid, N, E string } `json:"keys"`
-	}
-	resp, err := http.Get(s.URL + "/.well-known/jwks.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&jwks); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range jwks.Keys {
+	for _, k := range publishedJWKS(t, s) {
 		if k.Kid == kid {
 			key := &rsa.PublicKey{N: bigFromB64(t, k.N), E: int(bigFromB64(t, k.E).Int64())}
 			der, err := x509.MarshalPKIXPublicKey(key)
