@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -35,7 +36,9 @@ type keyCache struct {
 	url             string
 	http            *http.Client
 	refetchInterval time.Duration
-	cfg             *config
+	// timeout bounds a fetch even with an HTTP client configured without a timeout.
+	timeout time.Duration
+	logger  *log.Logger
 
 	// keys is the last JWKS fetched; nil until a fetch succeeds.
 	keys atomic.Pointer[keySet]
@@ -63,7 +66,7 @@ type fetch struct {
 // key returns the key of kid: from the cache, else after the fetch that a missing kid may ask for.
 // Refusals: token_invalid for a kid the JWKS does not have; service_unavailable while no JWKS could
 // ever be fetched, or when ctx ends while waiting for the fetch.
-func (c *keyCache) key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+func (c *keyCache) key(ctx context.Context, kid string) (*rsa.PublicKey, *Error) {
 	if set := c.keys.Load(); set != nil {
 		if key, ok := set.byKID[kid]; ok {
 			if time.Now().After(set.freshUntil) {
@@ -122,7 +125,7 @@ func (c *keyCache) start() *fetch {
 func (c *keyCache) run(f *fetch) {
 	set, err := c.download()
 	if err != nil {
-		c.cfg.logf("could not fetch the JWKS from %s, keeping the keys in use: %v", c.url, err)
+		report(c.logger, "could not fetch the JWKS from %s, keeping the keys in use: %v", c.url, err)
 	} else {
 		c.keys.Store(set)
 	}
@@ -144,8 +147,7 @@ type jwk struct {
 }
 
 func (c *keyCache) download() (*keySet, error) {
-	// The client's timeout bounds the request; this bounds a client configured without one.
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {

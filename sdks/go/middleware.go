@@ -2,7 +2,6 @@ package identsphere
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 )
@@ -78,13 +77,9 @@ func (cfg *middlewareConfig) authenticate(v *Verifier, r *http.Request) (*Claims
 	if token == "" {
 		return nil, refusal(CodeTokenMissing)
 	}
-	claims, err := v.Verify(r.Context(), token)
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return nil, e
-		}
-		return nil, unavailable(err)
+	claims, refused := v.verify(r.Context(), token)
+	if refused != nil {
+		return nil, refused
 	}
 	if cfg.requireAAL2 && claims.AAL != AAL2 {
 		return nil, refusal(CodeInsufficientAAL)

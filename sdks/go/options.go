@@ -54,8 +54,8 @@ func WithTimeout(d time.Duration) Option { return func(cfg *config) { cfg.timeou
 // Verifier.
 func WithIssuer(issuer string) Option { return func(cfg *config) { cfg.issuer = issuer } }
 
-// WithLeeway accepts tokens up to d after their exp, for clock skew between the machines (default 0,
-// as IdentSphere itself). Verifier.
+// WithLeeway accepts tokens up to d (in whole seconds, as exp) after their exp, for clock skew between
+// the machines (default 0, as IdentSphere itself). Verifier.
 func WithLeeway(d time.Duration) Option { return func(cfg *config) { cfg.leeway = d } }
 
 // WithJWKSRefetchInterval sets the least time between two JWKS fetches, whatever their cause (an unknown
@@ -95,10 +95,10 @@ func newConfig(opts []Option) config {
 	return cfg
 }
 
-// logf reports to the configured logger, if any.
-func (cfg *config) logf(format string, args ...any) {
-	if cfg.logger != nil {
-		cfg.logger.Printf("identsphere: "+format, args...)
+// report tells the operator through l, if there is one (WithLogger(nil) silences the SDK).
+func report(l *log.Logger, format string, args ...any) {
+	if l != nil {
+		l.Printf("identsphere: "+format, args...)
 	}
 }
 

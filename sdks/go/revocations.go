@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/url"
 	"sync"
@@ -32,7 +33,7 @@ type RevocationFeed struct {
 	apiKey string
 	http   *http.Client
 	every  time.Duration
-	cfg    config
+	logger *log.Logger
 	// cursor is where the next poll reads from ("": the oldest entry still meaningful). Only the poller
 	// touches it: Start's first poll, then run's, one after the other.
 	cursor string
@@ -75,7 +76,7 @@ func NewRevocationFeed(baseURL, platformAPIKey string, opts ...Option) (*Revocat
 		apiKey: platformAPIKey,
 		http:   cfg.httpClient,
 		every:  cfg.pollInterval,
-		cfg:    cfg,
+		logger: cfg.logger,
 		sids:   map[string]int64{},
 		jtis:   map[string]int64{},
 	}, nil
@@ -138,9 +139,9 @@ func (f *RevocationFeed) poll(ctx context.Context) error {
 	defer f.mu.Unlock()
 	switch {
 	case err == nil && f.status.ConsecutiveFailures > 0:
-		f.cfg.logf("the revocation feed is reachable again after %d failed polls", f.status.ConsecutiveFailures)
+		report(f.logger, "the revocation feed is reachable again after %d failed polls", f.status.ConsecutiveFailures)
 	case err != nil && f.status.ConsecutiveFailures == 0:
-		f.cfg.logf("the revocation feed is unreachable, serving with the %d revocations known: %v", f.status.Entries, err)
+		report(f.logger, "the revocation feed is unreachable, serving with the %d revocations known: %v", f.status.Entries, err)
 	}
 	f.status.LastError = err
 	if err != nil {

@@ -55,7 +55,8 @@ func NewVerifier(baseURL string, opts ...Option) (*Verifier, error) {
 			url:             base + "/.well-known/jwks.json",
 			http:            cfg.httpClient,
 			refetchInterval: cfg.refetchInterval,
-			cfg:             &cfg,
+			timeout:         cfg.timeout,
+			logger:          cfg.logger,
 		},
 		revocations: cfg.revocations,
 	}, nil
@@ -73,6 +74,15 @@ type header struct {
 // leeway) has passed, token_revoked when the revocation feed lists its jti or sid, and
 // service_unavailable when no JWKS could ever be fetched (or ctx ended while waiting for one).
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	claims, refused := v.verify(ctx, token)
+	if refused != nil {
+		return nil, refused // not a nil *Error in a non-nil error
+	}
+	return claims, nil
+}
+
+// verify is Verify with the concrete refusal, for the Middleware.
+func (v *Verifier) verify(ctx context.Context, token string) (*Claims, *Error) {
 	if len(token) > maxTokenLen {
 		return nil, refusal(CodeTokenInvalid)
 	}
@@ -89,9 +99,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if h.Alg != "RS256" || h.Typ != "JWT" || h.Kid == "" {
 		return nil, refusal(CodeTokenInvalid)
 	}
-	key, err := v.keys.key(ctx, h.Kid)
-	if err != nil {
-		return nil, err
+	key, refused := v.keys.key(ctx, h.Kid)
+	if refused != nil {
+		return nil, refused
 	}
 	digest := sha256.Sum256([]byte(token[:len(encodedHeader)+1+len(encodedClaims)]))
 	if rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], signature) != nil {
