@@ -429,7 +429,11 @@ func TestTheClientSendsItsUserAgentAndTimesOut(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if _, err = newClient(t, &server{URL: "http://" + hung.Addr().String()}).Session(short, tokens.AccessToken); !errors.Is(err, context.DeadlineExceeded) {
+	patient, err := identsphere.NewClient("http://" + hung.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = patient.Session(short, tokens.AccessToken); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the context bounds a call: %v", err)
 	}
 	if strings.Contains(err.Error(), tokens.AccessToken) {

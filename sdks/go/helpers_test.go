@@ -313,3 +313,15 @@ func bigFromB64(t testing.TB, s string) *big.Int {
 	}
 	return new(big.Int).SetBytes(raw)
 }
+
+// waitFor polls cond until it holds, failing the test after within.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not happen within %v", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

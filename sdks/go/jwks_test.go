@@ -173,15 +173,3 @@ func TestTheJWKSIsRefreshedWhenItsMaxAgeEndsAndKeptWhenIdentSphereIsDown(t *test
 		t.Errorf("a cancelled wait: %v", err)
 	}
 }
-
-// waitFor polls cond until it holds, failing the test after within.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within %v", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -1,6 +1,7 @@
 package identsphere_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -38,7 +39,8 @@ func app(t testing.TB, v *identsphere.Verifier, pinned string) *httptest.Server 
 	return server
 }
 
-// get calls path on the app with an optional bearer token and extra headers ("Name: value").
+// get calls path on the app with an optional bearer token and extra headers ("Name: value"). The answer's
+// body is read at once, so the connection serves the next call.
 func get(t testing.TB, a *httptest.Server, method, path, token string, headers ...string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, a.URL+path, nil)
@@ -56,7 +58,12 @@ func get(t testing.TB, a *httptest.Server, method, path, token string, headers .
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp
 }
 

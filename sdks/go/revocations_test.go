@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -34,38 +35,16 @@ func startedFeed(t testing.TB, s *server, opts ...identsphere.Option) (*identsph
 
 // refusedWithin waits until the app refuses token with token_revoked, and fails if that takes longer than
 // the poll interval plus a second.
-func refusedWithin(t testing.TB, a string, token string) {
+func refusedWithin(t testing.TB, a *httptest.Server, token string) {
 	t.Helper()
 	started := time.Now()
-	for {
-		resp, err := http.DefaultClient.Do(bearer(t, a+"/me", token))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			assertEnvelope(t, resp, 401, identsphere.CodeTokenRevoked)
-			resp.Body.Close()
-			break
-		}
-		resp.Body.Close()
-		time.Sleep(20 * time.Millisecond)
-		if time.Since(started) > 5*time.Second {
-			t.Fatal("the revoked token was never refused")
-		}
-	}
+	waitFor(t, 5*time.Second, "the refusal of the revoked token", func() bool {
+		return get(t, a, http.MethodGet, "/me", token).StatusCode != http.StatusOK
+	})
 	if took := time.Since(started); took > poll+time.Second {
 		t.Errorf("refused after %v", took)
 	}
-}
-
-func bearer(t testing.TB, url, token string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	return req
+	assertEnvelope(t, get(t, a, http.MethodGet, "/me", token), 401, identsphere.CodeTokenRevoked)
 }
 
 func TestAfterLogoutTheAppRefusesTheTokenWithinThePollIntervalPlusASecond(t *testing.T) {
@@ -78,7 +57,7 @@ func TestAfterLogoutTheAppRefusesTheTokenWithinThePollIntervalPlusASecond(t *tes
 	if err := newClient(t, shared).Logout(context.Background(), identsphere.LogoutParams{AccessToken: token}); err != nil {
 		t.Fatal(err)
 	}
-	refusedWithin(t, a.URL, token)
+	refusedWithin(t, a, token)
 	claimsIn(t, get(t, a, http.MethodGet, "/me", bystander)) // other sessions are untouched
 	if status := feed.Status(); !status.Synced || status.Entries < 1 || status.ConsecutiveFailures != 0 || status.LastError != nil {
 		t.Errorf("status: %+v", status)
@@ -100,7 +79,7 @@ func TestAfterRefreshTokenReuseTheAppRefusesTheWholeFamily(t *testing.T) {
 
 	_, err = c.Refresh(context.Background(), identsphere.RefreshParams{RefreshToken: first.RefreshToken})
 	assertRefusal(t, err, 401, identsphere.CodeRefreshTokenReused)
-	refusedWithin(t, a.URL, successor.AccessToken)
+	refusedWithin(t, a, successor.AccessToken)
 	assertEnvelope(t, get(t, a, http.MethodGet, "/me", first.AccessToken), 401, identsphere.CodeTokenRevoked)
 }
 
@@ -116,7 +95,7 @@ func TestTheFeedStopsWithItsContextAndKeepsWhatItKnowsWhileIdentSphereIsDown(t *
 	if err := newClient(t, s).Logout(context.Background(), identsphere.LogoutParams{AccessToken: revoked}); err != nil {
 		t.Fatal(err)
 	}
-	refusedWithin(t, a.URL, revoked)
+	refusedWithin(t, a, revoked)
 	if err := feed.Start(context.Background()); err == nil {
 		t.Error("a second Start starts a second poller")
 	}
