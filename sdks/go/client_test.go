@@ -318,7 +318,7 @@ func TestRefreshWithAnOrganizationSwitchesTheSession(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t, shared)
 	tokens := signUp(t, shared)
-	slug := "go-sdk-" + strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(uniqueEmail(), "go-sdk-"), "@example.com"))
+	slug := unique()
 	acme := newOrganization(t, shared, tokens.AccessToken, slug)
 
 	switched, err := c.Refresh(ctx, identsphere.RefreshParams{RefreshToken: tokens.RefreshToken, Organization: slug})
@@ -493,5 +493,28 @@ func TestEveryCodeConstantIsOneTheServerDocuments(t *testing.T) {
 	})
 	if constants < 20 {
 		t.Fatalf("read only %d code constants", constants)
+	}
+}
+
+func TestAnOrganizationThatRequiresASecondFactorAnswersSignUpWithItsEnrollment(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newClient(t, shared)
+	owner := signUp(t, shared)
+	slug := unique()
+	newOrganization(t, shared, owner.AccessToken, slug)
+	inside, err := c.Refresh(ctx, identsphere.RefreshParams{RefreshToken: owner.RefreshToken, Organization: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call(t, shared, http.MethodPatch, "/v1/organizations/"+slug, inside.AccessToken,
+		map[string]any{"signup": map[string]any{"mode": "open"}, "policy": map[string]any{"mfa_required": true}}, http.StatusOK)
+
+	res, err := c.Register(ctx, identsphere.RegisterParams{Email: uniqueEmail(), Password: password, Organization: slug})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tokens != nil || res.MFA == nil || !res.MFA.EnrollmentRequired || len(res.MFA.Factors) != 0 || res.MFA.MFAToken == "" {
+		t.Errorf("want an enrollment, got %+v", res)
 	}
 }

@@ -60,12 +60,15 @@ func newVerifier(t testing.TB, s *server, opts ...identsphere.Option) *identsphe
 	return v
 }
 
-// uniqueEmail is an address no other test uses.
-func uniqueEmail() string {
+// unique is a name no other test uses.
+func unique() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return "go-sdk-" + hex.EncodeToString(b) + "@example.com"
+	return "go-sdk-" + hex.EncodeToString(b)
 }
+
+// uniqueEmail is an address no other test uses.
+func uniqueEmail() string { return unique() + "@example.com" }
 
 // signUp registers a new user on s: its token response.
 func signUp(t testing.TB, s *server) *identsphere.TokenResponse {
