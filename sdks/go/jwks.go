@@ -90,7 +90,7 @@ func (c *keyCache) key(ctx context.Context, kid string) (*rsa.PublicKey, *Error)
 	set := c.keys.Load()
 	if set == nil {
 		if cause == nil {
-			cause = errors.New("no JWKS fetched yet")
+			cause = errors.New("no JWKS yet: the last fetch failed less than a second ago")
 		}
 		return nil, unavailable(cause)
 	}
