@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: checks the backing stores, prepares the Python side of the cross-language JWT
 # check, and runs every test of the workspace — the API suite once on the embedded store and, where
-# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh)
-# and the Python SDK's (sdks/python/scripts/test.sh).
+# Postgres and Redis answer, once on Postgres + Redis — then each SDK's own script (sdks/*/scripts/test.sh:
+# React, Python, Go, Java, Ruby, PHP).
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -67,6 +67,14 @@ fi
 # of it, against the server binary the workspace tests built. python3 is needed above already.
 echo "== sdks/python: ./sdks/python/scripts/test.sh" >&2
 ./sdks/python/scripts/test.sh || status=1
+# The Go SDK has its own toolchain too (Debian's golang-go, which its script installs as root when
+# missing): its script runs gofmt, go vet and its suite with the race detector against real servers.
+if command -v go >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }; then
+  echo "== sdks/go: ./sdks/go/scripts/test.sh" >&2
+  ./sdks/go/scripts/test.sh || status=1
+else
+  echo "== sdks/go NOT RUN: go is not installed and this is not root; apt-get install golang-go (Debian's Go 1.19)" >&2
+fi
 # nextest does not run doctests.
 cargo test --workspace --doc || status=1
 exit $status
