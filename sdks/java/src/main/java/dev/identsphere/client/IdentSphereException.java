@@ -32,11 +32,17 @@ public final class IdentSphereException extends RuntimeException {
 
     private record Local(int status, String type, String message) {}
 
+    /** The HTTP status of the refusal. */
     private final int status;
+    /** The catalog's code, what callers switch on. */
     private final String code;
+    /** The catalog's class of the code. */
     private final String type;
+    /** The offending request field, or {@code null}. */
     private final String param;
+    /** IdentSphere's {@code X-Request-Id}, or {@code null} for the SDK's own refusals. */
     private final String requestId;
+    /** {@code Retry-After}, or {@code null} when the answer did not say. */
     private final Duration retryAfter;
 
     IdentSphereException(int status, String code, String type, String message, String param, String requestId,
@@ -63,35 +69,56 @@ public final class IdentSphereException extends RuntimeException {
                 null, Duration.ofSeconds(1), cause);
     }
 
-    /** The HTTP status: 401, 403, 429, … */
+    /**
+     * The HTTP status.
+     *
+     * @return 401, 403, 429, …
+     */
     public int getStatus() {
         return status;
     }
 
-    /** The stable error code of the catalog ({@code token_invalid}, …): what callers switch on. */
+    /**
+     * The stable error code of the catalog: what callers switch on.
+     *
+     * @return {@code token_invalid}, {@code invalid_credentials}, … (see {@link ErrorCodes})
+     */
     public String getCode() {
         return code;
     }
 
-    /** The catalog's class of the code: {@code authentication_error}, {@code permission_error}, … */
+    /**
+     * The catalog's class of the code.
+     *
+     * @return {@code authentication_error}, {@code permission_error}, …
+     */
     public String getType() {
         return type;
     }
 
-    /** The offending request field, when IdentSphere named one. */
+    /**
+     * The offending request field, when IdentSphere named one.
+     *
+     * @return the field's name, e.g. {@code password}
+     */
     public Optional<String> getParam() {
         return Optional.ofNullable(param);
     }
 
     /**
-     * IdentSphere's {@code X-Request-Id} of the refused request, to find it in the server's log; empty for
-     * refusals the SDK made itself.
+     * IdentSphere's {@code X-Request-Id} of the refused request, to find it in the server's log.
+     *
+     * @return the request id; empty for refusals the SDK made itself
      */
     public Optional<String> getRequestId() {
         return Optional.ofNullable(requestId);
     }
 
-    /** How long to wait before trying again ({@code Retry-After}: {@code rate_limited}, {@code service_unavailable}). */
+    /**
+     * How long to wait before trying again ({@code Retry-After}).
+     *
+     * @return the wait, with {@code rate_limited} and {@code service_unavailable}
+     */
     public Optional<Duration> getRetryAfter() {
         return Optional.ofNullable(retryAfter);
     }

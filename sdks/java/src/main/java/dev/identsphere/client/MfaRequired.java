@@ -13,7 +13,13 @@ import java.util.List;
  */
 public record MfaRequired(String mfaToken, List<String> factors, boolean enrollmentRequired) implements LoginResult {
 
-    /** Copies {@code factors}, so the record stays immutable. */
+    /**
+     * Copies {@code factors}, so the record stays immutable.
+     *
+     * @param mfaToken the mfa token
+     * @param factors the user's factors
+     * @param enrollmentRequired whether a factor must be enrolled first
+     */
     public MfaRequired {
         factors = List.copyOf(factors);
     }

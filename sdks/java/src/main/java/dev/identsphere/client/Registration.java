@@ -21,7 +21,15 @@ import java.util.Optional;
 public record Registration(String email, String password, Optional<String> displayName, Optional<String> organization,
         Optional<String> invitation) {
 
-    /** Checks that the required fields are there. */
+    /**
+     * Checks that no field is {@code null}.
+     *
+     * @param email the address
+     * @param password the password
+     * @param displayName the name to show
+     * @param organization the organization to register into
+     * @param invitation the invitation to accept
+     */
     public Registration {
         Objects.requireNonNull(email, "email");
         Objects.requireNonNull(password, "password");

@@ -15,7 +15,15 @@ import java.util.List;
 public record SessionInfo(User user, Session session, Organization organization, List<Factor> factors,
         int recoveryCodesLeft) {
 
-    /** Copies {@code factors}, so the record stays immutable. */
+    /**
+     * Copies {@code factors}, so the record stays immutable.
+     *
+     * @param user the signed-in user
+     * @param session the session
+     * @param organization the session's organization
+     * @param factors the second factors
+     * @param recoveryCodesLeft the recovery codes not yet spent
+     */
     public SessionInfo {
         factors = List.copyOf(factors);
     }
