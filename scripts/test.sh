@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: checks the backing stores, prepares the Python side of the cross-language JWT
 # check, and runs every test of the workspace — the API suite once on the embedded store and, where
-# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh).
+# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh)
+# and the Java SDK's (sdks/java/scripts/test.sh).
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -61,6 +62,14 @@ if command -v node >/dev/null 2>&1; then
   ./sdks/react/scripts/test.sh || status=1
 else
   echo "== sdks/react NOT RUN: node is not installed; the browser SDK's tests need Node.js 20 and npm" >&2
+fi
+# The Java SDK has its own toolchain (a JDK, Maven, Debian's Java packages): its script installs them from
+# Debian when missing and root, and runs every check of it against the server binary built above.
+if { command -v java && command -v mvn; } >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }; then
+  echo "== sdks/java: ./sdks/java/scripts/test.sh" >&2
+  ./sdks/java/scripts/test.sh || status=1
+else
+  echo "== sdks/java NOT RUN: no JDK and Maven, and not root to install them (apt-get install openjdk-17-jdk-headless maven)" >&2
 fi
 # nextest does not run doctests.
 cargo test --workspace --doc || status=1
