@@ -316,7 +316,7 @@ final class Json {
         return out.append('}').toString();
     }
 
-    static void quote(StringBuilder out, String s) {
+    private static void quote(StringBuilder out, String s) {
         out.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);

@@ -4,10 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -42,8 +40,6 @@ import jakarta.servlet.http.HttpServletResponse;
  */
 @ExtendWith(SharedServer.class)
 class FiltersTest {
-    private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-
     /** A running app protected by one of the filters. */
     private interface App extends AutoCloseable {
         String url();
@@ -138,14 +134,7 @@ class FiltersTest {
         if (headers.length > 0) {
             request.headers(headers);
         }
-        try {
-            return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
+        return TestServer.send(request.build());
     }
 
     /** IdentSphere's error envelope, with its status and the headers IdentSphere sends with it. */
@@ -233,14 +222,10 @@ class FiltersTest {
                 try {
                     tomcat.stop();
                     tomcat.destroy();
-                    try (var paths = Files.walk(base)) {
-                        for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                            Files.deleteIfExists(path);
-                        }
-                    }
-                } catch (LifecycleException | IOException e) {
+                } catch (LifecycleException e) {
                     throw new IllegalStateException(e);
                 }
+                TestServer.deleteTree(base);
             }
         };
     }

@@ -267,7 +267,7 @@ final class TestServer implements AutoCloseable {
         return response.body().isEmpty() ? new JsonObject(Map.of()) : Json.parseObject(response.body());
     }
 
-    private static HttpResponse<String> send(HttpRequest request) {
+    static HttpResponse<String> send(HttpRequest request) {
         try {
             return HTTP.send(request, HttpResponse.BodyHandlers.ofString());
         } catch (IOException e) {
@@ -396,7 +396,7 @@ final class TestServer implements AutoCloseable {
         }
     }
 
-    private static void deleteTree(Path root) {
+    static void deleteTree(Path root) {
         if (root == null || !Files.exists(root)) {
             return;
         }
