@@ -40,12 +40,12 @@ import jakarta.servlet.http.HttpServletResponse;
  */
 @ExtendWith(SharedServer.class)
 class FiltersTest {
-    /** A running app protected by one of the filters. */
-    private interface App extends AutoCloseable {
-        String url();
-
+    /** A running app protected by one of the filters, at {@code url}; {@code stop} stops it. */
+    private record App(String url, Runnable stop) implements AutoCloseable {
         @Override
-        void close();
+        public void close() {
+            stop.run();
+        }
     }
 
     @Test
@@ -161,19 +161,10 @@ class FiltersTest {
         route(server, "/aal2", new IdentSphereHttpFilter(verifier, FilterOptions.defaults().requireAal2()));
         route(server, "/org", new IdentSphereHttpFilter(verifier, FilterOptions.defaults().requireOrganization(organization)));
         server.start();
-        String url = "http://127.0.0.1:" + server.getAddress().getPort();
-        return new App() {
-            @Override
-            public String url() {
-                return url;
-            }
-
-            @Override
-            public void close() {
-                server.stop(0);
-                ((ExecutorService) server.getExecutor()).shutdownNow();
-            }
-        };
+        return new App("http://127.0.0.1:" + server.getAddress().getPort(), () -> {
+            server.stop(0);
+            ((ExecutorService) server.getExecutor()).shutdownNow();
+        });
     }
 
     private static void route(HttpServer server, String path, IdentSphereHttpFilter filter) {
@@ -210,24 +201,15 @@ class FiltersTest {
         filter(context, "/org/*", new IdentSphereServletFilter(verifier,
                 FilterOptions.defaults().requireOrganization(organization)));
         tomcat.start();
-        String url = "http://127.0.0.1:" + tomcat.getConnector().getLocalPort();
-        return new App() {
-            @Override
-            public String url() {
-                return url;
+        return new App("http://127.0.0.1:" + tomcat.getConnector().getLocalPort(), () -> {
+            try {
+                tomcat.stop();
+                tomcat.destroy();
+            } catch (LifecycleException e) {
+                throw new IllegalStateException(e);
             }
-
-            @Override
-            public void close() {
-                try {
-                    tomcat.stop();
-                    tomcat.destroy();
-                } catch (LifecycleException e) {
-                    throw new IllegalStateException(e);
-                }
-                TestServer.deleteTree(base);
-            }
-        };
+            TestServer.deleteTree(base);
+        });
     }
 
     private static void filter(Context context, String pattern, IdentSphereServletFilter filter) {
