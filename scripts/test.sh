@@ -3,6 +3,8 @@
 # check, and runs every test of the workspace — the API suite once on the embedded store and, where
 # Postgres and Redis answer, once on Postgres + Redis — then each SDK's own script (sdks/*/scripts/test.sh:
 # React, Python, Go, Java, Ruby, PHP).
+# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh)
+# and the Java SDK's (sdks/java/scripts/test.sh).
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -74,6 +76,13 @@ if command -v go >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >
   ./sdks/go/scripts/test.sh || status=1
 else
   echo "== sdks/go NOT RUN: go is not installed and this is not root; apt-get install golang-go (Debian's Go 1.19)" >&2
+# The Java SDK has its own toolchain (a JDK, Maven, Debian's Java packages): its script installs them from
+# Debian when missing and root, and runs every check of it against the server binary built above.
+if { command -v java && command -v mvn; } >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }; then
+  echo "== sdks/java: ./sdks/java/scripts/test.sh" >&2
+  ./sdks/java/scripts/test.sh || status=1
+else
+  echo "== sdks/java NOT RUN: no JDK and Maven, and not root to install them (apt-get install openjdk-17-jdk-headless maven)" >&2
 fi
 # nextest does not run doctests.
 cargo test --workspace --doc || status=1
