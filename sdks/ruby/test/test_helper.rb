@@ -7,7 +7,7 @@
 SDK_LIB = File.expand_path("../lib", __dir__)
 SDK_WARNINGS = []
 module Warning
-  def self.warn(message, *)
+  def self.warn(message, **)
     SDK_WARNINGS << message if message.include?(SDK_LIB)
     super
   end

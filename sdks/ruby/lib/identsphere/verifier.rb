@@ -18,7 +18,6 @@ module IdentSphere
     MAX_TOKEN_BYTES = 8 * 1024
     # Three base64url parts (the signature may be empty only to be refused below, as `alg: none` is).
     SHAPE = /\A[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\z/
-    SHA256 = OpenSSL::Digest.new("SHA256")
 
     attr_reader :issuer
 
@@ -49,7 +48,7 @@ module IdentSphere
       invalid! unless header["alg"] == "RS256" && header["typ"] == "JWT" && header["kid"].is_a?(String)
 
       key = @keys.key(header["kid"]) or invalid!
-      signed = key.verify(SHA256, Base64.urlsafe_decode64(encoded_signature), "#{encoded_header}.#{encoded_payload}")
+      signed = key.verify("SHA256", Base64.urlsafe_decode64(encoded_signature), "#{encoded_header}.#{encoded_payload}")
       invalid! unless signed
       # Only now, signed by IdentSphere, are the claims worth reading.
       claims = Claims.from_payload(decode(encoded_payload))
