@@ -11,8 +11,7 @@ namespace IdentSphere;
  * The credential is `Authorization: Bearer <token>`, else the `identsphere_at` cookie IdentSphere sets. A
  * cookie-only unsafe request (`POST`, `PUT`, `PATCH`, `DELETE`) must come from an allowed origin, as
  * IdentSphere itself requires (`csrf_rejected`): a browser sends the cookie whichever site made the
- * request. Refusals are the API's envelope with the catalog's status, so a client of your service reads
- * them as it reads IdentSphere's.
+ * request. Refusals are answered with IdentSphereException::toResponse().
  *
  * @internal
  */
@@ -62,27 +61,6 @@ final class Gate
             throw IdentSphereException::refusal('not_a_member');
         }
         return $claims;
-    }
-
-    /**
-     * The answer to a refusal: status, headers and the envelope as JSON. A failure on the client's side
-     * (IdentSphere unreachable) is answered as `503 service_unavailable`.
-     *
-     * @return array{int, array<string, string>, string}
-     */
-    public static function answer(IdentSphereException $error): array
-    {
-        if ($error->status < 400) {
-            $error = IdentSphereException::refusal('service_unavailable');
-        }
-        $headers = ['Content-Type' => 'application/json'];
-        if ($error->status === 401) {
-            $headers['WWW-Authenticate'] = 'Bearer';
-        }
-        if ($error->status === 429 || $error->status === 503) {
-            $headers['Retry-After'] = (string) ($error->retryAfter ?? 1);
-        }
-        return [$error->status, $headers, json_encode($error->envelope(), JSON_THROW_ON_ERROR)];
     }
 
     /** The bearer token, else the access cookie (after the CSRF check); null when neither was sent. */

@@ -62,7 +62,7 @@ final class Guard
         try {
             return $this->authenticate($_SERVER, $_COOKIE);
         } catch (IdentSphereException $refusal) {
-            [$status, $headers, $body] = Gate::answer($refusal);
+            [$status, $headers, $body] = $refusal->toResponse();
             http_response_code($status);
             foreach ($headers as $name => $value) {
                 header("$name: $value");

@@ -120,6 +120,26 @@ final class IdentSphereException extends \RuntimeException
         return ['error' => $error];
     }
 
+    /**
+     * The HTTP answer to this refusal, for an application that refuses a request with it: status, headers
+     * and IdentSphere's envelope as JSON, so a client of your service reads it as it reads IdentSphere's. A
+     * failure on the client's side (IdentSphere unreachable) is answered as `503 service_unavailable`.
+     *
+     * @return array{int, array<string, string>, string}
+     */
+    public function toResponse(): array
+    {
+        $error = $this->status < 400 ? self::refusal('service_unavailable') : $this;
+        $headers = ['Content-Type' => 'application/json'];
+        if ($error->status === 401) {
+            $headers['WWW-Authenticate'] = 'Bearer';
+        }
+        if ($error->status === 429 || $error->status === 503) {
+            $headers['Retry-After'] = (string) ($error->retryAfter ?? 1);
+        }
+        return [$error->status, $headers, json_encode($error->envelope(), JSON_THROW_ON_ERROR)];
+    }
+
     public function __toString(): string
     {
         $request = $this->requestId === null ? '' : " (request {$this->requestId})";

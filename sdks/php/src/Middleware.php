@@ -56,7 +56,7 @@ final class Middleware implements MiddlewareInterface
         try {
             $claims = $this->gate->check($request->getMethod(), $header, is_string($cookie) ? $cookie : null, $request);
         } catch (IdentSphereException $refusal) {
-            [$status, $headers, $body] = Gate::answer($refusal);
+            [$status, $headers, $body] = $refusal->toResponse();
             $response = $this->responses->createResponse($status)->withBody($this->streams->createStream($body));
             foreach ($headers as $name => $value) {
                 $response = $response->withHeader($name, $value);
