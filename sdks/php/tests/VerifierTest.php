@@ -4,7 +4,6 @@ declare(strict_types=1);
 
 namespace IdentSphere\Tests;
 
-use IdentSphere\IdentSphereException;
 use IdentSphere\KeyCache;
 use IdentSphere\Model\MfaRequired;
 use IdentSphere\Tests\Support\FileCache;

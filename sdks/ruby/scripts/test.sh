@@ -3,7 +3,7 @@
 # with apt-get when missing and running as root), the IdentSphere binary the tests start (the workspace's
 # dev build, as sdks/react/scripts/test.sh builds it, unless $IDENTSPHERE_BIN names one), the gemspec,
 # then `rake test`: every test under `ruby -w`, failing on any warning of the SDK's own files. Arguments
-# go to rake (`./scripts/test.sh TESTOPTS="-n /rotation/"`).
+# go to rake (`./scripts/test.sh TESTOPTS="--name=/rotation/"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)

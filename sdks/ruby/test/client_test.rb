@@ -1,5 +1,6 @@
 # frozen_string_literal: true
 
+require "pp"
 require "test_helper"
 
 class ClientTest < Minitest::Test
@@ -15,7 +16,7 @@ class ClientTest < Minitest::Test
     assert_equal %w[aal1 password], [tokens.session.aal, tokens.session.auth_method]
     assert_operator tokens.expires_in, :>, 0
     assert_equal tokens.user.id, part(tokens.access_token, 1)["sub"]
-    [tokens.inspect, tokens.to_s].each do |printed|
+    [tokens.inspect, tokens.to_s, PP.pp(tokens, +"")].each do |printed|
       refute_includes printed, tokens.access_token
       refute_includes printed, tokens.refresh_token
     end

@@ -10,14 +10,16 @@ module IdentSphere
     def self.build(struct, json, nested = {})
       return nil if json.nil?
 
-      values = struct.members.to_h do |member|
-        value = json[member.to_s]
-        model = nested[member]
-        value = value.is_a?(Array) ? value.map { |item| model.from_json(item) } : model.from_json(value) if model && value
-        [member, value]
-      end
+      values = struct.members.to_h { |member| [member, convert(json[member.to_s], nested[member])] }
       struct.new(**values).freeze
     end
+
+    def self.convert(value, model)
+      return value unless model && value
+
+      value.is_a?(Array) ? value.map { |item| model.from_json(item) } : model.from_json(value)
+    end
+    private_class_method :convert
 
     # Adds `from_json` to a Struct class.
     module Buildable
@@ -29,10 +31,15 @@ module IdentSphere
     # `#inspect` that shows every member but the secret ones.
     module Redacted
       def inspect
-        shown = each_pair.map { |name, value| "#{name}=#{self.class.secrets.include?(name) && value ? '[redacted]' : value.inspect}" }
+        shown = each_pair.map do |name, value|
+          "#{name}=#{self.class.secrets.include?(name) && value ? '[redacted]' : value.inspect}"
+        end
         "#<#{self.class.name} #{shown.join(', ')}>"
       end
       alias to_s inspect
+
+      # `pp` prints Structs member by member, not through #inspect.
+      def pretty_print(printer) = printer.text(inspect)
     end
   end
 
