@@ -17,6 +17,7 @@ final class IdentSphereServer
 
     public readonly string $url;
     public readonly string $dataDir;
+    private readonly string $binary;
     private readonly string $root;
     /** @var array<string, string> */
     private readonly array $env;
@@ -65,6 +66,7 @@ final class IdentSphereServer
      */
     public function __construct(array $overrides = [], private readonly ?PostgresBacking $backing = null)
     {
+        $this->binary = self::binary(); // first: it ends the run when there is none, which no cleanup follows
         $this->root = sys_get_temp_dir() . '/identsphere-sdk-php-' . bin2hex(random_bytes(6));
         mkdir($this->root, 0700);
         $this->dataDir = "$this->root/data";
@@ -82,7 +84,7 @@ final class IdentSphereServer
             'IDENTSPHERE_LOG_FORMAT' => 'json',
         ], $backing?->env ?? [], $overrides);
         try {
-            $this->process = new Process([self::binary()], Process::cleanEnvironment() + $this->env, "$this->root/server.log");
+            $this->process = new Process([$this->binary], Process::cleanEnvironment() + $this->env, "$this->root/server.log");
             $this->process->waitUntil(fn () => @file_get_contents("$this->url/readyz") !== false, 60, "identsphere at $this->url");
         } catch (\Throwable $error) {
             $this->stop();
@@ -96,6 +98,7 @@ final class IdentSphereServer
      */
     public static function onPostgres(): ?self
     {
+        self::binary(); // ends the run when there is none: before a database exists to be left behind
         $backing = PostgresBacking::create();
         if ($backing === null) {
             return null;
@@ -111,7 +114,7 @@ final class IdentSphereServer
     /** Runs the binary with this server's configuration (`keys rotate`): its standard output. */
     public function run(string ...$args): string
     {
-        $process = proc_open([self::binary(), ...$args], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null,
+        $process = proc_open([$this->binary, ...$args], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes, null,
             Process::cleanEnvironment() + $this->env);
         if ($process === false) {
             throw new \RuntimeException('could not run identsphere');

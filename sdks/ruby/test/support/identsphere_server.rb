@@ -58,6 +58,7 @@ class IdentSphereServer
   # A server on a Postgres database and a Redis key prefix of its own (both removed at stop), so that
   # `identsphere keys rotate` can run beside it. Nil when Postgres or Redis cannot be reached.
   def self.start_on_postgres(overrides = {})
+    binary # ends the run when there is none: before a database exists to be left behind
     backing = PostgresBacking.create or return nil
     new(backing.env.merge(overrides), backing)
   rescue StandardError
@@ -69,6 +70,7 @@ class IdentSphereServer
 
   def initialize(overrides, backing = nil)
     @backing = backing
+    @binary = self.class.binary # first: it ends the run when there is none, which no cleanup follows
     @root = Dir.mktmpdir("identsphere-sdk-ruby-")
     @data_dir = File.join(@root, "data")
     port = free_port
@@ -92,7 +94,7 @@ class IdentSphereServer
 
   # Runs the binary with this server's configuration (`keys rotate`): its standard output.
   def run(*args)
-    output = IO.popen(process_env, [self.class.binary, *args], err: %i[child out], &:read)
+    output = IO.popen(process_env, [@binary, *args], err: %i[child out], &:read)
     raise "identsphere #{args.join(' ')} failed: #{output}" unless $?.success?
 
     output
@@ -153,7 +155,7 @@ class IdentSphereServer
   def start_process
     reader, @stdin = IO.pipe
     @log = File.join(@root, "server.log")
-    @pid = Process.spawn(process_env, "sh", "-c", WATCHDOG, self.class.binary,
+    @pid = Process.spawn(process_env, "sh", "-c", WATCHDOG, @binary,
                          in: reader, out: File::NULL, err: @log, pgroup: true)
     reader.close
     wait_ready(60)
