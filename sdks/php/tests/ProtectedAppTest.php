@@ -137,7 +137,7 @@ final class ProtectedAppTest extends IdentSphereTestCase
         self::assertSame(20, $count() - $before, 'memory lasts one request: every request fetches');
 
         $before = $count();
-        $requests($this->app($app, $identsphere, ['IDENTSPHERE_TEST_CACHE' => $this->scratch()]));
+        $requests($this->app($app, $identsphere, ['IDENTSPHERE_TEST_CACHE' => $identsphere->scratch()]));
         self::assertSame(1, $count() - $before, 'the pool shares the key set and the rate limit of forged kids');
     }
 

@@ -92,7 +92,7 @@ final class VerifierTest extends IdentSphereTestCase
     {
         $on = $this->ownServer();
         $token = self::signUp($on)->accessToken;
-        $cache = new FileCache($this->scratch());
+        $cache = new FileCache($on->scratch());
         $before = $on->served('/.well-known/jwks.json');
         // Each Verifier stands for one request of a php-fpm pool: fresh memory, the pool's cache.
         for ($request = 0; $request < 10; $request++) {

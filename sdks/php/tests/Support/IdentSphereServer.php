@@ -84,7 +84,7 @@ final class IdentSphereServer
             'IDENTSPHERE_LOG_FORMAT' => 'json',
         ], $backing?->env ?? [], $overrides);
         try {
-            $this->process = new Process([$this->binary], Process::cleanEnvironment() + $this->env, "$this->root/server.log");
+            $this->process = new Process([$this->binary], Process::cleanEnvironment() + $this->env, "$this->root/server.log", $this->root);
             $this->process->waitUntil(fn () => @file_get_contents("$this->url/readyz") !== false, 60, "identsphere at $this->url");
         } catch (\Throwable $error) {
             $this->stop();
@@ -109,6 +109,17 @@ final class IdentSphereServer
             $backing->remove();
             throw $error;
         }
+    }
+
+    /**
+     * An empty directory (a shared cache's files) inside this server's own, so it goes with the server,
+     * even when the test process dies.
+     */
+    public function scratch(): string
+    {
+        $directory = "$this->root/scratch-" . bin2hex(random_bytes(4));
+        mkdir($directory, 0700);
+        return $directory;
     }
 
     /** Runs the binary with this server's configuration (`keys rotate`): its standard output. */

@@ -22,8 +22,6 @@ abstract class IdentSphereTestCase extends TestCase
     private static ?IdentSphereServer $shared = null;
     /** @var list<IdentSphereServer|PhpServer> */
     private array $started = [];
-    /** @var list<string> */
-    private array $scratchDirectories = [];
 
     /** The server most tests use, started on first use and stopped when the run ends. */
     protected static function server(): IdentSphereServer
@@ -55,23 +53,12 @@ abstract class IdentSphereTestCase extends TestCase
         return $this->started[] = new PhpServer($app, $env);
     }
 
-    /** An empty directory for this test (a shared cache's files), removed after it. */
-    protected function scratch(): string
-    {
-        $directory = sys_get_temp_dir() . '/identsphere-sdk-php-' . bin2hex(random_bytes(6));
-        mkdir($directory, 0700);
-        return $this->scratchDirectories[] = $directory;
-    }
-
     protected function tearDown(): void
     {
         foreach ($this->started as $server) {
             $server->stop();
         }
-        foreach ($this->scratchDirectories as $directory) {
-            exec('rm -rf ' . escapeshellarg($directory));
-        }
-        [$this->started, $this->scratchDirectories] = [[], []];
+        $this->started = [];
     }
 
     protected static function client(?IdentSphereServer $on = null): Client

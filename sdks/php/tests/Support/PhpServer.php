@@ -21,7 +21,7 @@ final class PhpServer
         $this->url = "http://127.0.0.1:$port";
         $this->log = tempnam(sys_get_temp_dir(), 'identsphere-sdk-php-server-');
         $this->process = new Process([PHP_BINARY, '-S', "127.0.0.1:$port", dirname(__DIR__) . "/apps/$app.php"],
-            Process::cleanEnvironment() + $env, $this->log);
+            Process::cleanEnvironment() + $env, $this->log, $this->log);
         try {
             $this->process->waitUntil(fn () => @fsockopen('127.0.0.1', $port) !== false, 10, "php -S $app");
         } catch (\Throwable $error) {

@@ -7,18 +7,24 @@ namespace IdentSphere\Tests\Support;
 /**
  * A server process of the tests (IdentSphere, `php -S`), run under a shell whose stdin is a pipe this
  * process holds: when the pipe closes (stop(), or the test process died however it died) the shell stops
- * the server with SIGTERM, so no test run leaves a server behind. fd 3 keeps the pipe for the background
- * reader (an asynchronous list's own stdin is /dev/null).
+ * the server with SIGTERM and removes what it used (a directory or a file), so no test run leaves a server
+ * or its data behind. fd 3 keeps the pipe for the background reader (an asynchronous list's own stdin is
+ * /dev/null).
  */
 final class Process
 {
     private const WATCHDOG = <<<'SH'
+        used=$1
+        shift
         exec 3<&0
         "$@" 3<&- &
         server=$!
         (cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null) &
         exec 3<&-
         wait "$server"
+        status=$?
+        rm -rf "$used"
+        exit "$status"
         SH;
 
     /** @var resource */
@@ -29,10 +35,11 @@ final class Process
     /**
      * @param list<string> $command
      * @param array<string, string> $env the whole environment of the server
+     * @param string $used the directory or file to remove once the server has stopped
      */
-    public function __construct(array $command, array $env, private readonly string $log)
+    public function __construct(array $command, array $env, private readonly string $log, string $used)
     {
-        $process = proc_open(['sh', '-c', self::WATCHDOG, 'watchdog', ...$command],
+        $process = proc_open(['sh', '-c', self::WATCHDOG, 'watchdog', $used, ...$command],
             [0 => ['pipe', 'r'], 1 => ['file', '/dev/null', 'w'], 2 => ['file', $log, 'w']], $pipes, null, $env);
         if ($process === false) {
             throw new \RuntimeException('could not start ' . implode(' ', $command));

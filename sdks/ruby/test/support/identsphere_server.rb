@@ -17,9 +17,9 @@ class IdentSphereServer
   PLATFORM_KEY = "platform-key-for-ruby-sdk-tests-0123456789abcdef"
   REPO = File.expand_path("../../../..", __dir__)
   # The server runs under this shell, whose stdin is a pipe the test process holds: when the pipe closes
-  # (stop, or the test process died however it died) the shell stops the server, so no test run leaves a
-  # server behind. fd 3 keeps the pipe for the background reader (an asynchronous list's own stdin is
-  # /dev/null).
+  # (stop, or the test process died however it died) the shell stops the server and removes its directory
+  # ($1), so no test run leaves a server or its data behind. fd 3 keeps the pipe for the background reader
+  # (an asynchronous list's own stdin is /dev/null).
   WATCHDOG = <<~SH
     exec 3<&0
     "$0" 3<&- &
@@ -27,6 +27,9 @@ class IdentSphereServer
     (cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null) &
     exec 3<&-
     wait "$server"
+    status=$?
+    rm -rf "$1"
+    exit "$status"
   SH
 
   # $IDENTSPHERE_BIN, else the debug build in cargo's target directory ($CARGO_TARGET_DIR, default
@@ -155,7 +158,7 @@ class IdentSphereServer
   def start_process
     reader, @stdin = IO.pipe
     @log = File.join(@root, "server.log")
-    @pid = Process.spawn(process_env, "sh", "-c", WATCHDOG, @binary,
+    @pid = Process.spawn(process_env, "sh", "-c", WATCHDOG, @binary, @root,
                          in: reader, out: File::NULL, err: @log, pgroup: true)
     reader.close
     wait_ready(60)
