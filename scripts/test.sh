@@ -5,6 +5,8 @@
 # React, Python, Go, Java, Ruby, PHP).
 # Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh)
 # and the Java SDK's (sdks/java/scripts/test.sh).
+# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh)
+# and the Ruby and PHP SDKs' (sdks/ruby/scripts/test.sh, sdks/php/scripts/test.sh).
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -83,6 +85,20 @@ if { command -v java && command -v mvn; } >/dev/null 2>&1 || { [ "$(id -u)" = 0 
   ./sdks/java/scripts/test.sh || status=1
 else
   echo "== sdks/java NOT RUN: no JDK and Maven, and not root to install them (apt-get install openjdk-17-jdk-headless maven)" >&2
+# The Ruby and PHP SDKs run on Debian's toolchains, which their scripts install (apt-get, as root) when
+# missing; each then runs its whole suite against real servers from the workspace's binary.
+debian_installable() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+if command -v ruby >/dev/null 2>&1 || debian_installable; then
+  echo "== sdks/ruby: ./sdks/ruby/scripts/test.sh" >&2
+  ./sdks/ruby/scripts/test.sh || status=1
+else
+  echo "== sdks/ruby NOT RUN: no ruby, and not root to install Debian's (apt-get install ruby ruby-minitest ruby-rack ruby-webrick rake)" >&2
+fi
+if command -v php >/dev/null 2>&1 || debian_installable; then
+  echo "== sdks/php: ./sdks/php/scripts/test.sh" >&2
+  ./sdks/php/scripts/test.sh || status=1
+else
+  echo "== sdks/php NOT RUN: no php, and not root to install Debian's (apt-get install php-cli php-curl phpunit …, see sdks/php/README.md)" >&2
 fi
 # nextest does not run doctests.
 cargo test --workspace --doc || status=1
