@@ -3,10 +3,6 @@
 # check, and runs every test of the workspace — the API suite once on the embedded store and, where
 # Postgres and Redis answer, once on Postgres + Redis — then each SDK's own script (sdks/*/scripts/test.sh:
 # React, Python, Go, Java, Ruby, PHP).
-# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh)
-# and the Java SDK's (sdks/java/scripts/test.sh).
-# Postgres and Redis answer, once on Postgres + Redis — then the browser SDK's (sdks/react/scripts/test.sh)
-# and the Ruby and PHP SDKs' (sdks/ruby/scripts/test.sh, sdks/php/scripts/test.sh).
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -67,39 +63,25 @@ if command -v node >/dev/null 2>&1; then
 else
   echo "== sdks/react NOT RUN: node is not installed; the browser SDK's tests need Node.js 20 and npm" >&2
 fi
-# The Python SDK has its own toolchain (a virtualenv from PyPI, ruff, mypy, pytest): its script runs every check
-# of it, against the server binary the workspace tests built. python3 is needed above already.
+# The Python SDK's virtualenv comes from PyPI (python3 is needed above already). The Go, Java, Ruby and PHP
+# SDKs run on Debian's toolchains, which their scripts install (apt-get, as root) when missing. Each script runs
+# every check of its SDK against real servers from the binary the workspace tests built.
 echo "== sdks/python: ./sdks/python/scripts/test.sh" >&2
 ./sdks/python/scripts/test.sh || status=1
-# The Go SDK has its own toolchain too (Debian's golang-go, which its script installs as root when
-# missing): its script runs gofmt, go vet and its suite with the race detector against real servers.
-if command -v go >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }; then
-  echo "== sdks/go: ./sdks/go/scripts/test.sh" >&2
-  ./sdks/go/scripts/test.sh || status=1
-else
-  echo "== sdks/go NOT RUN: go is not installed and this is not root; apt-get install golang-go (Debian's Go 1.19)" >&2
-# The Java SDK has its own toolchain (a JDK, Maven, Debian's Java packages): its script installs them from
-# Debian when missing and root, and runs every check of it against the server binary built above.
-if { command -v java && command -v mvn; } >/dev/null 2>&1 || { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }; then
-  echo "== sdks/java: ./sdks/java/scripts/test.sh" >&2
-  ./sdks/java/scripts/test.sh || status=1
-else
-  echo "== sdks/java NOT RUN: no JDK and Maven, and not root to install them (apt-get install openjdk-17-jdk-headless maven)" >&2
-# The Ruby and PHP SDKs run on Debian's toolchains, which their scripts install (apt-get, as root) when
-# missing; each then runs its whole suite against real servers from the workspace's binary.
 debian_installable() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
-if command -v ruby >/dev/null 2>&1 || debian_installable; then
-  echo "== sdks/ruby: ./sdks/ruby/scripts/test.sh" >&2
-  ./sdks/ruby/scripts/test.sh || status=1
-else
-  echo "== sdks/ruby NOT RUN: no ruby, and not root to install Debian's (apt-get install ruby ruby-minitest ruby-rack ruby-webrick rake)" >&2
-fi
-if command -v php >/dev/null 2>&1 || debian_installable; then
-  echo "== sdks/php: ./sdks/php/scripts/test.sh" >&2
-  ./sdks/php/scripts/test.sh || status=1
-else
-  echo "== sdks/php NOT RUN: no php, and not root to install Debian's (apt-get install php-cli php-curl phpunit …, see sdks/php/README.md)" >&2
-fi
+# sdk NAME COMMAND INSTALL: runs sdks/NAME's script where COMMAND is, or can be installed; else says so loudly.
+sdk() {
+  if command -v "$2" >/dev/null 2>&1 || debian_installable; then
+    echo "== sdks/$1: ./sdks/$1/scripts/test.sh" >&2
+    "./sdks/$1/scripts/test.sh" || status=1
+  else
+    echo "== sdks/$1 NOT RUN: no $2, and not root to install it (apt-get install $3)" >&2
+  fi
+}
+sdk go go golang-go
+sdk java mvn "openjdk-17-jdk-headless maven"
+sdk ruby ruby "ruby ruby-minitest ruby-rack ruby-webrick rake"
+sdk php php "php-cli php-curl phpunit (see sdks/php/README.md)"
 # nextest does not run doctests.
 cargo test --workspace --doc || status=1
 exit $status
