@@ -16,7 +16,7 @@ const Version = "0.1.0"
 
 const userAgent = "identsphere-go/" + Version
 
-// Defaults, as SDK.md sets them for every server-side SDK.
+// Defaults, the same in every IdentSphere server-side SDK.
 const (
 	defaultConnectTimeout = 5 * time.Second
 	defaultTimeout        = 10 * time.Second
