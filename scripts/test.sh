@@ -48,7 +48,7 @@ fi
 status=0
 echo "== embedded store: the whole workspace" >&2
 IDENTSPHERE_TEST_BACKEND=embedded cargo nextest run --workspace --no-fail-fast \
-  -E 'not test(/postgres_only/)' "$@" || status=1
+  -E 'not (binary(api) and test(/postgres_only/))' "$@" || status=1
 if [ "$postgres" = yes ]; then
   echo "== Postgres + Redis: the API suite" >&2
   IDENTSPHERE_TEST_BACKEND=postgres cargo nextest run --workspace --no-fail-fast \
