@@ -22,8 +22,13 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidEmail(&'static str),
     /// The password fails the policy.
-    #[error("{0}")]
-    WeakPassword(&'static str),
+    #[error("{message}")]
+    WeakPassword {
+        /// Which rule failed.
+        message: &'static str,
+        /// The field.
+        param: &'static str,
+    },
     /// Register with an email that already has an account.
     #[error("an account with this email already exists")]
     EmailTaken,
@@ -179,7 +184,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest { .. } => ("invalid_request", S::BAD_REQUEST, REQ),
             Self::InvalidEmail(_) => ("invalid_email", S::UNPROCESSABLE_ENTITY, REQ),
-            Self::WeakPassword(_) => ("weak_password", S::UNPROCESSABLE_ENTITY, REQ),
+            Self::WeakPassword { .. } => ("weak_password", S::UNPROCESSABLE_ENTITY, REQ),
             Self::EmailTaken => ("email_taken", S::CONFLICT, "conflict_error"),
             Self::InvalidCredentials => ("invalid_credentials", S::UNAUTHORIZED, AUTHN),
             Self::TokenMissing => ("token_missing", S::UNAUTHORIZED, AUTHN),
@@ -232,7 +237,7 @@ impl ApiError {
         vec![
             Self::InvalidRequest { message: String::new(), param: None },
             Self::InvalidEmail(""),
-            Self::WeakPassword(""),
+            Self::WeakPassword { message: "", param: "password" },
             Self::EmailTaken,
             Self::InvalidCredentials,
             Self::TokenMissing,
@@ -314,7 +319,12 @@ mod tests {
         let cases: Vec<(ApiError, &str, u16, &str)> = vec![
             (ApiError::invalid_field("x", "bad"), "invalid_request", 400, "invalid_request_error"),
             (ApiError::InvalidEmail("bad"), "invalid_email", 422, "invalid_request_error"),
-            (ApiError::WeakPassword("bad"), "weak_password", 422, "invalid_request_error"),
+            (
+                ApiError::WeakPassword { message: "bad", param: "password" },
+                "weak_password",
+                422,
+                "invalid_request_error",
+            ),
             (ApiError::EmailTaken, "email_taken", 409, "conflict_error"),
             (ApiError::InvalidCredentials, "invalid_credentials", 401, "authentication_error"),
             (ApiError::TokenMissing, "token_missing", 401, "authentication_error"),

@@ -313,7 +313,7 @@ mod tests {
         match error {
             ApiError::InvalidRequest { .. } => 0,
             ApiError::InvalidEmail(_) => 1,
-            ApiError::WeakPassword(_) => 2,
+            ApiError::WeakPassword { .. } => 2,
             ApiError::EmailTaken => 3,
             ApiError::InvalidCredentials => 4,
             ApiError::TokenMissing => 5,

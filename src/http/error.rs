@@ -44,7 +44,7 @@ impl ResponseError for ApiError {
         let param = match self {
             Self::InvalidRequest { param, .. } => param.as_deref(),
             Self::InvalidEmail(_) => Some("email"),
-            Self::WeakPassword(_) => Some("password"),
+            Self::WeakPassword { param, .. } => Some(*param),
             _ => None,
         };
         let mut response = HttpResponse::build(status);

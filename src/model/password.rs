@@ -25,19 +25,28 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
-    /// Checks `raw` against the policy.
+    /// Checks `raw`, sent as `password`, against the policy.
     ///
     /// # Errors
     /// `ApiError::WeakPassword` saying which rule failed.
     pub fn parse(raw: String) -> Result<Self, ApiError> {
+        Self::parse_field(raw, "password")
+    }
+
+    /// Checks `raw`, sent as the field `param`, against the policy.
+    ///
+    /// # Errors
+    /// `ApiError::WeakPassword` saying which rule failed, naming `param`.
+    pub fn parse_field(raw: String, param: &'static str) -> Result<Self, ApiError> {
+        let weak = |message| Err(ApiError::WeakPassword { message, param });
         if raw.chars().count() < MIN_CHARS {
-            return Err(ApiError::WeakPassword("password must be at least 8 characters"));
+            return weak("password must be at least 8 characters");
         }
         if raw.len() > MAX_BYTES {
-            return Err(ApiError::WeakPassword("password must be at most 256 bytes"));
+            return weak("password must be at most 256 bytes");
         }
         if COMMON.contains(raw.to_lowercase().as_str()) {
-            return Err(ApiError::WeakPassword("password is too common"));
+            return weak("password is too common");
         }
         Ok(Self(raw))
     }

@@ -162,7 +162,7 @@ pub(crate) async fn forgot_password(
 /// The errors of `reset_password`.
 pub(crate) fn reset_errors() -> Vec<ApiError> {
     let mut all = link_errors();
-    all.push(ApiError::WeakPassword(""));
+    all.push(ApiError::WeakPassword { message: "", param: "password" });
     all
 }
 
@@ -193,7 +193,11 @@ pub(crate) async fn reset_password(
 pub(crate) fn change_errors() -> Vec<ApiError> {
     let mut all = resend_errors();
     all.extend(errors::json_body());
-    all.extend([ApiError::InvalidCredentials, ApiError::WeakPassword(""), ApiError::InsufficientAal]);
+    all.extend([
+        ApiError::InvalidCredentials,
+        ApiError::WeakPassword { message: "", param: "password" },
+        ApiError::InsufficientAal,
+    ]);
     all
 }
 
@@ -217,7 +221,7 @@ pub(crate) async fn change_password(
     body: ApiJson<ChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let ChangeBody { current_password, new_password } = body.0;
-    let new_password = Password::parse(new_password)?;
+    let new_password = Password::parse_field(new_password, "new_password")?;
     state.service.change_password(&principal, current_password, new_password).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -262,7 +262,7 @@ pub(crate) fn create_user_errors() -> Vec<ApiError> {
     all.extend([
         ApiError::CsrfRejected,
         ApiError::InvalidEmail(""),
-        ApiError::WeakPassword(""),
+        ApiError::WeakPassword { message: "", param: "password" },
         ApiError::EmailTaken,
         errors::rate_limited(),
     ]);

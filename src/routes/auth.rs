@@ -117,7 +117,7 @@ pub(crate) fn register_errors() -> Vec<ApiError> {
     let mut all = errors::json_body();
     all.extend([
         ApiError::InvalidEmail(""),
-        ApiError::WeakPassword(""),
+        ApiError::WeakPassword { message: "", param: "password" },
         ApiError::EmailTaken,
         ApiError::SignupNotAllowed,
         ApiError::AccountDisabled,

@@ -141,7 +141,7 @@ impl Service {
         match proof {
             MfaProof::Session(principal) => Ok((self.session(principal).await?.0.user.clone(), None)),
             MfaProof::MfaToken(token) => {
-                let claims = self.tokens.verify_mfa(token, self.clock.now())?;
+                let claims = self.live_mfa_claims(token).await?;
                 let credentials = self.stores.lifecycle.user(claims.sub).await?.ok_or(ApiError::TokenInvalid)?;
                 if credentials.disabled {
                     return Err(ApiError::AccountDisabled);
@@ -276,7 +276,7 @@ impl Service {
                 self.elevate(principal, now).await
             }
             MfaProof::MfaToken(token) => {
-                let claims = self.tokens.verify_mfa(token, now)?;
+                let claims = self.live_mfa_claims(token).await?;
                 match factor {
                     SecondFactor::Code(code) => self.check_code(claims.sub, Some(claims.jti), code, now).await?,
                     SecondFactor::Passkey { ceremony_id, credential } => {
@@ -315,6 +315,17 @@ impl Service {
             ..FamilyRecord::start(claims.sub, claims.org, claims.auth_method, now, lifetime)
         };
         self.start_family(family, credentials.user, origin, &org.policy.sessions, now).await
+    }
+
+    /// The claims of an mfa token that is ours, unexpired and not spent yet. Checked before any code or
+    /// passkey is, so a spent token never spends a recovery code or a TOTP step: the sign-in spends the
+    /// token itself at the end (`complete_sign_in`), atomically.
+    pub(super) async fn live_mfa_claims(&self, token: &str) -> Result<Claims, ApiError> {
+        let claims = self.tokens.verify_mfa(token, self.clock.now())?;
+        if self.stores.factors.spent(claims.jti).await? {
+            return Err(ApiError::TokenInvalid);
+        }
+        Ok(claims)
     }
 
     /// Refuses a credential change from a session whose sign-in is older than the reauthentication

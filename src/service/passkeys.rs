@@ -224,7 +224,7 @@ impl Service {
                 (CeremonyFor::SignIn, None)
             }
             PasskeyAsker::MfaToken(token) => {
-                let claims = self.tokens.verify_mfa(token, self.clock.now())?;
+                let claims = self.live_mfa_claims(token).await?;
                 (CeremonyFor::MfaToken { jti: claims.jti, user_id: claims.sub }, Some(claims.sub))
             }
             PasskeyAsker::Session(principal) => {

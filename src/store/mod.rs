@@ -177,6 +177,12 @@ pub trait FactorStore: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the store fails.
     async fn spend_once(&self, jti: Uuid, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Whether the single-use token `jti` was spent (and has not expired since).
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn spent(&self, jti: Uuid) -> Result<bool, StoreError>;
 }
 
 /// The account lifecycle: email verification, password reset and change.

@@ -154,7 +154,8 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     let token = mailbox.link_token(&user.email, "reset-password", 0).await;
 
     let weak = app.post("/v1/auth/password/reset", &json!({"token": token, "password": "short"})).await;
-    assert_error(weak, 422, "weak_password", "invalid_request_error").await;
+    let body = assert_error(weak, 422, "weak_password", "invalid_request_error").await;
+    assert_eq!(body["error"]["param"], "password");
     let new_password = "a brand new passphrase";
     let response = app.post("/v1/auth/password/reset", &json!({"token": token, "password": new_password})).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
@@ -240,6 +241,16 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     let response = post_bearer(&app, "/v1/auth/password", user.access(), &wrong).await;
     assert_error(response, 401, "invalid_credentials", "authentication_error").await;
     assert_eq!(app.session(other["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+    // A weak new password is named by the field it came in.
+    let weak = json!({"current_password": PASSWORD, "new_password": "short"});
+    let body = assert_error(
+        post_bearer(&app, "/v1/auth/password", user.access(), &weak).await,
+        422,
+        "weak_password",
+        "invalid_request_error",
+    )
+    .await;
+    assert_eq!(body["error"]["param"], "new_password");
 
     let right = json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"});
     let response = post_bearer(&app, "/v1/auth/password", user.access(), &right).await;

@@ -211,6 +211,22 @@ async fn five_wrong_codes_lock_out_further_tries_with_retry_after() {
 }
 
 #[actix_web::test]
+async fn a_spent_mfa_token_spends_no_code() {
+    let app = spawn_app().await;
+    let enrolled = enrolled_user(&app).await;
+    let token = mfa_token(&app, &enrolled.user.email).await;
+    app.clock.advance(Duration::seconds(30));
+    assert_eq!(verify(&app, &token, &code(&app, &enrolled.secret, 0)).await.status(), StatusCode::OK);
+    // The token is spent: the recovery code sent with it again is refused, and not used up.
+    let recovery = &enrolled.recovery_codes()[0];
+    assert_error(verify(&app, &token, recovery).await, 401, "token_invalid", "authentication_error").await;
+    let fresh = mfa_token(&app, &enrolled.user.email).await;
+    let signed_in: Value = verify(&app, &fresh, recovery).await.json().await.unwrap();
+    let session: Value = app.session(signed_in["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(session["recovery_codes_left"], 9, "{session}");
+}
+
+#[actix_web::test]
 async fn an_mfa_token_expires_after_five_minutes() {
     let app = spawn_app().await;
     let enrolled = enrolled_user(&app).await;

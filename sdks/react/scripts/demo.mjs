@@ -2,7 +2,7 @@
 //
 // IDENTSPHERE_URL set: that server is used as it is; it must list the demo's origin in
 // IDENTSPHERE_ALLOWED_ORIGINS (or have it as IDENTSPHERE_PUBLIC_BASE_URL), or sign-out and refresh get
-// `csrf_rejected`. Unset: a throwaway IdentSphere is started from the release binary (built if missing)
+// `csrf_rejected`, and needs IDENTSPHERE_WEBAUTHN_RP_ID=localhost for passkeys. Unset: a throwaway IdentSphere is started from the release binary (built if missing)
 // with the demo's origin as its public base URL, as behind any same-origin proxy: the issuer, the cookies
 // and the CSRF check all name the origin the browser sees. DEMO_PORT (default 5173) is the page's port; IDENTSPHERE_ACCESS_TOKEN_TTL
 // is passed on, so a short one shows the refresh cycles.
@@ -16,7 +16,9 @@ const configFile = fileURLToPath(new URL("../examples/demo/vite.config.ts", impo
 
 /** Starts IdentSphere (unless `identsphereUrl` is given) and the demo's Vite server on `port`. */
 export async function startDemo({ port = 5173, identsphereUrl, env = {} } = {}) {
-  const url = `http://127.0.0.1:${port}`;
+  // localhost, not 127.0.0.1: browsers run WebAuthn only for a domain name, and IdentSphere takes its RP ID
+  // from the public base URL's host (on an IP address, passkeys are off).
+  const url = `http://localhost:${port}`;
   const identsphere = identsphereUrl
     ? { baseUrl: identsphereUrl, stop: async () => {} }
     : await startIdentSphere({ IDENTSPHERE_PUBLIC_BASE_URL: url, ...env });

@@ -132,4 +132,14 @@ impl FactorStore for SqliteStore {
         })
         .await
     }
+
+    async fn spent(&self, jti: Uuid) -> Result<bool, StoreError> {
+        self.run(move |c| {
+            c.prepare_cached("SELECT 1 FROM spent_tokens WHERE jti = ?1")?
+                .query_row([jti.as_bytes().as_slice()], |_| Ok(()))
+                .optional()
+                .map(|row| row.is_some())
+        })
+        .await
+    }
 }

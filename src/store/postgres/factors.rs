@@ -90,4 +90,8 @@ impl FactorStore for PgStore {
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(spent == 1)
     }
+
+    async fn spent(&self, jti: Uuid) -> Result<bool, StoreError> {
+        Ok(self.query_opt("SELECT 1 FROM spent_tokens WHERE jti = $1", &[&jti]).await?.is_some())
+    }
 }

@@ -1,9 +1,11 @@
-import { StrictMode, useState } from "react";
+import { StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 
 import {
   IdentSphereError,
   IdentSphereProvider,
+  type LoginResult,
+  type Passkey,
   type TotpEnrollment,
   RequireAal2,
   SignedIn,
@@ -17,38 +19,70 @@ function message(error: unknown): string {
   return error instanceof IdentSphereError ? `${error.code}: ${error.message}` : String(error);
 }
 
+const isCode = (error: unknown, ...codes: string[]) => error instanceof IdentSphereError && codes.includes(error.code);
+
 function SignIn() {
-  const { login, register, verifyMfa } = useAuth();
+  const { login, register, verifyMfa, signInWithPasskey, verifyMfaWithPasskey } = useAuth();
   const [error, setError] = useState("");
-  const [mfaToken, setMfaToken] = useState<string | null>(null);
+  const [mfa, setMfa] = useState<Extract<LoginResult, { status: "mfa-required" }> | null>(null);
+  // The browser runs one passkey request at a time: the button's aborts the autofill's, which this restarts.
+  const [autofillRound, setAutofillRound] = useState(0);
   const run = (action: () => Promise<unknown>) => {
     setError("");
     action().catch((e: unknown) => setError(message(e)));
   };
+  const answered = (result: LoginResult) => {
+    if (result.status === "mfa-required") setMfa(result);
+  };
   const submit = (form: FormData, create: boolean) => {
     const credentials = { email: String(form.get("email")), password: String(form.get("password")) };
-    run(async () => {
-      if (create) return register(credentials);
-      const result = await login(credentials);
-      if (result.status === "mfa-required") setMfaToken(result.mfaToken);
-    });
+    run(async () => (create ? register(credentials) : answered(await login(credentials))));
   };
-  if (mfaToken) {
+
+  // The passkeys in the email field's autofill (its autocomplete has "webauthn") while the form is shown.
+  useEffect(() => {
+    if (mfa) return;
+    const controller = new AbortController();
+    signInWithPasskey({ mediation: "conditional", signal: controller.signal }).then(answered, (e: unknown) => {
+      // Aborted (this effect ended, or the button took over), or a browser without passkey autofill.
+      if (isCode(e, "passkey_cancelled", "passkeys_unsupported")) return;
+      // The autofill stayed open longer than its ceremony lives (5 minutes): a new one.
+      if (isCode(e, "ceremony_expired")) return setAutofillRound((round) => round + 1);
+      setError(message(e));
+    });
+    return () => controller.abort();
+  }, [signInWithPasskey, autofillRound, mfa]);
+
+  if (mfa) {
+    const { mfaToken, factors } = mfa;
     return (
       <form onSubmit={(e) => (e.preventDefault(), run(() => verifyMfa({ mfaToken, code: String(new FormData(e.currentTarget).get("code")) })))}>
-        <input name="code" placeholder="6-digit code" autoComplete="one-time-code" />
-        <button>Verify</button>
+        {factors.includes("totp") && (
+          <>
+            <input name="code" placeholder="6-digit code" autoComplete="one-time-code" />
+            <button>Verify</button>
+          </>
+        )}
+        {factors.includes("passkey") && (
+          <button type="button" onClick={() => run(() => verifyMfaWithPasskey({ mfaToken }))}>
+            Use a passkey
+          </button>
+        )}
         {error && <p role="alert">{error}</p>}
       </form>
     );
   }
+  const withPasskey = () => signInWithPasskey().then(answered).finally(() => setAutofillRound((round) => round + 1));
   return (
     <form onSubmit={(e) => (e.preventDefault(), submit(new FormData(e.currentTarget), false))}>
-      <input name="email" type="email" placeholder="Email" autoComplete="username" />
+      <input name="email" type="email" placeholder="Email" autoComplete="username webauthn" />
       <input name="password" type="password" placeholder="Password" autoComplete="current-password" />
       <button>Sign in</button>
       <button type="button" onClick={(e) => submit(new FormData(e.currentTarget.form!), true)}>
         Create account
+      </button>
+      <button type="button" onClick={() => run(withPasskey)}>
+        Sign in with a passkey
       </button>
       {error && <p role="alert">{error}</p>}
     </form>
@@ -62,16 +96,44 @@ function Account() {
     <>
       <p data-testid="user">{user?.email}</p>
       <p>
-        Organization {organization?.name} ({organization?.role}), session {session?.id}, {session?.aal}
+        Organization {organization?.name} ({organization?.role}), session {session?.id}
+      </p>
+      <p data-testid="assurance">
+        {session?.auth_method}, {session?.aal}
       </p>
       <button onClick={() => void logout()}>Sign out</button>
       <button onClick={() => void logout("global")}>Sign out everywhere</button>
+      <h2>Passkeys</h2>
+      <Passkeys />
       <h2>Two-factor</h2>
       <TwoFactorSetup />
       <h2>Step-up area</h2>
       <RequireAal2>
         <p>Only an aal2 session sees this.</p>
       </RequireAal2>
+    </>
+  );
+}
+
+/** The user's passkeys, and registering one more (the server wants a recent sign-in for it). */
+function Passkeys() {
+  const { listPasskeys, registerPasskey } = useAuth();
+  const [passkeys, setPasskeys] = useState<Passkey[]>([]);
+  const [error, setError] = useState("");
+  const fail = (e: unknown) => setError(message(e));
+  useEffect(() => void listPasskeys().then(setPasskeys, fail), [listPasskeys]);
+  const register = () => registerPasskey().then((added) => setPasskeys((list) => [...list, added]), fail);
+  return (
+    <>
+      <ul data-testid="passkeys">
+        {passkeys.map((p) => (
+          <li key={p.id}>
+            {p.name}, added {new Date(p.created_at).toLocaleString()}
+          </li>
+        ))}
+      </ul>
+      <button onClick={() => void register()}>Register a passkey</button>
+      {error && <p role="alert">{error}</p>}
     </>
   );
 }

@@ -12,17 +12,26 @@ import { CLIENT_ERROR_CODES, IdentSphereError, endsSession, isErrorEnvelope } fr
 import { TabSync, type TabMessage } from "./tabs.js";
 import type {
   AuthState,
+  Ceremony,
   LoginResult,
   LogoutScope,
   MfaRequiredResponse,
   Mode,
   Organization,
+  Passkey,
   SessionInfo,
   TokenResponse,
   TokenStorage,
   TotpConfirmation,
   TotpEnrollment,
 } from "./types.js";
+import {
+  createCredential,
+  getCredential,
+  passkeyCancelled,
+  requireWebAuthn,
+  type PasskeyMediation,
+} from "./webauthn.js";
 
 export interface ClientOptions {
   /** Where IdentSphere answers, without a trailing slash; `""` (the default) is this page's origin. */
@@ -92,6 +101,8 @@ export class IdentSphereClient {
   private tabs: TabSync | null = null;
   /** Between start() and stop(): only then are refreshes scheduled, so a discarded client stops refreshing. */
   private running = false;
+  /** Aborts the passkey request this client has open in the browser (see `passkeyCeremony`). */
+  private pendingCeremony: AbortController | null = null;
 
   constructor(options: ClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? "").replace(/\/+$/, "");
@@ -166,34 +177,171 @@ export class IdentSphereClient {
     return this.signedIn(await this.request<TokenResponse>("POST", "/v1/auth/register", { body: input }), null);
   }
 
-  /** `POST /v1/auth/login`: signs in, or reports that a second factor is due (then call `verifyMfa`). */
+  /**
+   * `POST /v1/auth/login`: signs in, or reports that a second factor is due (then call `verifyMfa` or
+   * `verifyMfaWithPasskey`).
+   */
   async login(input: { email: string; password: string; organization?: string }): Promise<LoginResult> {
-    const response = await this.request<TokenResponse | MfaRequiredResponse>("POST", "/v1/auth/login", {
-      body: input,
-    });
-    if ("mfa_required" in response) {
-      return { status: "mfa-required", mfaToken: response.mfa_token, factors: response.factors };
-    }
-    return { status: "signed-in", ...(await this.signedIn(response, null)) };
+    return this.loginResult(
+      await this.request<TokenResponse | MfaRequiredResponse>("POST", "/v1/auth/login", { body: input }),
+    );
   }
 
   /**
-   * `POST /v1/auth/mfa/verify`. With the `mfaToken` of `login`: completes that sign-in. Without: step-up of
-   * the current session to `aal2` (same session id).
+   * Signs in with a passkey (`POST /v1/auth/passkeys/authentication/options`, the browser's
+   * `navigator.credentials.get`, `POST /v1/auth/passkeys/authentication`); answers like `login`. The browser
+   * offers the passkeys it holds for the server's RP ID: no email is typed. `mediation: "conditional"` offers
+   * them in the autofill of an `<input autocomplete="username webauthn">` instead of a dialog: the promise
+   * waits until the user picks one, `signal` aborts, or a later passkey call of this client takes over.
    */
-  async verifyMfa(input: { code: string; mfaToken?: string }): Promise<SessionInfo> {
-    if (input.mfaToken !== undefined) {
-      const body = { mfa_token: input.mfaToken, code: input.code };
+  async signInWithPasskey(
+    input: { organization?: string; mediation?: PasskeyMediation; signal?: AbortSignal } = {},
+  ): Promise<LoginResult> {
+    const { mediation, signal, ...body } = input;
+    return this.passkeyCeremony(signal, mediation, async (ceremonySignal) => {
+      const { ceremony_id, publicKey } = await this.request<Ceremony<PublicKeyCredentialRequestOptionsJSON>>(
+        "POST",
+        "/v1/auth/passkeys/authentication/options",
+        { body },
+      );
+      const credential = await getCredential(publicKey, ceremonySignal, mediation);
+      return this.loginResult(
+        await this.request<TokenResponse | MfaRequiredResponse>("POST", "/v1/auth/passkeys/authentication", {
+          body: { ceremony_id, credential, ...body },
+        }),
+      );
+    });
+  }
+
+  /**
+   * `POST /v1/auth/mfa/verify` with a code (TOTP or recovery). With the `mfaToken` of `login`: completes that
+   * sign-in. Without: step-up of the current session to `aal2` (same session id).
+   */
+  verifyMfa(input: { code: string; mfaToken?: string }): Promise<SessionInfo> {
+    return this.secondFactor({ code: input.code }, input.mfaToken);
+  }
+
+  /**
+   * `verifyMfa` with a passkey as the second factor: with the `mfaToken` of a sign-in whose `factors` include
+   * `passkey`, completes it; without, steps the current session up to `aal2`. The options list the user's
+   * passkeys, so the browser offers only those.
+   */
+  verifyMfaWithPasskey(input: { mfaToken?: string; signal?: AbortSignal } = {}): Promise<SessionInfo> {
+    const { mfaToken, signal } = input;
+    const stepUp = mfaToken === undefined;
+    const options = () =>
+      this.request<Ceremony<PublicKeyCredentialRequestOptionsJSON>>("POST", "/v1/auth/passkeys/authentication/options", {
+        body: stepUp ? { step_up: true } : { mfa_token: mfaToken },
+        auth: stepUp,
+      });
+    return this.passkeyCeremony(signal, undefined, async (ceremonySignal) => {
+      // Only the session's access token may need a refresh: an expired mfa token means signing in again.
+      const { ceremony_id, publicKey } = await (stepUp ? this.withFreshAccess(options) : options());
+      const credential = await getCredential(publicKey, ceremonySignal);
+      return this.secondFactor({ passkey: { ceremony_id, credential } }, mfaToken);
+    });
+  }
+
+  /** `POST /v1/auth/mfa/verify` with `factor`: with a sign-in's mfa token, completes it; without, a step-up. */
+  private async secondFactor(factor: object, mfaToken: string | undefined): Promise<SessionInfo> {
+    if (mfaToken !== undefined) {
+      const body = { mfa_token: mfaToken, ...factor };
       return this.signedIn(await this.request<TokenResponse>("POST", "/v1/auth/mfa/verify", { body }), null);
     }
     const organization = this.currentOrganization();
     const response = await this.withFreshAccess(() =>
-      this.request<TokenResponse>("POST", "/v1/auth/mfa/verify", {
-        body: this.withRefreshToken({ code: input.code }),
-        auth: true,
-      }),
+      this.request<TokenResponse>("POST", "/v1/auth/mfa/verify", { body: this.withRefreshToken(factor), auth: true }),
     );
     return this.signedIn(response, organization);
+  }
+
+  /**
+   * Registers a passkey for the signed-in user: `POST /v1/auth/passkeys/registration/options`, the browser's
+   * `navigator.credentials.create`, `POST /v1/auth/passkeys/registration`. The session must have signed in
+   * within the server's reauthentication window (10 minutes by default), or `password` is needed
+   * (`reauthentication_required` otherwise). `name` defaults to `Passkey` on the server.
+   */
+  registerPasskey(input: { name?: string; password?: string; signal?: AbortSignal } = {}): Promise<Passkey> {
+    const { signal, ...body } = input;
+    return this.passkeyCeremony(signal, undefined, async (ceremonySignal) => {
+      const { ceremony_id, publicKey } = await this.withFreshAccess(() =>
+        this.request<Ceremony<PublicKeyCredentialCreationOptionsJSON>>(
+          "POST",
+          "/v1/auth/passkeys/registration/options",
+          { body, auth: true },
+        ),
+      );
+      const credential = await createCredential(publicKey, ceremonySignal);
+      return this.withFreshAccess(() =>
+        this.request<Passkey>("POST", "/v1/auth/passkeys/registration", {
+          body: { ceremony_id, credential },
+          auth: true,
+        }),
+      );
+    });
+  }
+
+  /** `GET /v1/auth/passkeys`: the user's passkeys, oldest first. */
+  async listPasskeys(): Promise<Passkey[]> {
+    const { passkeys } = await this.withFreshAccess(() =>
+      this.request<{ passkeys: Passkey[] }>("GET", "/v1/auth/passkeys", { auth: true }),
+    );
+    return passkeys;
+  }
+
+  /** `PATCH /v1/auth/passkeys/{id}`: 1 to 100 characters. */
+  renamePasskey(id: string, name: string): Promise<Passkey> {
+    return this.withFreshAccess(() =>
+      this.request<Passkey>("PATCH", `/v1/auth/passkeys/${encodeURIComponent(id)}`, { body: { name }, auth: true }),
+    );
+  }
+
+  /**
+   * `DELETE /v1/auth/passkeys/{id}`: from an `aal2` session or a recent sign-in, else with `password`
+   * (`reauthentication_required` otherwise).
+   */
+  deletePasskey(id: string, input: { password?: string } = {}): Promise<void> {
+    // Without the password, no body at all: the server's body, when there is one, is the password.
+    const body = input.password === undefined ? undefined : { password: input.password };
+    return this.withFreshAccess(() =>
+      this.request<void>("DELETE", `/v1/auth/passkeys/${encodeURIComponent(id)}`, { body, auth: true }),
+    );
+  }
+
+  /**
+   * Runs a passkey ceremony, giving it the signal for its browser request, once the browser is known to
+   * support it. A page runs one WebAuthn request at a time (a second one fails while the first is open, as a
+   * conditional request stays open in the autofill), so a new ceremony aborts this client's pending one first.
+   * `signal` aborts this one.
+   */
+  private async passkeyCeremony<T>(
+    signal: AbortSignal | undefined,
+    mediation: PasskeyMediation | undefined,
+    run: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    await requireWebAuthn(mediation);
+    // Aborted meanwhile (say, by a component that unmounted): no ceremony, and the open one stays open.
+    if (signal?.aborted) throw passkeyCancelled("aborted before the ceremony started");
+    this.pendingCeremony?.abort();
+    const controller = new AbortController();
+    this.pendingCeremony = controller;
+    // Aborted without the caller's reason: the browser then rejects with an `AbortError`, `passkey_cancelled`.
+    const abort = () => controller.abort();
+    signal?.addEventListener("abort", abort, { once: true });
+    try {
+      return await run(controller.signal);
+    } finally {
+      signal?.removeEventListener("abort", abort);
+      if (this.pendingCeremony === controller) this.pendingCeremony = null;
+    }
+  }
+
+  /** A sign-in's answer (password or passkey): the session, or the second-factor step. */
+  private async loginResult(response: TokenResponse | MfaRequiredResponse): Promise<LoginResult> {
+    if ("mfa_required" in response) {
+      return { status: "mfa-required", mfaToken: response.mfa_token, factors: response.factors };
+    }
+    return { status: "signed-in", ...(await this.signedIn(response, null)) };
   }
 
   /** `POST /v1/auth/mfa/totp`: starts TOTP enrollment for the signed-in user. */
@@ -408,7 +556,11 @@ export class IdentSphereClient {
     for (const listener of this.listeners) listener();
   }
 
-  private async request<T>(method: "GET" | "POST", path: string, options: RequestOptions = {}): Promise<T> {
+  private async request<T>(
+    method: "GET" | "POST" | "PATCH" | "DELETE",
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
     if (options.auth && this.tokens) headers.Authorization = `Bearer ${this.tokens.accessToken}`;

@@ -12,6 +12,15 @@ export const CLIENT_ERROR_CODES = {
   network: "network_error",
   /** An HTTP response that is not the JSON the contract promises (a proxy's HTML error page, say). */
   unexpectedResponse: "unexpected_response",
+  /** The browser has no WebAuthn on this page (or, for `mediation: "conditional"`, no passkey autofill). */
+  passkeysUnsupported: "passkeys_unsupported",
+  /**
+   * The browser's passkey request ended without a credential: the user closed the dialog, it timed out, or
+   * the request was aborted (by the caller's signal, or by a later passkey call of the same client).
+   */
+  passkeyCancelled: "passkey_cancelled",
+  /** Any other failure of `navigator.credentials` (`SecurityError`: the page is not on the server's RP ID). */
+  webauthn: "webauthn_error",
 } as const;
 
 export class IdentSphereError extends Error {

@@ -80,6 +80,25 @@ export interface TotpConfirmation {
   recovery_codes: string[];
 }
 
+/** A registered passkey (`GET /v1/auth/passkeys`). */
+export interface Passkey {
+  id: string;
+  /** What the user calls it (`Passkey` unless named at registration or renamed). */
+  name: string;
+  created_at: string;
+  last_used_at: string | null;
+  /** Synced across the user's devices (the authenticator's backup state). */
+  backed_up: boolean;
+  /** How the browser reaches it (`internal`, `hybrid`, `usb`, `nfc`, `ble`): hints only. */
+  transports: string[];
+}
+
+/** A started passkey ceremony: its id (it lives 5 minutes and works once) and the options for the browser. */
+export interface Ceremony<Options> {
+  ceremony_id: string;
+  publicKey: Options;
+}
+
 export type AuthState =
   | { status: "loading" }
   | { status: "signed-out" }

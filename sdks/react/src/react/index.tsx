@@ -63,7 +63,7 @@ export function useSession(): SessionView {
   );
 }
 
-/** The actions: register, login, verifyMfa, logout, refresh, TOTP enrollment. */
+/** The actions: register, login, verifyMfa, logout, refresh, TOTP enrollment, passkeys. */
 export function useAuth() {
   const client = useIdentSphereClient();
   return useMemo(
@@ -73,6 +73,12 @@ export function useAuth() {
       verifyMfa: client.verifyMfa.bind(client),
       enrollTotp: client.enrollTotp.bind(client),
       confirmTotp: client.confirmTotp.bind(client),
+      signInWithPasskey: client.signInWithPasskey.bind(client),
+      verifyMfaWithPasskey: client.verifyMfaWithPasskey.bind(client),
+      registerPasskey: client.registerPasskey.bind(client),
+      listPasskeys: client.listPasskeys.bind(client),
+      renamePasskey: client.renamePasskey.bind(client),
+      deletePasskey: client.deletePasskey.bind(client),
       refresh: client.refresh.bind(client),
       logout: client.logout.bind(client),
       getAccessToken: client.getAccessToken.bind(client),

@@ -3,16 +3,20 @@
 // (its own counters), all rotations, and no two refreshes leave the browser within half a cycle of each other
 // (the browser's own request times: two tabs refreshing in the same cycle would be milliseconds apart); when
 // the refreshing tab closes the other takes over; signing out in one tab signs the other out. Then the
-// README's sign-in page, as printed, and the second factor through the demo's pages. Each test has a browser
-// context (cookies, storage) of its own.
+// README's sign-in page, as printed, and the second factor through the demo's pages. Then passkeys, with
+// Chrome's virtual authenticator: registered in the demo, they sign in from the email field's autofill and
+// from the button (both with Chromium's own WebAuthn JSON methods and with the client's fallback), and serve
+// as the second factor of a password sign-in. Each test has a browser context (cookies, storage) of its own.
 import { randomUUID } from "node:crypto";
 
 import { chromium, type Browser, type BrowserContext, type Page, type Request } from "playwright-core";
+
+import type { SessionInfo } from "../../src/client/index.js";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 
 import { startDemo, type RunningDemo } from "../../scripts/demo.mjs";
 import { freePort, metric } from "../../scripts/identsphere.mjs";
-import { totp } from "../integration/helpers.js";
+import { PASSWORD, totp } from "../integration/helpers.js";
 
 const TTL_SECONDS = 3;
 /** accessExpiry counts 2 s for a 3 s token; refreshDelay refreshes it at three quarters, after 1.5 s. */
@@ -71,6 +75,11 @@ async function sessionStatus(page: Page) {
   return page.evaluate(async () => (await fetch("/v1/auth/session", { credentials: "include" })).status);
 }
 
+/** The session the tab's cookies belong to, as the server sees it. */
+async function serverSession(page: Page): Promise<SessionInfo> {
+  return page.evaluate(async () => (await fetch("/v1/auth/session", { credentials: "include" })).json());
+}
+
 /**
  * For `ms`, checks that every tab shows signed-in and that its cookies are accepted; asserts no two refreshes
  * sent within half a cycle of each other (when the browser sent them: a poll of the server's counter can
@@ -124,7 +133,7 @@ async function watchRefreshCycles(tabs: Page[], ms: number) {
 async function submitCredentials(page: Page, email: string, password: string, button: "Create account" | "Sign in") {
   await page.getByPlaceholder("Email").fill(email);
   await page.getByPlaceholder("Password").fill(password);
-  await page.getByText(button).click();
+  await page.getByRole("button", { name: button, exact: true }).click();
 }
 
 async function openSignedIn() {
@@ -219,4 +228,143 @@ it("the demo enrolls TOTP, RequireAal2 steps an older session up, and sign-in as
   await laptop.getByText("Verify", { exact: true }).click();
   await expect.poll(() => status(laptop)).toBe("signed-in");
   await expect.poll(() => laptop.getByText("Only an aal2 session sees this.").count()).toBe(1);
+});
+
+/**
+ * Chrome's virtual authenticator in `page`'s tab (through CDP): a platform authenticator with resident keys
+ * that verifies the user, answering without a dialog. It answers an autofill (conditional) request at once
+ * when it holds a passkey for the site, and rejects it when it holds none, so a test that needs the
+ * signed-out page with the autofill request open pauses it.
+ */
+async function virtualAuthenticator(page: Page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+  });
+  const presence = (enabled: boolean) => cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId, enabled });
+  return {
+    credentials: async () => (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials,
+    /**
+     * Stops answering (no simulated user presence): a request then stays open, as an autofill request does
+     * until the user picks a passkey, even after `resume`, which answers the requests made after it.
+     */
+    async pause() {
+      await presence(false);
+      return () => presence(true);
+    },
+  };
+}
+
+interface WebAuthnCall {
+  mediation: string;
+  /** `pending`, `resolved`, or the name of the error it rejected with. */
+  outcome: string;
+}
+
+/** Makes `page` record each `navigator.credentials.get`: its mediation and how it ended. */
+async function recordWebAuthnCalls(page: Page) {
+  await page.addInitScript(() => {
+    const calls: WebAuthnCall[] = [];
+    Object.assign(window, { webauthnCalls: calls });
+    const get = navigator.credentials.get.bind(navigator.credentials);
+    navigator.credentials.get = (options) => {
+      const call = { mediation: options?.mediation ?? "optional", outcome: "pending" };
+      calls.push(call);
+      const answer = get(options);
+      answer.then(
+        () => (call.outcome = "resolved"),
+        (error: Error) => (call.outcome = error.name),
+      );
+      return answer;
+    };
+  });
+  return () => page.evaluate(() => (window as unknown as { webauthnCalls: WebAuthnCall[] }).webauthnCalls);
+}
+
+const assurance = (page: Page) => page.getByTestId("assurance").textContent();
+
+/** A new account in the demo, with a passkey registered in `page`'s authenticator; `page` records its gets. */
+async function signUpWithPasskey(page: Page) {
+  const webauthnCalls = await recordWebAuthnCalls(page);
+  const authenticator = await virtualAuthenticator(page);
+  const email = `passkey-${randomUUID()}@example.com`;
+  await page.goto(demo.url);
+  await submitCredentials(page, email, PASSWORD, "Create account");
+  await expect.poll(() => assurance(page)).toBe("password, aal1");
+  await page.getByText("Register a passkey").click();
+  await expect.poll(() => page.getByTestId("passkeys").textContent()).toMatch(/^Passkey, added /);
+  expect(await authenticator.credentials()).toHaveLength(1);
+
+  /**
+   * Pauses the authenticator and signs out: the sign-in form's autofill request stays open. Resolves once
+   * that request has had time to reach the authenticator, with what resumes the authenticator for the
+   * requests after it.
+   */
+  const signOutWithAutofillOpen = async () => {
+    const resume = await authenticator.pause();
+    await page.getByText("Sign out", { exact: true }).click();
+    const open = async () => (await webauthnCalls()).filter((c) => c.mediation === "conditional" && c.outcome === "pending");
+    await expect.poll(async () => (await open()).length).toBe(1);
+    // From the page's call to the browser's request to the authenticator: resumed before, it would answer.
+    await new Promise((r) => setTimeout(r, 300));
+    return resume;
+  };
+  return { email, webauthnCalls, signOutWithAutofillOpen };
+}
+
+it.each([
+  ["Chromium's WebAuthn JSON methods", false],
+  ["the client's fallback for browsers without them", true],
+])("a passkey registered in the demo signs in from the autofill and from the button, with %s", async (_, fallback) => {
+  const page = await context.newPage();
+  if (fallback) {
+    await page.addInitScript(() => {
+      const pkc = PublicKeyCredential as Partial<typeof PublicKeyCredential>;
+      delete pkc.parseCreationOptionsFromJSON;
+      delete pkc.parseRequestOptionsFromJSON;
+      delete (PublicKeyCredential.prototype as Partial<PublicKeyCredential>).toJSON;
+    });
+  }
+  const { email, webauthnCalls, signOutWithAutofillOpen } = await signUpWithPasskey(page);
+  const native = await page.evaluate(() => typeof PublicKeyCredential.prototype.toJSON === "function");
+  expect(native).toBe(!fallback);
+
+  // Signed out, the form offers the passkey in the email field's autofill, which the authenticator answers.
+  await page.getByText("Sign out", { exact: true }).click();
+  await expect.poll(() => assurance(page)).toBe("passkey, aal2");
+  expect(await serverSession(page)).toMatchObject({ user: { email }, session: { auth_method: "passkey", aal: "aal2" } });
+  expect((await webauthnCalls()).at(-1)).toEqual({ mediation: "conditional", outcome: "resolved" });
+
+  // The button, while the autofill's request is open: the page runs one at a time (a second one fails with
+  // "A request is already pending"), so the client aborts the autofill's first.
+  const resume = await signOutWithAutofillOpen();
+  await resume();
+  await page.getByText("Sign in with a passkey").click();
+  await expect.poll(() => assurance(page)).toBe("passkey, aal2");
+  expect(await serverSession(page)).toMatchObject({ user: { email }, session: { auth_method: "passkey", aal: "aal2" } });
+  expect((await webauthnCalls()).slice(-2)).toEqual([
+    { mediation: "conditional", outcome: "AbortError" },
+    { mediation: "optional", outcome: "resolved" },
+  ]);
+});
+
+it("a passkey is the second factor of a password sign-in", async () => {
+  const page = await context.newPage();
+  const { email, webauthnCalls, signOutWithAutofillOpen } = await signUpWithPasskey(page);
+
+  const resume = await signOutWithAutofillOpen();
+  await submitCredentials(page, email, PASSWORD, "Sign in");
+  // The user's only second factor is the passkey: no code to type.
+  await expect.poll(() => page.getByText("Use a passkey").count()).toBe(1);
+  expect(await page.getByPlaceholder("6-digit code").count()).toBe(0);
+  await resume();
+  await page.getByText("Use a passkey").click();
+  await expect.poll(() => assurance(page)).toBe("password, aal2");
+  expect(await serverSession(page)).toMatchObject({ user: { email }, session: { auth_method: "password", aal: "aal2" } });
+  // The form's autofill request ended with the form.
+  expect((await webauthnCalls()).slice(-2)).toEqual([
+    { mediation: "conditional", outcome: "AbortError" },
+    { mediation: "optional", outcome: "resolved" },
+  ]);
 });

@@ -1,0 +1,3 @@
+module github.com/IdentSphere/sdks/go
+
+go 1.19

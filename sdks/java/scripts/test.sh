@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every check of the Java SDK: installs what it needs from Debian when missing (a JDK, Maven, and the Java
+# packages whose Maven repository, /usr/share/maven-repo, is the build's only one: Maven Central is not
+# reachable), then `mvn -o package`: compile with -Werror, the JUnit 5 suite against real IdentSphere
+# servers, the jar, the sources jar and the javadoc jar (warnings fail it). The tests start their own
+# IdentSphere from the binary this script builds in the dev profile (CARGO_TARGET_DIR, default
+# ~/.cache/identsphere/target, as CI uses), or $IDENTSPHERE_BIN. Arguments go to Maven
+# (./scripts/test.sh -Dtest=VerifierTest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$(date +%s)
+step() { echo "== sdks/java: $* ($(( $(date +%s) - started ))s)" >&2; }
+
+step "Debian packages"
+# The build's plugins at the versions pom.xml pins, JUnit 5, the Servlet API, and Tomcat for the filter's test.
+packages=(openjdk-17-jdk-headless maven junit5 libjakarta-servlet-api-java libtomcat10-java
+  libmaven-compiler-plugin-java libmaven-resources-plugin-java libmaven-jar-plugin-java libsurefire-java
+  libmaven-source-plugin-java libmaven-javadoc-plugin-java)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "sdks/java: missing Debian packages: ${missing[*]} (apt-get install them as root)" >&2
+    exit 1
+  fi
+fi
+
+# The debug build the workspace tests built already (dependencies are optimized in the dev profile, so
+# Argon2 and RSA run at full speed). Every workspace binary, with the features the workspace's tests
+# unify: building one package alone would rebuild every dependency.
+if [ -z "${IDENTSPHERE_BIN:-}" ]; then
+  step "IdentSphere binary (dev profile)"
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
+  (cd ../.. && cargo build -q --locked --workspace --bins)
+  export IDENTSPHERE_BIN=$CARGO_TARGET_DIR/debug/identsphere
+fi
+
+step "mvn -o package: compile, tests, jars, javadoc"
+mvn -o -B -ntp package "$@"
+
+step "done"
