@@ -88,6 +88,35 @@ pub enum ApiError {
     /// The server has no WebAuthn relying party (its public base URL is an IP address).
     #[error("passkeys are not configured on this server")]
     PasskeysUnavailable,
+    /// A `redirect_uri` that is not one of `IDENTSPHERE_ALLOWED_REDIRECT_URIS`.
+    #[error("this redirect_uri is not allowed")]
+    RedirectUriNotAllowed,
+    /// A provider callback whose `state` is unknown, used, expired, for another provider, or from a browser that
+    /// did not start the flow.
+    #[error("this sign-in is unknown, has expired, was already used or was started in another browser: start again")]
+    OAuthStateInvalid,
+    /// A one-time sign-in code that is unknown, used or expired, or a `code_verifier` that does not match.
+    #[error("this sign-in code is invalid, has expired or was already used")]
+    OAuthCodeInvalid,
+    /// The provider refused, or answered with something that fails validation (the ID token's signature,
+    /// issuer, audience, expiry or nonce).
+    #[error("the sign-in provider's answer could not be verified")]
+    OAuthProviderError,
+    /// A new provider identity without an address the provider asserts verified.
+    #[error("the sign-in provider did not verify this account's email address")]
+    OAuthEmailUnverified,
+    /// No such sign-in provider.
+    #[error("no such sign-in provider")]
+    ProviderNotFound,
+    /// No such identity of the user.
+    #[error("no such identity")]
+    IdentityNotFound,
+    /// Linking a provider identity that belongs to another account.
+    #[error("this identity is linked to another account")]
+    IdentityTaken,
+    /// The sign-in provider does not answer.
+    #[error("the sign-in provider is unavailable, retry shortly")]
+    OAuthProviderUnavailable,
     /// An email-verification or password-reset link that is unknown, expired or already used.
     #[error("this link is invalid, has expired or was already used")]
     LinkInvalid,
@@ -204,6 +233,15 @@ impl ApiError {
             Self::PasskeyNotFound => ("passkey_not_found", S::NOT_FOUND, REQ),
             Self::LastSignInMethod => ("last_sign_in_method", S::CONFLICT, "conflict_error"),
             Self::PasskeysUnavailable => ("passkeys_unavailable", S::NOT_FOUND, REQ),
+            Self::RedirectUriNotAllowed => ("redirect_uri_not_allowed", S::BAD_REQUEST, REQ),
+            Self::OAuthStateInvalid => ("oauth_state_invalid", S::BAD_REQUEST, REQ),
+            Self::OAuthCodeInvalid => ("oauth_code_invalid", S::BAD_REQUEST, REQ),
+            Self::OAuthProviderError => ("oauth_provider_error", S::UNAUTHORIZED, AUTHN),
+            Self::OAuthEmailUnverified => ("oauth_email_unverified", S::FORBIDDEN, PERM),
+            Self::ProviderNotFound => ("provider_not_found", S::NOT_FOUND, REQ),
+            Self::IdentityNotFound => ("identity_not_found", S::NOT_FOUND, REQ),
+            Self::IdentityTaken => ("identity_taken", S::CONFLICT, "conflict_error"),
+            Self::OAuthProviderUnavailable => ("oauth_provider_unavailable", S::SERVICE_UNAVAILABLE, "api_error"),
             Self::LinkInvalid => ("link_invalid", S::BAD_REQUEST, REQ),
             Self::NotAMember => ("not_a_member", S::FORBIDDEN, PERM),
             Self::InsufficientRole => ("insufficient_role", S::FORBIDDEN, PERM),
@@ -257,6 +295,15 @@ impl ApiError {
             Self::PasskeyNotFound,
             Self::LastSignInMethod,
             Self::PasskeysUnavailable,
+            Self::RedirectUriNotAllowed,
+            Self::OAuthStateInvalid,
+            Self::OAuthCodeInvalid,
+            Self::OAuthProviderError,
+            Self::OAuthEmailUnverified,
+            Self::ProviderNotFound,
+            Self::IdentityNotFound,
+            Self::IdentityTaken,
+            Self::OAuthProviderUnavailable,
             Self::LinkInvalid,
             Self::NotAMember,
             Self::InsufficientRole,
@@ -344,6 +391,15 @@ mod tests {
             (ApiError::PasskeyNotFound, "passkey_not_found", 404, "invalid_request_error"),
             (ApiError::LastSignInMethod, "last_sign_in_method", 409, "conflict_error"),
             (ApiError::PasskeysUnavailable, "passkeys_unavailable", 404, "invalid_request_error"),
+            (ApiError::RedirectUriNotAllowed, "redirect_uri_not_allowed", 400, "invalid_request_error"),
+            (ApiError::OAuthStateInvalid, "oauth_state_invalid", 400, "invalid_request_error"),
+            (ApiError::OAuthCodeInvalid, "oauth_code_invalid", 400, "invalid_request_error"),
+            (ApiError::OAuthProviderError, "oauth_provider_error", 401, "authentication_error"),
+            (ApiError::OAuthEmailUnverified, "oauth_email_unverified", 403, "permission_error"),
+            (ApiError::ProviderNotFound, "provider_not_found", 404, "invalid_request_error"),
+            (ApiError::IdentityNotFound, "identity_not_found", 404, "invalid_request_error"),
+            (ApiError::IdentityTaken, "identity_taken", 409, "conflict_error"),
+            (ApiError::OAuthProviderUnavailable, "oauth_provider_unavailable", 503, "api_error"),
             (ApiError::LinkInvalid, "link_invalid", 400, "invalid_request_error"),
             (ApiError::NotAMember, "not_a_member", 403, "permission_error"),
             (ApiError::InsufficientRole, "insufficient_role", 403, "permission_error"),

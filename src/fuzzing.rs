@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::http::json::parse;
-use crate::routes::{account, admin, audit, auth, invitations, members, mfa, organizations, passkeys, revocations};
+use crate::routes::{
+    account, admin, audit, auth, invitations, members, mfa, oauth, organizations, passkeys, revocations,
+};
 
 /// Decodes a body as one route's body type with [`parse`], keeping only the verdict.
 pub type Decoder = fn(&[u8]) -> Result<(), ApiError>;
@@ -44,6 +46,9 @@ pub const BODY_DECODERS: &[(&str, Decoder)] = &[
     ("DeleteBody", decode::<passkeys::DeleteBody>),
     ("AuthenticationOptionsBody", decode::<passkeys::AuthenticationOptionsBody>),
     ("AuthenticationBody", decode::<passkeys::AuthenticationBody>),
+    ("CodeExchangeBody", decode::<oauth::CodeExchangeBody>),
+    ("IdentityLinkBody", decode::<oauth::IdentityLinkBody>),
+    ("UnlinkBody", decode::<oauth::UnlinkBody>),
 ];
 
 /// Parses a query string as one route's query, keeping only the verdict.
@@ -54,6 +59,8 @@ pub const QUERY_DECODERS: &[(&str, QueryDecoder)] = &[
     ("/v1/organizations/{org}/audit-log", |raw| audit::audit_query(raw).map(drop)),
     ("/v1/organizations/{org}/users", |raw| admin::user_query(raw).map(drop)),
     ("/v1/revocations", |raw| revocations::feed_query(raw).map(drop)),
+    ("/v1/auth/oauth/{provider}/authorize", |raw| oauth::query::<oauth::AuthorizeQuery>(raw).map(drop)),
+    ("/v1/auth/oauth/{provider}/callback", |raw| oauth::query::<oauth::CallbackQuery>(raw).map(drop)),
 ];
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use identsphere_actors::{ActorSettings, Backend, Registry};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::auth::keys::{KeyRing, RotationSchedule, Sealer};
+use crate::auth::oauth::ProviderClient;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::Tokens;
 use crate::clock::Clock;
@@ -22,7 +23,7 @@ use crate::config::{Config, KeyEncryptionKey, Passkeys, StoreConfig};
 use crate::http::middleware::outermost;
 use crate::mail::Mailer;
 use crate::routes;
-use crate::service::{CEREMONY_TTL, Collaborators, Service, Settings};
+use crate::service::{CEREMONY_TTL, Collaborators, Service, Settings, SocialSettings};
 use crate::store::KeyStore;
 
 use super::state::AppState;
@@ -79,6 +80,7 @@ pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyE
                 factors: Arc::new(pg.clone()),
                 lifecycle: Arc::new(pg.clone()),
                 passkeys: Arc::new(pg.clone()),
+                identities: Arc::new(pg.clone()),
                 ceremonies: Arc::new(redis.clone()),
                 keys: Arc::new(pg.clone()),
                 denylist: Arc::new(redis.clone()),
@@ -111,6 +113,7 @@ pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyE
                 factors: Arc::new(store.clone()),
                 lifecycle: Arc::new(store.clone()),
                 passkeys: Arc::new(store.clone()),
+                identities: Arc::new(store.clone()),
                 ceremonies: Arc::new(store.clone()),
                 keys: Arc::new(store.clone()),
                 denylist: Arc::new(store.clone()),
@@ -215,6 +218,12 @@ impl Application {
             mailer: Mailer::new(&config.email, &config.data_dir)?,
             product_name: config.email.product_name.clone(),
             webauthn: relying_party(&config.passkeys)?,
+            social: Arc::new(SocialSettings {
+                client: ProviderClient::new()?,
+                providers: config.oauth_providers.iter().map(|p| (p.name.clone(), p.clone())).collect(),
+                redirect_uris: config.allowed_redirect_uris.clone(),
+                public_base: config.public_url.base.clone(),
+            }),
         };
         let service = Service::new(stores, hasher, tokens, registry, clock, settings, collaborators);
         let state = web::Data::new(AppState {

@@ -273,9 +273,8 @@ impl ProviderClient {
         // depends on the token's tenant).
         validation.validate_exp = false;
         validation.required_spec_claims = ["sub", "aud"].iter().map(|c| (*c).to_owned()).collect();
-        let claims = jsonwebtoken::decode::<IdClaims>(id_token, &key, &validation)
-            .map_err(|e| refused(&e.to_string()))?
-            .claims;
+        let claims =
+            jsonwebtoken::decode::<IdClaims>(id_token, &key, &validation).map_err(|e| refused(&e.to_string()))?.claims;
         let expected_issuer = issuer.replace("{tenantid}", claims.tid.as_deref().unwrap_or("{tenantid}"));
         if claims.iss.trim_end_matches('/') != expected_issuer.trim_end_matches('/') {
             return Err(refused("wrong iss"));
@@ -287,9 +286,10 @@ impl ProviderClient {
         if claims.aud.several() && claims.azp.as_deref() != Some(provider.client_id.as_str()) {
             return Err(refused("several audiences and azp is not us"));
         }
-        let nonce_matches = claims.nonce.as_deref().is_some_and(|n| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(n.as_bytes(), nonce.as_bytes()).is_ok()
-        });
+        let nonce_matches = claims
+            .nonce
+            .as_deref()
+            .is_some_and(|n| aws_lc_rs::constant_time::verify_slices_are_equal(n.as_bytes(), nonce.as_bytes()).is_ok());
         if !nonce_matches {
             return Err(refused("nonce mismatch"));
         }

@@ -17,12 +17,12 @@ mod oauth;
 mod values;
 mod webauthn;
 
+pub use oauth::{ProviderConfig, ProviderKind};
 pub use values::{
     ApiKey, Argon2Params, ClientIpHeader, ConfigError, EmailConfig, KeyEncryptionKey, LogFormat, Logging,
     MigrationTarget, PublicUrl, RateLimits, StoreConfig, migration_target,
 };
 use values::{data_dir, parse_num, postgres_url, rate};
-pub use oauth::{ProviderConfig, ProviderKind};
 pub use webauthn::{Passkeys, WebauthnConfig};
 
 /// Everything the server needs to start.
@@ -214,7 +214,7 @@ impl Config {
             .split(',')
             .map(str::trim)
             .filter(|u| !u.is_empty())
-            .map(|u| redirect_target(u))
+            .map(redirect_target)
             .collect::<Result<Vec<_>, _>>()?;
         let logging = Logging::from_lookup(&get)?;
 

@@ -140,7 +140,8 @@ pub(crate) fn checked_url(var: impl Into<Cow<'static, str>>, raw: &str) -> Resul
     let bad = |problem: &str| ConfigError { var: var.clone(), problem: problem.to_owned() };
     let uri: Uri = url.parse().map_err(|_| bad("not a URL"))?;
     let host = uri.host().ok_or_else(|| bad("needs a host"))?;
-    let loopback = host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback =
+        host == "localhost" || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     match uri.scheme_str() {
         Some("https") => Ok(url),
         Some("http") if loopback => Ok(url),

@@ -148,7 +148,8 @@ pub(super) fn rate(var: &'static str, raw: Option<String>, default: (u32, i64)) 
     if raw == "0" || raw.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    let bad = || ConfigError { var: var.into(), problem: format!("must be COUNT/SECONDS like 30/60, or off; got {raw:?}") };
+    let bad =
+        || ConfigError { var: var.into(), problem: format!("must be COUNT/SECONDS like 30/60, or off; got {raw:?}") };
     let (count, seconds) = raw.split_once('/').ok_or_else(bad)?;
     let count: u32 = count.trim().parse().map_err(|_| bad())?;
     let seconds: i64 = seconds.trim().parse().map_err(|_| bad())?;
@@ -225,7 +226,10 @@ pub enum MigrationTarget {
 pub(super) fn postgres_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
     let Some(url) = get("IDENTSPHERE_DATABASE_URL") else { return Ok(None) };
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(ConfigError { var: "IDENTSPHERE_DATABASE_URL".into(), problem: "must be a postgres:// URL".to_owned() });
+        return Err(ConfigError {
+            var: "IDENTSPHERE_DATABASE_URL".into(),
+            problem: "must be a postgres:// URL".to_owned(),
+        });
     }
     Ok(Some(url))
 }

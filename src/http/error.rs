@@ -49,7 +49,7 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         match self {
-            Self::ServiceUnavailable(_) => {
+            Self::ServiceUnavailable(_) | Self::OAuthProviderUnavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_UNAVAILABLE_SECS)));
             }
             Self::RateLimited { retry_after } => {

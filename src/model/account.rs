@@ -14,8 +14,8 @@ pub struct Credentials {
     pub user: UserProfile,
     /// Disabled users cannot sign in.
     pub disabled: bool,
-    /// PHC string.
-    pub password_hash: String,
+    /// PHC string; `None` for an account created through a sign-in provider that never set a password.
+    pub password_hash: Option<String>,
 }
 
 /// The organization a new account joins.
@@ -61,10 +61,15 @@ pub struct NewAccount {
     pub email: Email,
     /// Optional display name.
     pub display_name: Option<String>,
-    /// Argon2id PHC string.
-    pub password_hash: String,
+    /// Argon2id PHC string; `None` for an account a sign-in provider created.
+    pub password_hash: Option<String>,
+    /// Whether the address is verified at creation: an accepted invitation or a provider's verified
+    /// address proves it, typing it does not.
+    pub email_verified: bool,
     /// The organization joined.
     pub joining: Joining,
+    /// The provider identity the account is created through, linked in the same transaction.
+    pub identity: Option<super::Identity>,
     /// The request's time.
     pub now: OffsetDateTime,
 }

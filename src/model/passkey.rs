@@ -60,11 +60,16 @@ pub enum CeremonyFor {
     Session { sid: Uuid, user_id: Uuid },
 }
 
-/// A ceremony in flight, kept in the short-lived store for five minutes and taken once.
+/// A ceremony in flight, kept in the short-lived store for minutes and taken once. One type for every kind,
+/// so an id of one kind presented for another is refused, never misread.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Ceremony {
     /// Registering a passkey for `user_id`.
     Registration { user_id: Uuid, name: Option<String>, state: RegistrationState },
     /// Proving a passkey.
     Authentication { bound: CeremonyFor, state: AuthenticationState },
+    /// A sign-in at a provider, between the redirect and the callback.
+    OAuth(Box<super::OAuthFlow>),
+    /// A provider sign-in waiting for the app to collect it with a one-time code.
+    OAuthCode(super::PendingSignIn),
 }

@@ -15,6 +15,7 @@ pub mod health;
 pub mod invitations;
 pub mod members;
 pub mod mfa;
+pub mod oauth;
 pub mod organizations;
 pub mod passkeys;
 pub mod revocations;
@@ -92,6 +93,12 @@ routing_table! {
         errors: passkeys::authentication_options_errors;
     POST "/v1/auth/passkeys/authentication" => passkeys::sign_in_with_passkey,
         errors: passkeys::authentication_errors;
+    GET "/v1/auth/oauth/{provider}/authorize" => oauth::authorize, errors: oauth::authorize_errors;
+    GET "/v1/auth/oauth/{provider}/callback" => oauth::callback, errors: oauth::authorize_errors;
+    POST "/v1/auth/oauth/token" => oauth::exchange_code, errors: oauth::exchange_errors;
+    GET "/v1/auth/identities" => oauth::list_identities, errors: errors::live_session;
+    POST "/v1/auth/identities/{provider}/link" => oauth::link_identity, errors: oauth::link_errors;
+    DELETE "/v1/auth/identities/{id}" => oauth::unlink_identity, errors: oauth::unlink_errors;
     POST "/v1/auth/email/verify" => account::verify_email, errors: account::link_errors;
     POST "/v1/auth/email/verify/resend" => account::resend_verification, errors: account::resend_errors;
     POST "/v1/auth/password/forgot" => account::forgot_password, errors: account::forgot_errors;

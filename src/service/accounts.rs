@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::model::{
-    Audit, AuditActor, Email, Joining, LinkPurpose, NewAccount, OrgPolicy, OrgRef, Organization, Role, SecretHash,
-    SignupMode,
+    Audit, AuditActor, Email, Identity, Joining, LinkPurpose, NewAccount, OrgPolicy, OrgRef, Organization, Role,
+    SecretHash, SignupMode,
 };
 use crate::store::INVITATION_SPENT;
 
@@ -16,8 +16,18 @@ use super::limits::{Limit, OrgLimit};
 use super::mfa::LoginOutcome;
 use crate::model::{admit, personal_slug, takes_domain};
 
+/// A new account, before it has an id.
+pub(super) struct AccountDraft {
+    pub(super) email: Email,
+    pub(super) display_name: Option<String>,
+    pub(super) password_hash: Option<String>,
+    pub(super) email_verified: bool,
+    /// The provider identity it is created through; its `user_id` is set to the new account's.
+    pub(super) identity: Option<Identity>,
+}
+
 /// Where a new account goes.
-enum Target {
+pub(super) enum Target {
     /// A new personal organization.
     Personal,
     /// An organization open to sign-ups.
@@ -66,10 +76,44 @@ impl Service {
         let policy = target.policy();
         let password_hash = self.hasher.hash(password).await?;
         let now = self.clock.now();
+        let draft = AccountDraft {
+            email_verified: matches!(target, Target::Invited { .. }),
+            email,
+            display_name,
+            password_hash: Some(password_hash),
+            identity: None,
+        };
+        let (user, org_id) = self.create_account_in(&target, draft, now).await?;
+        self.send_link(user.id, user.email.clone(), LinkPurpose::VerifyEmail, now);
+        let family = self.new_family(user.id, org_id, &policy, AuthMethod::Password, now);
+        // A new account has no second factor: an organization that requires one gets it enrolled before any
+        // session starts.
+        if policy.sessions.mfa_required {
+            return self.second_factor_due(&family, &user, Vec::new(), now);
+        }
+        let mut sign_in = self.start_family(family, user, origin, &policy.sessions, now).await?;
+        if let Target::DomainPending(org) = &target {
+            sign_in.pending = Some(org.clone());
+        }
+        Ok(LoginOutcome::SignedIn(Box::new(sign_in)))
+    }
+
+    /// Creates an account in `target`: the user and the organization they start in.
+    ///
+    /// # Errors
+    /// `EmailTaken`; `InvitationInvalid` for an invitation spent meanwhile; store failures.
+    pub(super) async fn create_account_in(
+        &self,
+        target: &Target,
+        draft: AccountDraft,
+        now: time::OffsetDateTime,
+    ) -> Result<(crate::model::UserProfile, Uuid), ApiError> {
+        let AccountDraft { email, display_name, password_hash, email_verified, identity } = draft;
         let user_id = Uuid::new_v4();
+        let identity = identity.map(|identity| Identity { user_id, ..identity });
         // A personal slug collides only by chance: draw another suffix.
         for _ in 0..3 {
-            let joining = match &target {
+            let joining = match target {
                 Target::Existing(org) => Joining::Existing(org.id),
                 Target::Invited { org, role, token_hash } => {
                     Joining::Invited { org_id: org.id, role: *role, token_hash: *token_hash }
@@ -90,24 +134,13 @@ impl Service {
                 email: email.clone(),
                 display_name: display_name.clone(),
                 password_hash: password_hash.clone(),
+                email_verified,
                 joining,
+                identity: identity.clone(),
                 now,
             };
             match self.stores.accounts.create_account(&account).await {
-                Ok(user) => {
-                    self.send_link(user.id, user.email.clone(), LinkPurpose::VerifyEmail, now);
-                    let family = self.new_family(user.id, org_id, &policy, AuthMethod::Password, now);
-                    // A new account has no second factor: an organization that requires one gets it enrolled
-                    // before any session starts.
-                    if policy.sessions.mfa_required {
-                        return self.second_factor_due(&family, &user, Vec::new(), now);
-                    }
-                    let mut sign_in = self.start_family(family, user, origin, &policy.sessions, now).await?;
-                    if let Target::DomainPending(org) = &target {
-                        sign_in.pending = Some(org.clone());
-                    }
-                    return Ok(LoginOutcome::SignedIn(Box::new(sign_in)));
-                }
+                Ok(user) => return Ok((user, org_id)),
                 Err(StoreError::Conflict(constraint)) if constraint == "users_email_normalized_key" => {
                     return Err(ApiError::EmailTaken);
                 }
@@ -131,7 +164,7 @@ impl Service {
         Ok(Target::Invited { org, role: invitation.role, token_hash })
     }
 
-    async fn signup_target(&self, org: &OrgRef, email: &Email) -> Result<Target, ApiError> {
+    pub(super) async fn signup_target(&self, org: &OrgRef, email: &Email) -> Result<Target, ApiError> {
         let org = self.stores.accounts.find_org(org).await?.ok_or(ApiError::OrganizationNotFound)?;
         if org.disabled {
             return Err(ApiError::AccountDisabled);

@@ -296,7 +296,9 @@ impl Service {
             user_id: Uuid::new_v4(),
             email: new.email,
             display_name: new.display_name,
-            password_hash,
+            password_hash: Some(password_hash),
+            email_verified: false,
+            identity: None,
             joining: Joining::Added {
                 org_id: org.id,
                 role: new.role,

@@ -102,6 +102,8 @@ pub struct Collaborators {
     pub product_name: String,
     /// Verifies passkeys for our relying party; `None` while passkeys are off.
     pub webauthn: Option<std::sync::Arc<webauthn_rs_core::WebauthnCore>>,
+    /// The sign-in providers and where their sign-ins may return to.
+    pub social: std::sync::Arc<super::social::SocialSettings>,
 }
 
 /// The sign-in flows over one server's stores, keys and actors.

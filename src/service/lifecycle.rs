@@ -162,7 +162,7 @@ impl Service {
         let email = Email::parse(email)?;
         let account = email.normalized();
         self.limit(Limit::SigninAccountFailures, Some(account), false).await?;
-        let stored = self.stores.lifecycle.user(user_id).await?.map(|c| c.password_hash);
+        let stored = self.stores.lifecycle.user(user_id).await?.and_then(|c| c.password_hash);
         if !matches!(self.hasher.verify(password, stored).await?, Verified::Yes { .. }) {
             let _ = self.limit(Limit::SigninAccountFailures, Some(account), true).await;
             return Err(ApiError::InvalidCredentials);

@@ -49,12 +49,12 @@ impl Service {
         self.collaborators.webauthn.as_deref().ok_or(ApiError::PasskeysUnavailable)
     }
 
-    /// Keeps `ceremony` for [`CEREMONY_TTL`]: its id.
-    async fn keep(&self, ceremony: &Ceremony) -> Result<Uuid, ApiError> {
+    /// Keeps `ceremony` for `ttl`: its id.
+    pub(super) async fn keep_for(&self, ceremony: &Ceremony, ttl: Duration) -> Result<Uuid, ApiError> {
         let id = Uuid::new_v4();
         let bytes = serde_json::to_vec(ceremony).map_err(|e| ApiError::Internal(e.into()))?;
         let now = self.clock.now();
-        self.stores.ceremonies.put_ceremony(id, &bytes, now + CEREMONY_TTL, now).await?;
+        self.stores.ceremonies.put_ceremony(id, &bytes, now + ttl, now).await?;
         Ok(id)
     }
 
@@ -92,7 +92,7 @@ impl Service {
             .require_resident_key(true)
             .exclude_credentials(Some(existing.into_iter().map(|p| p.credential.cred_id).collect()));
         let (options, state) = webauthn.generate_challenge_register(builder).map_err(internal)?;
-        let id = self.keep(&Ceremony::Registration { user_id: user.id, name, state }).await?;
+        let id = self.keep_for(&Ceremony::Registration { user_id: user.id, name, state }, CEREMONY_TTL).await?;
         Ok((id, options))
     }
 
@@ -247,7 +247,7 @@ impl Service {
             .new_challenge_authenticate_builder(credentials, Some(UserVerificationPolicy::Preferred))
             .map_err(internal)?;
         let (options, state) = webauthn.generate_challenge_authenticate(builder).map_err(internal)?;
-        let id = self.keep(&Ceremony::Authentication { bound, state }).await?;
+        let id = self.keep_for(&Ceremony::Authentication { bound, state }, CEREMONY_TTL).await?;
         Ok((id, options))
     }
 

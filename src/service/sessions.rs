@@ -65,7 +65,7 @@ impl Service {
             self.org_limit(org, OrgLimit::SigninIp, origin.ip.as_deref()).await?;
         }
         let credentials = self.stores.accounts.credentials(email.normalized()).await?;
-        let stored = credentials.as_ref().map(|c| c.password_hash.clone());
+        let stored = credentials.as_ref().and_then(|c| c.password_hash.clone());
         let (Verified::Yes { rehash }, Some(credentials)) = (self.hasher.verify(password, stored).await?, credentials)
         else {
             // The failure is counted even if the counter has just filled up meanwhile: the answer stays

@@ -17,9 +17,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::{
-    ApiKey, Audit, AuditEvent, Credentials, Invitation, Member, MembershipChange, MembershipOutcome, NewAccount,
-    NewLink, OrgRef, OrgUpdate, OrgUser, Organization, Passkey, PasskeyUse, Rate, Role, SecretHash, SessionContext,
-    SessionInfo, StoredKey, TotpFactor, UserProfile, UserQuery,
+    ApiKey, Audit, AuditEvent, Credentials, Identity, Invitation, Member, MembershipChange, MembershipOutcome,
+    NewAccount, NewLink, OrgRef, OrgUpdate, OrgUser, Organization, Passkey, PasskeyUse, Rate, Role, SecretHash,
+    SessionContext, SessionInfo, StoredKey, TotpFactor, UserProfile, UserQuery,
 };
 
 /// Counts a failure of `store` (`postgres`, `redis`, `embedded`) and passes it on. Conflicts are not
@@ -468,6 +468,48 @@ pub trait PasskeyStore: Send + Sync + 'static {
     async fn use_passkey(&self, used: &PasskeyUse) -> Result<bool, StoreError>;
 }
 
+/// Sign-in provider identities (durable).
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    /// The identity `(provider, subject)`, whoever's it is.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn identity(&self, provider: &str, subject: &str) -> Result<Option<Identity>, StoreError>;
+
+    /// The user's identities, oldest first.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn identities(&self, user_id: Uuid) -> Result<Vec<Identity>, StoreError>;
+
+    /// Links `identity` to its user.
+    ///
+    /// # Errors
+    /// `Conflict` when the `(provider, subject)` pair is linked already, to anyone.
+    async fn add_identity(&self, identity: &Identity) -> Result<(), StoreError>;
+
+    /// Records a sign-in with the identity `id`, with the address the provider gave.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn identity_used(&self, id: Uuid, email: Option<&str>, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Unlinks one of the user's identities; `false` when the user has no such one.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn remove_identity(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
+
+    /// Hands an account whose address was never verified to the provider identity that proved it: the
+    /// password goes, the address becomes verified and `identity` is linked, in one transaction. The
+    /// caller ends the sessions.
+    ///
+    /// # Errors
+    /// `Conflict` when the identity is linked already.
+    async fn take_over(&self, identity: &Identity) -> Result<(), StoreError>;
+}
+
 /// WebAuthn ceremonies in flight: short-lived and shared by every replica (Redis, or the embedded store).
 #[async_trait]
 pub trait CeremonyStore: Send + Sync + 'static {
@@ -505,6 +547,8 @@ pub struct Stores {
     pub lifecycle: Arc<dyn LifecycleStore>,
     /// Passkeys.
     pub passkeys: Arc<dyn PasskeyStore>,
+    /// Sign-in provider identities.
+    pub identities: Arc<dyn IdentityStore>,
     /// WebAuthn ceremonies in flight.
     pub ceremonies: Arc<dyn CeremonyStore>,
     /// Keys.

@@ -39,7 +39,7 @@ impl AccountStore for SqliteStore {
             };
             let user_id = account.user_id.as_bytes().as_slice();
             // An invitation's link came to this address: it is proven.
-            let verified = matches!(account.joining, Joining::Invited { .. });
+            let verified = account.email_verified;
             tx.prepare_cached(
                 "INSERT INTO users (id, email, email_normalized, display_name, created_at, email_verified) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -52,8 +52,10 @@ impl AccountStore for SqliteStore {
                 now,
                 verified
             ])?;
-            tx.prepare_cached("INSERT INTO password_credentials (user_id, hash, updated_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![user_id, account.password_hash, now])?;
+            tx.prepare_cached(
+                "INSERT INTO password_credentials (user_id, hash, updated_at) SELECT ?1, ?2, ?3 WHERE ?2 IS NOT NULL",
+            )?
+            .execute(params![user_id, account.password_hash, now])?;
             tx.prepare_cached(
                 "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?4)",
             )?
@@ -72,6 +74,9 @@ impl AccountStore for SqliteStore {
             }
             if let Joining::Added { org_id, audit, .. } = &account.joining {
                 audit_row(&tx, *org_id, audit, Some(&account.user_id.to_string()))?;
+            }
+            if let Some(identity) = &account.identity {
+                super::identities::link(&tx, identity)?;
             }
             tx.commit()?;
             Ok(Some(UserProfile {

@@ -41,6 +41,7 @@ mod data_dir;
 mod denylist;
 mod factors;
 mod families;
+mod identities;
 mod keys;
 mod lifecycle;
 mod limiter;
@@ -225,9 +226,10 @@ fn rules_from(row: &Row<'_>) -> rusqlite::Result<SessionRules> {
 /// A user with their password hash, for `credentials_from`; callers add the `WHERE`.
 const CREDENTIALS_SELECT: &str = "SELECT u.id AS u_id, u.email AS u_email, u.email_verified AS u_email_verified, \
      u.display_name AS u_display_name, u.created_at AS u_created_at, (u.disabled_at IS NOT NULL) AS disabled, p.hash \
-     FROM users u JOIN password_credentials p ON p.user_id = u.id";
-/// Sets a user's password hash: `?1` user, `?2` hash, `?3` now.
-const SET_PASSWORD: &str = "UPDATE password_credentials SET hash = ?2, updated_at = ?3 WHERE user_id = ?1";
+     FROM users u LEFT JOIN password_credentials p ON p.user_id = u.id";
+/// Sets a user's password hash, or gives them one: `?1` user, `?2` hash, `?3` now.
+const SET_PASSWORD: &str = "INSERT INTO password_credentials (user_id, hash, updated_at) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at";
 
 /// Records `audit` for `org_id`, on `target`, inside the transaction of the change. Its id is a UUIDv7:
 /// entries of one process at the same millisecond still list in the order they happened.

@@ -40,7 +40,7 @@ impl AccountStore for PgStore {
         };
         let (email, normalized, role) = (account.email.as_typed(), account.email.normalized(), role.as_str());
         // An invitation's link came to this address: it is proven.
-        let verified = matches!(account.joining, Joining::Invited { .. });
+        let verified = account.email_verified;
         let statements = [
             (
                 "INSERT INTO users (id, email, email_normalized, display_name, created_at, email_verified) \
@@ -55,7 +55,8 @@ impl AccountStore for PgStore {
                 ],
             ),
             (
-                "INSERT INTO password_credentials (user_id, hash, updated_at) VALUES ($1, $2, $3)",
+                "INSERT INTO password_credentials (user_id, hash, updated_at) SELECT $1, $2::text, $3 \
+                 WHERE $2::text IS NOT NULL",
                 vec![&account.user_id, &account.password_hash, &account.now],
             ),
             (
@@ -76,6 +77,9 @@ impl AccountStore for PgStore {
         }
         if let Joining::Added { org_id, audit, .. } = &account.joining {
             tx_audit(&tx, *org_id, audit, Some(&account.user_id.to_string())).await?;
+        }
+        if let Some(identity) = &account.identity {
+            super::identities::tx_link(&tx, identity).await?;
         }
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(UserProfile {

@@ -47,7 +47,7 @@ macro_rules! credentials_select {
             "SELECT ",
             user_columns!(),
             ", (u.disabled_at IS NOT NULL) AS disabled, c.hash \
-             FROM users u JOIN password_credentials c ON c.user_id = u.id"
+             FROM users u LEFT JOIN password_credentials c ON c.user_id = u.id"
         )
     };
 }
@@ -74,6 +74,7 @@ mod accounts;
 mod admin;
 mod factors;
 mod families;
+mod identities;
 mod keys;
 mod lifecycle;
 mod organizations;
@@ -262,8 +263,9 @@ fn credentials_from(row: &Row) -> Result<Credentials, StoreError> {
     Ok(Credentials { user: user_from(row)?, disabled: get(row, "disabled")?, password_hash: get(row, "hash")? })
 }
 
-/// Sets a user's password hash: `$1` user, `$2` hash, `$3` now.
-const SET_PASSWORD: &str = "UPDATE password_credentials SET hash = $2, updated_at = $3 WHERE user_id = $1";
+/// Sets a user's password hash, or gives them one: `$1` user, `$2` hash, `$3` now.
+const SET_PASSWORD: &str = "INSERT INTO password_credentials (user_id, hash, updated_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (user_id) DO UPDATE SET hash = EXCLUDED.hash, updated_at = EXCLUDED.updated_at";
 
 /// Records `audit` for `org_id`, on `target`, inside the transaction of the change. Its id is a UUIDv7:
 /// entries of one process at the same millisecond still list in the order they happened.
