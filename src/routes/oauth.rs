@@ -398,7 +398,9 @@ fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> HttpResponseBuilder 
     // The URI was parsed when the sign-in started (it is an allowed one); it parses again.
     let location = match url::Url::parse(redirect_uri) {
         Ok(mut url) => {
-            url.query_pairs_mut().extend_pairs(params);
+            if !params.is_empty() {
+                url.query_pairs_mut().extend_pairs(params);
+            }
             url.to_string()
         }
         Err(_) => redirect_uri.to_owned(),

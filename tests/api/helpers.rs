@@ -281,7 +281,7 @@ pub fn config_for(resources: &Resources, overrides: &[(&str, &str)]) -> Config {
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
-    Config::from_lookup(|var| vars.get(var).cloned()).unwrap()
+    Config::from_vars(vars).unwrap()
 }
 
 async fn start(config: Config, clock: Clock, resources: Arc<Resources>) -> TestApp {

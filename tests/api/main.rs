@@ -30,4 +30,5 @@ mod refresh;
 mod register;
 mod revocations;
 mod session_view;
+mod social;
 mod tokens;
