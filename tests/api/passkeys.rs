@@ -133,17 +133,19 @@ async fn a_passkey_is_the_second_factor_of_a_password_sign_in_and_steps_a_sessio
     // The ceremony of an mfa token is finished at mfa/verify, not as a sign-in of its own.
     assert_error(finish(&app, &options, &credential).await, 400, "ceremony_expired", "invalid_request_error").await;
     let options = authentication_options(&app, &json!({"mfa_token": mfa_token})).await;
+    let early = authentication_options(&app, &json!({"mfa_token": mfa_token})).await;
     let credential = authenticator.authenticate(&options);
     let verify =
         json!({"mfa_token": mfa_token, "passkey": {"ceremony_id": options["ceremony_id"], "credential": credential}});
     let tokens = body_of(app.post("/v1/auth/mfa/verify", &verify).await, StatusCode::OK).await;
     let access = claims(tokens["access_token"].as_str().unwrap());
     assert_eq!((access["auth_method"].as_str(), access["aal"].as_str()), (Some("password"), Some("aal2")));
-    // The mfa token worked once.
-    let again = authentication_options(&app, &json!({"mfa_token": mfa_token})).await;
-    let credential = authenticator.authenticate(&again);
+    // The mfa token worked once: a spent one starts no ceremony, and finishes none started before it was spent.
+    let spent = app.post("/v1/auth/passkeys/authentication/options", &json!({"mfa_token": mfa_token})).await;
+    assert_error(spent, 401, "token_invalid", "authentication_error").await;
+    let credential = authenticator.authenticate(&early);
     let verify =
-        json!({"mfa_token": mfa_token, "passkey": {"ceremony_id": again["ceremony_id"], "credential": credential}});
+        json!({"mfa_token": mfa_token, "passkey": {"ceremony_id": early["ceremony_id"], "credential": credential}});
     assert_error(app.post("/v1/auth/mfa/verify", &verify).await, 401, "token_invalid", "authentication_error").await;
 
     // Step-up: the aal1 session of the sign-up raises itself with the passkey, keeping its sid.
