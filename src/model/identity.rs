@@ -3,8 +3,6 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::SecretHash;
-
 /// A user's identity at a sign-in provider: `(provider, subject)` names one user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -38,7 +36,7 @@ pub struct OAuthFlow {
     /// The ID token's expected nonce.
     pub nonce: String,
     /// SHA-256 of the value the browser that started the flow holds in its cookie.
-    pub browser: SecretHash,
+    pub browser: [u8; 32],
     /// The app's PKCE challenge, for a sign-in collected with a one-time code.
     pub app_challenge: Option<String>,
     /// The user linking this identity to their account, when it is a link.
@@ -56,5 +54,5 @@ pub struct PendingSignIn {
     /// The app's PKCE challenge; without one, the browser binding proves the collector.
     pub app_challenge: Option<String>,
     /// SHA-256 of the browser binding of the flow.
-    pub browser: SecretHash,
+    pub browser: [u8; 32],
 }

@@ -3,10 +3,14 @@
 use identsphere_actors::{FamilyRecord, Registry, Stamp, UserProfile};
 use time::{Duration, OffsetDateTime};
 
+use std::collections::BTreeMap;
+
 use crate::auth::keys::Sealer;
+use crate::auth::oauth::ProviderClient;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::{AccessToken, Claims, Tokens};
 use crate::clock::Clock;
+use crate::config::ProviderConfig;
 use crate::config::RateLimits;
 use crate::error::ApiError;
 use crate::mail::Mailer;
@@ -103,7 +107,20 @@ pub struct Collaborators {
     /// Verifies passkeys for our relying party; `None` while passkeys are off.
     pub webauthn: Option<std::sync::Arc<webauthn_rs_core::WebauthnCore>>,
     /// The sign-in providers and where their sign-ins may return to.
-    pub social: std::sync::Arc<super::social::SocialSettings>,
+    pub social: std::sync::Arc<SocialSettings>,
+}
+
+/// The platform's providers and where sign-ins may return to.
+#[derive(Debug)]
+pub struct SocialSettings {
+    /// Talks to the providers.
+    pub client: ProviderClient,
+    /// The configured providers by path name.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// `IDENTSPHERE_ALLOWED_REDIRECT_URIS`: exact URLs, or origins.
+    pub redirect_uris: Vec<String>,
+    /// The public base URL: our callbacks are under it.
+    pub public_base: String,
 }
 
 /// The sign-in flows over one server's stores, keys and actors.

@@ -18,8 +18,10 @@ mod sessions;
 mod social;
 
 pub use admin::{Caller, KeyPrincipal, MintedKey, NewUser, PLATFORM_KEY_PREFIX, USER_PAGE_MAX, is_api_key, issue_key};
-pub use core::{Collaborators, LogoutCredentials, LogoutScope, Principal, Registration, Service, Settings, SignIn};
+pub use core::{
+    Collaborators, LogoutCredentials, LogoutScope, Principal, Registration, Service, Settings, SignIn, SocialSettings,
+};
 pub use mfa::{FACTORS, Factor, LoginOutcome, MfaProof, SecondFactor, TotpEnrollment};
 pub use organizations::{AUDIT_PAGE_MAX, NewOrganization};
 pub use passkeys::{CEREMONY_TTL, PasskeyAsker};
-pub use social::{Callback, Finished, SocialSettings, Started};
+pub use social::{Callback, Finished, Started};

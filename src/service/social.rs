@@ -2,8 +2,6 @@
 //! provider, its callback, the one-time code apps without cookies collect the sign-in with, and the rules
 //! that decide which account an identity signs in to — where other identity services were breached.
 
-use std::collections::BTreeMap;
-
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
@@ -13,10 +11,10 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::accounts::{AccountDraft, Target};
-use super::core::{Principal, Service, SignIn};
+use super::core::{Principal, Service, SignIn, SocialSettings};
 use super::limits::Limit;
 use super::mfa::LoginOutcome;
-use crate::auth::oauth::{Authorization, ProviderClient, ProviderError, ProviderIdentity};
+use crate::auth::oauth::{Authorization, ProviderError, ProviderIdentity};
 use crate::config::ProviderConfig;
 use crate::error::ApiError;
 use crate::model::{Audit, AuditActor, Ceremony, Email, Identity, OAuthFlow, OrgRef, PendingSignIn, SecretHash, admit};
@@ -26,19 +24,6 @@ use crate::store::StoreError;
 const FLOW_TTL: Duration = Duration::minutes(10);
 /// How long an app has to collect a finished sign-in with its one-time code.
 const CODE_TTL: Duration = Duration::minutes(1);
-
-/// The platform's providers and where sign-ins may return to.
-#[derive(Debug)]
-pub struct SocialSettings {
-    /// Talks to the providers.
-    pub client: ProviderClient,
-    /// The configured providers by path name.
-    pub providers: BTreeMap<String, ProviderConfig>,
-    /// `IDENTSPHERE_ALLOWED_REDIRECT_URIS`: exact URLs, or origins.
-    pub redirect_uris: Vec<String>,
-    /// The public base URL: our callbacks are under it.
-    pub public_base: String,
-}
 
 /// A started provider sign-in: where to send the browser, and the value its binding cookie holds.
 #[derive(Debug)]

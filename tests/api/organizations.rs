@@ -487,7 +487,9 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
 
     // Every route with a path parameter, B's objects substituted (by id and by slug): generated from the
     // routing table, so a new route is covered or this test fails for want of a body.
-    let parametrized: Vec<_> = route_table().iter().filter(|e| e.path.contains('{')).collect();
+    // A `{provider}` names public configuration, not an object of any organization.
+    let parametrized: Vec<_> =
+        route_table().iter().filter(|e| e.path.contains('{') && !e.path.contains("{provider}")).collect();
     assert!(parametrized.len() >= 10, "{parametrized:?}");
     let mut tried = 0;
     for (role, tokens) in &principals {
