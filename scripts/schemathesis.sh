@@ -70,9 +70,11 @@ bearer = "$platform_key"
 # Likewise a schema-valid code, link token or current password is almost never the right one (401, 400
 # link_invalid), second-factor steps depend on the account's state (409, 403 insufficient_aal), and a
 # generated organization, member or session id names none of the account's (404), a slug may be taken (409),
-# and a generated invitation token is no invitation (400 invitation_invalid).
+# and a generated invitation token is no invitation (400 invitation_invalid). A WebAuthn credential is opaque to
+# the schema (an object webauthn-rs parses: 400 when it is not one), a generated ceremony id, one-time code or
+# provider state names no flow (400 ceremony_expired, oauth_code_invalid, oauth_state_invalid).
 [[operations]]
-include-path-regex = "^/v1/(auth/(register|login|mfa/.*|email/verify|password(/.*)?|sessions/.*)|organizations.*|invitations/accept)$"
+include-path-regex = "^/v1/(auth/(register|login|mfa/.*|email/verify|password(/.*)?|sessions/.*|passkeys(/.*)?|oauth/.*|identities(/.*)?)|organizations.*|invitations/accept)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429"]
 TOML
 

@@ -94,7 +94,7 @@ routing_table! {
     POST "/v1/auth/passkeys/authentication" => passkeys::sign_in_with_passkey,
         errors: passkeys::authentication_errors;
     GET "/v1/auth/oauth/{provider}/authorize" => oauth::authorize, errors: oauth::authorize_errors;
-    GET "/v1/auth/oauth/{provider}/callback" => oauth::callback, errors: oauth::authorize_errors;
+    GET "/v1/auth/oauth/{provider}/callback" => oauth::callback, errors: oauth::callback_errors;
     POST "/v1/auth/oauth/token" => oauth::exchange_code, errors: oauth::exchange_errors;
     GET "/v1/auth/identities" => oauth::list_identities, errors: errors::live_session;
     POST "/v1/auth/identities/{provider}/link" => oauth::link_identity, errors: oauth::link_errors;

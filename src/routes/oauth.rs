@@ -175,6 +175,13 @@ pub(crate) async fn authorize(
     }
 }
 
+/// The errors of `callback` that are answered here, not at the app's `redirect_uri`.
+pub(crate) fn callback_errors() -> Vec<ApiError> {
+    let mut all = Vec::from(errors::server());
+    all.push(ApiError::OAuthStateInvalid);
+    all
+}
+
 /// `GET /v1/auth/oauth/{provider}/callback` — the provider sends the browser here.
 #[utoipa::path(
     get,

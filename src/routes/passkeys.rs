@@ -322,7 +322,12 @@ pub(crate) async fn delete_passkey(
 pub(crate) fn authentication_options_errors() -> Vec<ApiError> {
     let mut all = errors::live_session_unsafe();
     all.extend(errors::json_body());
-    all.extend([ApiError::PasskeysUnavailable, ApiError::MfaNotEnrolled, errors::rate_limited()]);
+    all.extend([
+        ApiError::PasskeysUnavailable,
+        ApiError::MfaNotEnrolled,
+        ApiError::OrganizationNotFound,
+        errors::rate_limited(),
+    ]);
     all
 }
 
