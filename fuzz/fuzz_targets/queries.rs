@@ -12,8 +12,9 @@ use identsphere_fuzz::assert_refusal;
 use libfuzzer_sys::fuzz_target;
 
 /// What the parsers say (`routes::organizations::audit_query`, `routes::admin::user_query`,
-/// `routes::revocations::feed_query`); a new sentence goes here too.
-const MESSAGES: [&str; 6] = [
+/// `routes::revocations::feed_query`, `routes::oauth::query`); a new sentence goes here too.
+const MESSAGES: [&str; 7] = [
+    "redirect_uri is required; code, state, error, organization and code_challenge are text",
     "before must be the next of a previous page, limit 1 to 200",
     "limit must be from 1 to 200",
     "email and after must be text, limit from 1 to 200",

@@ -374,11 +374,15 @@ pub(crate) async fn unlink_identity(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Parses a query string, naming what is wrong.
+/// The one sentence a bad query of these routes gets: it never echoes what was sent.
+pub(crate) const QUERY_REFUSED: &str =
+    "redirect_uri is required; code, state, error, organization and code_challenge are text";
+
+/// Parses a query string of these routes.
 pub(crate) fn query<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
     web::Query::<T>::from_query(raw)
         .map(web::Query::into_inner)
-        .map_err(|e| ApiError::invalid_field("redirect_uri", format!("bad query: {e}")))
+        .map_err(|_| ApiError::invalid_field("redirect_uri", QUERY_REFUSED))
 }
 
 fn binding_cookie(value: String, secure: bool, max_age: time::Duration) -> Cookie<'static> {
