@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
+. ../../scripts/sdk-common.sh
 step() { echo "== sdks/java: $* ($(( $(date +%s) - started ))s)" >&2; }
 
 step "Debian packages"
@@ -16,29 +17,9 @@ step "Debian packages"
 packages=(openjdk-17-jdk-headless maven junit5 libjakarta-servlet-api-java libtomcat10-java
   libmaven-compiler-plugin-java libmaven-resources-plugin-java libmaven-jar-plugin-java libsurefire-java
   libmaven-source-plugin-java libmaven-javadoc-plugin-java)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "sdks/java: missing Debian packages: ${missing[*]} (apt-get install them as root)" >&2
-    exit 1
-  fi
-fi
+debian_packages java "${packages[@]}"
 
-# The debug build the workspace tests built already (dependencies are optimized in the dev profile, so
-# Argon2 and RSA run at full speed). Every workspace binary, with the features the workspace's tests
-# unify: building one package alone would rebuild every dependency.
-if [ -z "${IDENTSPHERE_BIN:-}" ]; then
-  step "IdentSphere binary (dev profile)"
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-  (cd ../.. && cargo build -q --locked --workspace --bins)
-  export IDENTSPHERE_BIN=$CARGO_TARGET_DIR/debug/identsphere
-fi
+identsphere_binary
 
 step "mvn -o package: compile, tests, jars, javadoc"
 mvn -o -B -ntp package "$@"

@@ -7,32 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
+. ../../scripts/sdk-common.sh
 step() { echo "== sdks/php: $* ($(( $(date +%s) - started ))s)" >&2; }
 
 step "Debian packages"
 packages=(php-cli php-curl phpunit php-psr-http-message php-psr-http-factory php-psr-simple-cache php-nyholm-psr7)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "sdks/php: missing Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
-    exit 1
-  fi
-fi
+debian_packages php "${packages[@]}"
 
-if [ -z "${IDENTSPHERE_BIN:-}" ]; then
-  step "IdentSphere binary (dev profile)"
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-  # Every workspace binary, with the features the workspace's tests unify, as the other SDKs build it:
-  # building one package alone would rebuild every dependency.
-  (cd ../.. && cargo build -q --locked --workspace --bins)
-  export IDENTSPHERE_BIN=$CARGO_TARGET_DIR/debug/identsphere
-fi
+identsphere_binary
 
 step "php -l, strict types, composer.json"
 while IFS= read -r -d '' file; do

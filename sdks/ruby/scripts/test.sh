@@ -7,32 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
+. ../../scripts/sdk-common.sh
 step() { echo "== sdks/ruby: $* ($(( $(date +%s) - started ))s)" >&2; }
 
 step "Debian packages"
 packages=(ruby ruby-minitest ruby-rack ruby-webrick rake)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "sdks/ruby: missing Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
-    exit 1
-  fi
-fi
+debian_packages ruby "${packages[@]}"
 
-if [ -z "${IDENTSPHERE_BIN:-}" ]; then
-  step "IdentSphere binary (dev profile)"
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-  # Every workspace binary, with the features the workspace's tests unify, as the other SDKs build it:
-  # building one package alone would rebuild every dependency.
-  (cd ../.. && cargo build -q --locked --workspace --bins)
-  export IDENTSPHERE_BIN=$CARGO_TARGET_DIR/debug/identsphere
-fi
+identsphere_binary
 
 step "gemspec and syntax (ruby -wc)"
 scratch=$(mktemp -d)
