@@ -338,7 +338,8 @@ impl Config {
     /// # Errors
     /// See [`Config::from_lookup`].
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(std::env::vars())
+        // `vars()` would panic on a variable that is not UTF-8; such a variable is none of ours.
+        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
     }
 }
 
