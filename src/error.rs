@@ -117,6 +117,15 @@ pub enum ApiError {
     /// The sign-in provider does not answer.
     #[error("the sign-in provider is unavailable, retry shortly")]
     OAuthProviderUnavailable,
+    /// The organization requires addresses of this domain to sign in through its SSO connection.
+    #[error("this organization requires you to sign in through its single sign-on")]
+    SsoRequired,
+    /// No such SSO connection, or none for the address's domain.
+    #[error("no such single sign-on connection")]
+    ConnectionNotFound,
+    /// A domain verified for another organization's connection.
+    #[error("this domain is verified for another single sign-on connection")]
+    DomainTaken,
     /// An email-verification or password-reset link that is unknown, expired or already used.
     #[error("this link is invalid, has expired or was already used")]
     LinkInvalid,
@@ -242,6 +251,9 @@ impl ApiError {
             Self::IdentityNotFound => ("identity_not_found", S::NOT_FOUND, REQ),
             Self::IdentityTaken => ("identity_taken", S::CONFLICT, "conflict_error"),
             Self::OAuthProviderUnavailable => ("oauth_provider_unavailable", S::SERVICE_UNAVAILABLE, "api_error"),
+            Self::SsoRequired => ("sso_required", S::FORBIDDEN, PERM),
+            Self::ConnectionNotFound => ("connection_not_found", S::NOT_FOUND, REQ),
+            Self::DomainTaken => ("domain_taken", S::CONFLICT, "conflict_error"),
             Self::LinkInvalid => ("link_invalid", S::BAD_REQUEST, REQ),
             Self::NotAMember => ("not_a_member", S::FORBIDDEN, PERM),
             Self::InsufficientRole => ("insufficient_role", S::FORBIDDEN, PERM),
@@ -304,6 +316,9 @@ impl ApiError {
             Self::IdentityNotFound,
             Self::IdentityTaken,
             Self::OAuthProviderUnavailable,
+            Self::SsoRequired,
+            Self::ConnectionNotFound,
+            Self::DomainTaken,
             Self::LinkInvalid,
             Self::NotAMember,
             Self::InsufficientRole,
@@ -400,6 +415,9 @@ mod tests {
             (ApiError::IdentityNotFound, "identity_not_found", 404, "invalid_request_error"),
             (ApiError::IdentityTaken, "identity_taken", 409, "conflict_error"),
             (ApiError::OAuthProviderUnavailable, "oauth_provider_unavailable", 503, "api_error"),
+            (ApiError::SsoRequired, "sso_required", 403, "permission_error"),
+            (ApiError::ConnectionNotFound, "connection_not_found", 404, "invalid_request_error"),
+            (ApiError::DomainTaken, "domain_taken", 409, "conflict_error"),
             (ApiError::LinkInvalid, "link_invalid", 400, "invalid_request_error"),
             (ApiError::NotAMember, "not_a_member", 403, "permission_error"),
             (ApiError::InsufficientRole, "insufficient_role", 403, "permission_error"),

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::http::json::parse;
 use crate::routes::{
-    account, admin, audit, auth, invitations, members, mfa, oauth, organizations, passkeys, revocations,
+    account, admin, audit, auth, invitations, members, mfa, oauth, organizations, passkeys, revocations, sso,
 };
 
 /// Decodes a body as one route's body type with [`parse`], keeping only the verdict.
@@ -49,6 +49,10 @@ pub const BODY_DECODERS: &[(&str, Decoder)] = &[
     ("CodeExchangeBody", decode::<oauth::CodeExchangeBody>),
     ("IdentityLinkBody", decode::<oauth::IdentityLinkBody>),
     ("UnlinkBody", decode::<oauth::UnlinkBody>),
+    ("ConnectionBody", decode::<sso::ConnectionBody>),
+    ("ConnectionUpdateBody", decode::<sso::ConnectionUpdateBody>),
+    ("DomainBody", decode::<sso::DomainBody>),
+    ("DiscoverBody", decode::<sso::DiscoverBody>),
 ];
 
 /// Parses a query string as one route's query, keeping only the verdict.

@@ -81,6 +81,7 @@ pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyE
                 lifecycle: Arc::new(pg.clone()),
                 passkeys: Arc::new(pg.clone()),
                 identities: Arc::new(pg.clone()),
+                sso: Arc::new(pg.clone()),
                 ceremonies: Arc::new(redis.clone()),
                 keys: Arc::new(pg.clone()),
                 denylist: Arc::new(redis.clone()),
@@ -114,6 +115,7 @@ pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyE
                 lifecycle: Arc::new(store.clone()),
                 passkeys: Arc::new(store.clone()),
                 identities: Arc::new(store.clone()),
+                sso: Arc::new(store.clone()),
                 ceremonies: Arc::new(store.clone()),
                 keys: Arc::new(store.clone()),
                 denylist: Arc::new(store.clone()),
@@ -223,6 +225,7 @@ impl Application {
                 providers: config.oauth_providers.iter().map(|p| (p.name.clone(), p.clone())).collect(),
                 redirect_uris: config.allowed_redirect_uris.clone(),
                 public_base: config.public_url.base.clone(),
+                loopback: !config.public_url.secure_cookies,
             }),
         };
         let service = Service::new(stores, hasher, tokens, registry, clock, settings, collaborators);

@@ -17,6 +17,7 @@ mod oauth;
 mod values;
 mod webauthn;
 
+pub(crate) use oauth::checked_url;
 pub use oauth::{ProviderConfig, ProviderKind};
 pub use values::{
     ApiKey, Argon2Params, ClientIpHeader, ConfigError, EmailConfig, KeyEncryptionKey, LogFormat, Logging,

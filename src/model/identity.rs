@@ -51,6 +51,9 @@ pub struct PendingSignIn {
     pub user_id: Uuid,
     /// Where.
     pub org_id: Uuid,
+    /// The SSO connection it came through, if it did.
+    #[serde(default)]
+    pub via: Option<Uuid>,
     /// The app's PKCE challenge; without one, the browser binding proves the collector.
     pub app_challenge: Option<String>,
     /// SHA-256 of the browser binding of the flow.

@@ -14,6 +14,7 @@ mod organization;
 mod passkey;
 mod password;
 mod rate;
+mod sso;
 
 pub use account::{
     Credentials, Joining, LinkPurpose, NewAccount, NewLink, SecretHash, SessionContext, SessionInfo, TotpFactor,
@@ -34,3 +35,4 @@ pub use organization::{
 pub use passkey::{Ceremony, CeremonyFor, Passkey, PasskeyUse};
 pub use password::Password;
 pub use rate::Rate;
+pub use sso::{SsoConnection, SsoDomain, connection_of, domain_of, parse_domains};

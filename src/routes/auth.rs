@@ -116,6 +116,7 @@ struct SessionResponse<'a> {
 pub(crate) fn register_errors() -> Vec<ApiError> {
     let mut all = errors::json_body();
     all.extend([
+        ApiError::SsoRequired,
         ApiError::InvalidEmail(""),
         ApiError::WeakPassword { message: "", param: "password" },
         ApiError::EmailTaken,
@@ -183,6 +184,7 @@ pub(crate) async fn register_user(
 pub(crate) fn login_errors() -> Vec<ApiError> {
     let mut all = errors::json_body();
     all.extend([
+        ApiError::SsoRequired,
         ApiError::InvalidEmail(""),
         ApiError::InvalidCredentials,
         ApiError::AccountDisabled,
@@ -233,6 +235,7 @@ pub(crate) async fn login_user(
 pub(crate) fn refresh_errors() -> Vec<ApiError> {
     let mut all = errors::json_body();
     all.extend([
+        ApiError::SsoRequired,
         ApiError::TokenMissing,
         ApiError::TokenInvalid,
         ApiError::TokenExpired,

@@ -20,6 +20,7 @@ pub mod organizations;
 pub mod passkeys;
 pub mod revocations;
 pub mod sessions;
+pub mod sso;
 pub mod well_known;
 
 use std::collections::BTreeMap;
@@ -99,6 +100,7 @@ routing_table! {
     GET "/v1/auth/identities" => oauth::list_identities, errors: errors::live_session;
     POST "/v1/auth/identities/{provider}/link" => oauth::link_identity, errors: oauth::link_errors;
     DELETE "/v1/auth/identities/{id}" => oauth::unlink_identity, errors: oauth::unlink_errors;
+    POST "/v1/auth/sso/discover" => sso::discover_sso, errors: sso::discover_errors;
     POST "/v1/auth/email/verify" => account::verify_email, errors: account::link_errors;
     POST "/v1/auth/email/verify/resend" => account::resend_verification, errors: account::resend_errors;
     POST "/v1/auth/password/forgot" => account::forgot_password, errors: account::forgot_errors;
@@ -122,6 +124,16 @@ routing_table! {
     DELETE "/v1/organizations/{org}/invitations/{invitation_id}" => invitations::revoke_invitation,
         errors: invitations::revoke_errors;
     POST "/v1/invitations/accept" => invitations::accept_invitation, errors: invitations::accept_errors;
+    POST "/v1/organizations/{org}/sso/connections" => sso::create_sso_connection, errors: sso::create_errors;
+    GET "/v1/organizations/{org}/sso/connections" => sso::list_sso_connections, errors: sso::connections_errors;
+    GET "/v1/organizations/{org}/sso/connections/{connection_id}" => sso::get_sso_connection,
+        errors: sso::connection_errors;
+    PATCH "/v1/organizations/{org}/sso/connections/{connection_id}" => sso::update_sso_connection,
+        errors: sso::update_errors;
+    DELETE "/v1/organizations/{org}/sso/connections/{connection_id}" => sso::delete_sso_connection,
+        errors: sso::connection_errors;
+    POST "/v1/organizations/{org}/sso/connections/{connection_id}/verify-domain" => sso::verify_sso_domain,
+        errors: sso::verify_errors;
     GET "/v1/organizations/{org}/audit-log" => audit::get_audit_log, errors: audit::audit_errors;
     POST "/v1/organizations/{org}/api-keys" => admin::create_api_key, errors: admin::create_key_errors;
     GET "/v1/organizations/{org}/api-keys" => admin::list_api_keys, errors: admin::key_errors;

@@ -237,6 +237,7 @@ pub(crate) fn exchange_errors() -> Vec<ApiError> {
     let mut all = errors::json_body();
     all.extend(errors::server());
     all.extend([
+        ApiError::SsoRequired,
         ApiError::OAuthCodeInvalid,
         ApiError::AccountDisabled,
         ApiError::NotAMember,

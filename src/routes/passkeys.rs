@@ -376,6 +376,7 @@ pub(crate) fn authentication_errors() -> Vec<ApiError> {
     let mut all = errors::json_body();
     all.extend(errors::server());
     all.extend([
+        ApiError::SsoRequired,
         ApiError::PasskeysUnavailable,
         ApiError::CeremonyExpired,
         ApiError::PasskeyInvalid,

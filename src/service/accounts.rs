@@ -71,6 +71,7 @@ impl Service {
         };
         if let Target::Existing(org) | Target::Invited { org, .. } | Target::DomainPending(org) = &target {
             admit(org, AuthMethod::Password)?;
+            self.sso_gate(org.id, email.normalized(), None).await?;
             self.org_limit(org, OrgLimit::RegisterIp, origin.ip.as_deref()).await?;
         }
         let policy = target.policy();
@@ -194,16 +195,40 @@ impl Service {
         if !user.email_verified || !takes_domain(org, &Email::parse(&user.email)?) {
             return Err(ApiError::NotAMember);
         }
+        self.join(user_id, org, "member.joined_by_domain", None, ip).await
+    }
+
+    /// Checks that the user is a member of `org`, making them one first: they signed in through the
+    /// organization's own connection, which vouched for their address (just-in-time provisioning).
+    ///
+    /// # Errors
+    /// `NotAMember` for a membership the organization disabled; `AccountDisabled` for a disabled organization.
+    pub(super) async fn member_or_joined_by_sso(
+        &self,
+        user_id: Uuid,
+        org: &Organization,
+        connection: Uuid,
+        ip: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if self.stores.accounts.role(user_id, org.id).await?.is_some() {
+            return Ok(());
+        }
+        self.join(user_id, org, "member.joined_by_sso", Some(connection.to_string()), ip).await
+    }
+
+    async fn join(
+        &self,
+        user_id: Uuid,
+        org: &Organization,
+        action: &'static str,
+        target: Option<String>,
+        ip: Option<&str>,
+    ) -> Result<(), ApiError> {
         if org.disabled {
             return Err(ApiError::AccountDisabled);
         }
-        let audit = Audit {
-            at: self.clock.now(),
-            actor: AuditActor::User(user_id),
-            ip: ip.map(str::to_owned),
-            action: "member.joined_by_domain",
-            target: None,
-        };
+        let audit =
+            Audit { at: self.clock.now(), actor: AuditActor::User(user_id), ip: ip.map(str::to_owned), action, target };
         if !self.stores.organizations.join_by_domain(user_id, org.id, &audit).await? {
             // A membership the organization disabled stays so.
             return Err(ApiError::NotAMember);

@@ -121,6 +121,9 @@ pub struct SocialSettings {
     pub redirect_uris: Vec<String>,
     /// The public base URL: our callbacks are under it.
     pub public_base: String,
+    /// IdentSphere runs on plain HTTP on a loopback address (development and tests): an organization's
+    /// connection may then point at a loopback issuer.
+    pub loopback: bool,
 }
 
 /// The sign-in flows over one server's stores, keys and actors.

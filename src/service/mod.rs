@@ -16,6 +16,7 @@ mod passkeys;
 mod session_cache;
 mod sessions;
 mod social;
+mod sso;
 
 pub use admin::{Caller, KeyPrincipal, MintedKey, NewUser, PLATFORM_KEY_PREFIX, USER_PAGE_MAX, is_api_key, issue_key};
 pub use core::{
@@ -25,3 +26,4 @@ pub use mfa::{FACTORS, Factor, LoginOutcome, MfaProof, SecondFactor, TotpEnrollm
 pub use organizations::{AUDIT_PAGE_MAX, NewOrganization};
 pub use passkeys::{CEREMONY_TTL, PasskeyAsker};
 pub use social::{Callback, Finished, Started};
+pub use sso::{ConnectionUpdate, Discovered, NewConnection};

@@ -118,7 +118,12 @@ impl Service {
         self.acting_in(caller, org, Door::SessionInIt).await
     }
 
-    async fn acting_in(&self, caller: &Caller, org: &OrgRef, door: Door) -> Result<(Organization, Role), ApiError> {
+    pub(super) async fn acting_in(
+        &self,
+        caller: &Caller,
+        org: &OrgRef,
+        door: Door,
+    ) -> Result<(Organization, Role), ApiError> {
         let org = self.stores.accounts.find_org(org).await?.ok_or(ApiError::OrganizationNotFound)?;
         let role = match caller {
             Caller::User(principal) => {

@@ -300,6 +300,7 @@ impl Service {
             None => self.stores.accounts.most_recent_org(user_id).await?.ok_or(ApiError::NotAMember)?,
         };
         admit(&org, AuthMethod::Passkey)?;
+        self.sso_gate(org.id, &account.user.email, None).await?;
         let now = self.clock.now();
         self.stores.accounts.touch_membership(user_id, org.id, now).await?;
         let mut family = self.new_family(user_id, org.id, &org.policy, AuthMethod::Passkey, now);

@@ -93,6 +93,7 @@ impl Service {
             None => self.stores.accounts.most_recent_org(user_id).await?.ok_or(ApiError::NotAMember)?,
         };
         admit(&org, AuthMethod::Password)?;
+        self.sso_gate(org.id, &credentials.user.email, None).await?;
         self.stores.accounts.touch_membership(user_id, org.id, now).await?;
         let family = self.new_family(user_id, org.id, &org.policy, AuthMethod::Password, now);
         let factors = self.second_factors(user_id).await?;
@@ -176,6 +177,11 @@ impl Service {
                 self.member_or_joined_by_domain(claims.sub, &org, client_ip).await?;
                 // The rotation checks the organization's rules again, atomically; this answers early.
                 admit(&org, claims.auth_method)?;
+                if org.id != claims.org {
+                    // Into an organization that requires its SSO, a session of another one cannot move.
+                    let user = self.stores.lifecycle.user(claims.sub).await?.ok_or(ApiError::TokenInvalid)?;
+                    self.sso_gate(org.id, &user.user.email, None).await?;
+                }
                 let rotation = if org.id == claims.org {
                     handle.rotate(claims.sid, claims.jti, now).await?
                 } else {

@@ -17,7 +17,10 @@ use super::mfa::LoginOutcome;
 use crate::auth::oauth::{Authorization, ProviderError, ProviderIdentity};
 use crate::config::ProviderConfig;
 use crate::error::ApiError;
-use crate::model::{Audit, AuditActor, Ceremony, Email, Identity, OAuthFlow, OrgRef, PendingSignIn, SecretHash, admit};
+use crate::model::{
+    Audit, AuditActor, Ceremony, Email, Identity, OAuthFlow, OrgRef, PendingSignIn, SecretHash, SsoConnection, admit,
+    connection_of, domain_of,
+};
 use crate::store::StoreError;
 
 /// How long a sign-in may stay at the provider.
@@ -61,12 +64,19 @@ pub struct Callback<'a> {
 }
 
 impl Service {
-    fn social(&self) -> &SocialSettings {
+    pub(super) fn social(&self) -> &SocialSettings {
         &self.collaborators.social
     }
 
-    fn provider(&self, name: &str) -> Result<&ProviderConfig, ApiError> {
-        self.social().providers.get(name).ok_or(ApiError::ProviderNotFound)
+    /// The provider a name stands for: a platform provider, or an organization's connection (`sso:<id>`).
+    async fn provider(&self, name: &str) -> Result<(ProviderConfig, Option<SsoConnection>), ApiError> {
+        match connection_of(name)? {
+            Some(id) => {
+                let (connection, provider) = self.connection_provider(id).await?;
+                Ok((provider, Some(connection)))
+            }
+            None => Ok((self.social().providers.get(name).ok_or(ApiError::ProviderNotFound)?.clone(), None)),
+        }
     }
 
     /// Where the provider sends the browser back: our callback for it.
@@ -76,7 +86,7 @@ impl Service {
 
     /// Refuses a `redirect_uri` that is not one of the allowed ones: an exact URL, or any path on an allowed
     /// origin. Never a prefix match: `https://app.example.com.evil.test` is not `https://app.example.com`.
-    fn allowed_redirect(&self, uri: &str) -> Result<(), ApiError> {
+    pub(super) fn allowed_redirect(&self, uri: &str) -> Result<(), ApiError> {
         let parsed = url::Url::parse(uri).map_err(|_| ApiError::RedirectUriNotAllowed)?;
         if parsed.fragment().is_some() || !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(ApiError::RedirectUriNotAllowed);
@@ -105,12 +115,15 @@ impl Service {
         link: Option<&Principal>,
         client_ip: Option<&str>,
     ) -> Result<Started, ApiError> {
-        let config = self.provider(provider)?;
+        let (config, connection) = self.provider(provider).await?;
         self.allowed_redirect(redirect_uri)?;
-        if app_challenge.as_deref().is_some_and(|c| c.len() != 43 || B64URL.decode(c).is_err()) {
-            return Err(ApiError::invalid_field("code_challenge", "code_challenge is base64url(SHA-256(verifier))"));
-        }
+        checked_challenge(app_challenge.as_deref())?;
         self.limit(Limit::SigninIp, client_ip, true).await?;
+        // A connection signs in to its own organization only.
+        let organization = match connection {
+            Some(connection) => Some(connection.org_id.to_string()),
+            None => organization,
+        };
         let link_user = match link {
             Some(principal) => {
                 let (context, _) = self.session(principal).await?;
@@ -136,7 +149,7 @@ impl Service {
         let challenge = B64URL.encode(sha256(&verifier));
         let callback = self.callback(provider);
         let request = Authorization { callback: &callback, state: &state, nonce: &nonce, code_challenge: &challenge };
-        let location = self.social().client.authorize_url(config, request, now).await.map_err(provider_error)?;
+        let location = self.social().client.authorize_url(&config, request, now).await.map_err(provider_error)?;
         Ok(Started { location, browser })
     }
 
@@ -187,41 +200,70 @@ impl Service {
             return Err(ApiError::OAuthProviderError);
         }
         let code = callback.code.ok_or(ApiError::OAuthProviderError)?;
-        let config = self.provider(&flow.provider)?;
+        let (config, connection) = self.provider(&flow.provider).await?;
         let now = self.clock.now();
         let callback_uri = self.callback(&flow.provider);
-        let identity = self
+        let mut identity = self
             .social()
             .client
-            .identity(config, code, &callback_uri, &flow.verifier, &flow.nonce, now)
+            .identity(&config, code, &callback_uri, &flow.verifier, &flow.nonce, now)
             .await
             .map_err(provider_error)?;
+        if let Some(connection) = &connection {
+            // The organization's provider is the authority on the addresses of its verified domains, and on
+            // nothing else: it could assert anyone's address.
+            let vouched = identity.email.as_deref().is_some_and(|email| connection.vouches_for(&domain_of(email)));
+            if !vouched {
+                return Err(ApiError::OAuthEmailUnverified);
+            }
+            identity.email_verified = true;
+        }
+        let via = connection.as_ref().map(|c| c.id);
         if let Some(user_id) = flow.link_user {
             self.link(&flow.provider, &identity, user_id, now).await?;
             return Ok(Finished::Linked);
         }
-        let organization = flow.organization.as_deref().map(|o| OrgRef::parse(o).ok_or(ApiError::OrganizationNotFound));
-        let organization = organization.transpose()?;
+        let named = match flow.organization.as_deref() {
+            Some(raw) => {
+                let org = OrgRef::parse(raw).ok_or(ApiError::OrganizationNotFound)?;
+                Some(self.stores.accounts.find_org(&org).await?.ok_or(ApiError::OrganizationNotFound)?)
+            }
+            None => None,
+        };
+        if let (Some(org), Some(email)) = (&named, &identity.email) {
+            // Refused before anything changes: no account is made, linked or taken over on the way to a no.
+            admit(org, AuthMethod::SocialOauth)?;
+            self.sso_gate(org.id, email, via).await?;
+        }
+        // A connection's new user starts like any other (a personal organization), then joins the
+        // connection's organization below; a platform provider's signs up as the organization allows.
+        let signup_org = named.as_ref().filter(|_| via.is_none()).map(|org| OrgRef::Id(org.id));
         let user_id =
-            self.account_for(&flow.provider, &identity, organization.as_ref(), origin.ip.as_deref(), now).await?;
+            self.account_for(&flow.provider, &identity, signup_org.as_ref(), origin.ip.as_deref(), now).await?;
         let account = self.stores.lifecycle.user(user_id).await?.ok_or(ApiError::OAuthProviderError)?;
         if account.disabled {
             return Err(ApiError::AccountDisabled);
         }
-        let org = match organization {
+        let org = match named {
             Some(org) => {
-                let org = self.stores.accounts.find_org(&org).await?.ok_or(ApiError::OrganizationNotFound)?;
-                self.member_or_joined_by_domain(user_id, &org, origin.ip.as_deref()).await?;
+                match via {
+                    Some(connection) => {
+                        self.member_or_joined_by_sso(user_id, &org, connection, origin.ip.as_deref()).await?
+                    }
+                    None => self.member_or_joined_by_domain(user_id, &org, origin.ip.as_deref()).await?,
+                }
                 org
             }
             None => self.stores.accounts.most_recent_org(user_id).await?.ok_or(ApiError::NotAMember)?,
         };
         admit(&org, AuthMethod::SocialOauth)?;
+        self.sso_gate(org.id, &account.user.email, via).await?;
         let factors = self.second_factors(user_id).await?;
         if flow.app_challenge.is_some() || !factors.is_empty() || org.policy.sessions.mfa_required {
             let pending = PendingSignIn {
                 user_id,
                 org_id: org.id,
+                via,
                 app_challenge: flow.app_challenge.clone(),
                 browser: flow.browser,
             };
@@ -274,6 +316,7 @@ impl Service {
             return Err(ApiError::AccountDisabled);
         }
         admit(&org, AuthMethod::SocialOauth)?;
+        self.sso_gate(org.id, &account.user.email, pending.via).await?;
         let now = self.clock.now();
         self.stores.accounts.touch_membership(pending.user_id, org.id, now).await?;
         let family = self.new_family(pending.user_id, org.id, &org.policy, AuthMethod::SocialOauth, now);
@@ -454,6 +497,14 @@ impl Service {
             Err(err) => tracing::warn!(error = %err, action, "could not write an audit entry"),
         }
     }
+}
+
+/// Refuses an app's PKCE challenge that is not `base64url(SHA-256(verifier))`.
+pub(super) fn checked_challenge(challenge: Option<&str>) -> Result<(), ApiError> {
+    if challenge.is_some_and(|c| c.len() != 43 || B64URL.decode(c).is_err()) {
+        return Err(ApiError::invalid_field("code_challenge", "code_challenge is base64url(SHA-256(verifier))"));
+    }
+    Ok(())
 }
 
 /// 256 random bits, base64url.

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::model::{
     ApiKey, Audit, AuditEvent, Credentials, Identity, Invitation, Member, MembershipChange, MembershipOutcome,
     NewAccount, NewLink, OrgRef, OrgUpdate, OrgUser, Organization, Passkey, PasskeyUse, Rate, Role, SecretHash,
-    SessionContext, SessionInfo, StoredKey, TotpFactor, UserProfile, UserQuery,
+    SessionContext, SessionInfo, SsoConnection, StoredKey, TotpFactor, UserProfile, UserQuery,
 };
 
 /// Counts a failure of `store` (`postgres`, `redis`, `embedded`) and passes it on. Conflicts are not
@@ -510,6 +510,61 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn take_over(&self, identity: &Identity) -> Result<(), StoreError>;
 }
 
+/// Organizations' SSO connections and the domains they claim (durable). Every change is written with its
+/// audit entry, in the organization of the connection, in one transaction.
+#[async_trait]
+pub trait SsoStore: Send + Sync + 'static {
+    /// The organization's connections, oldest first.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn connections(&self, org_id: Uuid) -> Result<Vec<SsoConnection>, StoreError>;
+
+    /// The connection `id`, whichever organization's.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn connection(&self, id: Uuid) -> Result<Option<SsoConnection>, StoreError>;
+
+    /// Stores a new connection; its domains are unverified whatever `connection` says.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn add_connection(&self, connection: &SsoConnection, audit: &Audit) -> Result<(), StoreError>;
+
+    /// Replaces the connection's settings and domains: a domain it keeps keeps its verification, a new one
+    /// starts unverified. `false` when the organization has no such connection.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn update_connection(&self, connection: &SsoConnection, audit: &Audit) -> Result<bool, StoreError>;
+
+    /// Removes one of the organization's connections; `false` when it has no such one.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn remove_connection(&self, org_id: Uuid, id: Uuid, audit: &Audit) -> Result<bool, StoreError>;
+
+    /// Marks `domain` verified for connection `id`; `false` when the connection does not claim it.
+    ///
+    /// # Errors
+    /// `Conflict` when the domain is verified for another connection.
+    async fn verify_domain(&self, org_id: Uuid, id: Uuid, domain: &str, audit: &Audit) -> Result<bool, StoreError>;
+
+    /// The connection for which `domain` is verified.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn connection_for_domain(&self, domain: &str) -> Result<Option<SsoConnection>, StoreError>;
+
+    /// The verified domains of the organization's enforcing connections, each with its connection: empty for
+    /// almost every organization, so a sign-in pays one indexed read.
+    ///
+    /// # Errors
+    /// Unreachable store.
+    async fn enforced_domains(&self, org_id: Uuid) -> Result<Vec<(Uuid, String)>, StoreError>;
+}
+
 /// WebAuthn ceremonies in flight: short-lived and shared by every replica (Redis, or the embedded store).
 #[async_trait]
 pub trait CeremonyStore: Send + Sync + 'static {
@@ -549,6 +604,8 @@ pub struct Stores {
     pub passkeys: Arc<dyn PasskeyStore>,
     /// Sign-in provider identities.
     pub identities: Arc<dyn IdentityStore>,
+    /// Organizations' SSO connections.
+    pub sso: Arc<dyn SsoStore>,
     /// WebAuthn ceremonies in flight.
     pub ceremonies: Arc<dyn CeremonyStore>,
     /// Keys.

@@ -706,6 +706,26 @@ impl Db {
         }
     }
 
+    /// A platform key (`isp_…`), stored as the operator's command line stores one: the embedded store
+    /// takes no command while the server runs on it.
+    pub async fn platform_key(&self, now: OffsetDateTime) -> String {
+        use base64::Engine as _;
+        let id = Uuid::new_v4();
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
+        let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes()).as_ref().to_vec();
+        match self {
+            Db::Postgres(c) => {
+                let sql = "INSERT INTO api_keys (id, name, secret_hash, created_at) VALUES ($1, 'platform', $2, $3)";
+                c.execute(sql, &[&id, &hash, &now]).await.unwrap();
+            }
+            Db::Sqlite(c) => {
+                let sql = "INSERT INTO api_keys (id, name, secret_hash, created_at) VALUES (?1, 'platform', ?2, ?3)";
+                c.execute(sql, rusqlite::params![id.as_bytes().as_slice(), hash, ms(now)]).unwrap();
+            }
+        }
+        format!("isp_{}_{secret}", id.simple())
+    }
+
     /// How many rows a table has.
     pub async fn count(&self, table: &str) -> i64 {
         assert!(table.chars().all(|c| c.is_ascii_lowercase() || c == '_'));

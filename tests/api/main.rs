@@ -31,4 +31,5 @@ mod register;
 mod revocations;
 mod session_view;
 mod social;
+mod sso;
 mod tokens;

@@ -325,6 +325,15 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         }
         ("PATCH", "/v1/organizations/{org}/users/{user_id}") => Some(json!({"disabled": true})),
         ("PATCH", "/v1/auth/passkeys/{id}") => Some(json!({"name": "pwned"})),
+        ("POST", "/v1/organizations/{org}/sso/connections") => Some(json!({
+            "issuer": "https://idp.attacker.example", "client_id": "spy", "client_secret": "spy", "domains": ["spy.example"]
+        })),
+        ("PATCH", "/v1/organizations/{org}/sso/connections/{connection_id}") => {
+            Some(json!({"issuer": "https://idp.attacker.example", "enforce": true}))
+        }
+        ("POST", "/v1/organizations/{org}/sso/connections/{connection_id}/verify-domain") => {
+            Some(json!({"domain": "beta.example"}))
+        }
         _ => None,
     }
 }
@@ -336,6 +345,14 @@ pub(crate) async fn create_key(app: &TestApp, owner: &str, org: &str) -> (String
         json_of(call(app, Method::POST, &path, owner, Some(&json!({"name": "backend"}))).await, StatusCode::CREATED)
             .await;
     (key["secret"].as_str().unwrap().to_owned(), key["id"].as_str().unwrap().to_owned())
+}
+
+/// A new SSO connection of `org`, made by its owner: its id.
+async fn sso_connection(app: &TestApp, owner: &str, org: &str) -> String {
+    let body = json!({"issuer": "https://idp.example", "client_id": "app", "client_secret": "secret", "domains": ["example.org"]});
+    let path = format!("/v1/organizations/{org}/sso/connections");
+    let connection = json_of(call(app, Method::POST, &path, owner, Some(&body)).await, StatusCode::CREATED).await;
+    connection["id"].as_str().unwrap().to_owned()
 }
 
 /// Invites `email` into `org` as `role`, by `inviter`; returns the invitation and the token of its link.
@@ -473,10 +490,11 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
     let (b_member_id, _, b_member_sid) = ids(&b_member_tokens);
     let (b_invitation, _) = invite(&app, b_owner.access(), "beta", "guest@example.com", "member").await;
     let (_, b_key_id) = create_key(&app, b_owner.access(), "beta").await;
+    let b_connection = sso_connection(&app, b_owner.access(), "beta").await;
 
     let snapshot = || async {
         let mut seen = Vec::new();
-        for part in ["", "/members", "/invitations", "/api-keys", "/users"] {
+        for part in ["", "/members", "/invitations", "/api-keys", "/users", "/sso/connections"] {
             let path = format!("/v1/organizations/beta{part}");
             let response = call(&app, Method::GET, &path, b_owner.access(), None).await;
             seen.push(json_of(response, StatusCode::OK).await);
@@ -501,7 +519,8 @@ async fn no_principal_of_one_organization_reads_or_changes_another() {
                     .replace("{user_id}", &b_member_id.to_string())
                     .replace("{id}", &b_member_sid.to_string())
                     .replace("{invitation_id}", b_invitation["id"].as_str().unwrap())
-                    .replace("{key_id}", &b_key_id);
+                    .replace("{key_id}", &b_key_id)
+                    .replace("{connection_id}", &b_connection);
                 let body = body_for(endpoint.method, endpoint.path);
                 let takes_body = matches!(endpoint.method, "PATCH" | "POST");
                 assert_eq!(takes_body, body.is_some(), "no body for {endpoint:?}");
@@ -547,10 +566,11 @@ async fn only_a_session_in_the_organization_that_its_policy_admits_acts_on_it() 
     let (admin_id, _, _) = ids(&admin.tokens);
     let (_, key_id) = create_key(&app, owner.access(), "beta").await;
     let (invitation, _) = invite(&app, owner.access(), "beta", "guest@example.com", "member").await;
+    let connection = sso_connection(&app, owner.access(), "beta").await;
 
     let snapshot = || async {
         let mut seen = Vec::new();
-        for part in ["", "/members", "/invitations", "/api-keys", "/users", "/audit-log"] {
+        for part in ["", "/members", "/invitations", "/api-keys", "/users", "/audit-log", "/sso/connections"] {
             let response =
                 call(&app, Method::GET, &format!("/v1/organizations/beta{part}"), owner.access(), None).await;
             seen.push(json_of(response, StatusCode::OK).await);
@@ -574,7 +594,8 @@ async fn only_a_session_in_the_organization_that_its_policy_admits_acts_on_it() 
                 .replace("{org}", "beta")
                 .replace("{user_id}", &admin_id.to_string())
                 .replace("{invitation_id}", invitation["id"].as_str().unwrap())
-                .replace("{key_id}", &key_id);
+                .replace("{key_id}", &key_id)
+                .replace("{connection_id}", &connection);
             let body = body_for(endpoint.method, endpoint.path)
                 .or_else(|| matches!(endpoint.method, "PATCH" | "POST").then(|| json!({})));
             let method = Method::from_bytes(endpoint.method.as_bytes()).unwrap();

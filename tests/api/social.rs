@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use crate::helpers::{PASSWORD, PUBLIC_BASE_URL, TestApp, assert_error, spawn_app_with};
 use crate::provider::{GitHubUser, Misbehaviour, MockGitHub, MockProvider, User};
 
-const APP: &str = "http://localhost:3000/signed-in";
+pub(crate) const APP: &str = "http://localhost:3000/signed-in";
 
 /// A server with the mock provider as `mock` (and, when given, the mock GitHub as `github`).
-async fn app_with(provider: &MockProvider, github: Option<&MockGitHub>) -> TestApp {
+pub(crate) async fn app_with(provider: &MockProvider, github: Option<&MockGitHub>) -> TestApp {
     let mut vars = vec![
         ("IDENTSPHERE_OAUTH_MOCK_ISSUER", provider.issuer().to_owned()),
         ("IDENTSPHERE_OAUTH_MOCK_CLIENT_ID", provider.client_id().to_owned()),
@@ -29,7 +29,7 @@ async fn app_with(provider: &MockProvider, github: Option<&MockGitHub>) -> TestA
     spawn_app_with(&vars).await
 }
 
-fn alice() -> User {
+pub(crate) fn alice() -> User {
     User {
         sub: "alice-123".into(),
         email: Some("alice@example.com".into()),
@@ -39,23 +39,28 @@ fn alice() -> User {
 }
 
 /// A browser: keeps cookies, follows no redirect by itself.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     assert_eq!(response.status(), StatusCode::FOUND, "{response:?}");
     response.headers()[LOCATION].to_str().unwrap().to_owned()
 }
 
 /// Our URL for a location on the public base URL (the test server listens elsewhere).
-fn on_server(app: &TestApp, url: &str) -> String {
+pub(crate) fn on_server(app: &TestApp, url: &str) -> String {
     app.url(url.strip_prefix(PUBLIC_BASE_URL).unwrap_or_else(|| panic!("not ours: {url}")))
 }
 
 /// Starts a sign-in at `provider` with `query`, lets the provider answer, and brings its redirect back to
 /// the server: the server's last answer.
-async fn through(app: &TestApp, browser: &reqwest::Client, provider: &str, query: &str) -> reqwest::Response {
+pub(crate) async fn through(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    provider: &str,
+    query: &str,
+) -> reqwest::Response {
     let start = browser.get(app.url(&format!("/v1/auth/oauth/{provider}/authorize?{query}"))).send().await.unwrap();
     let at_provider = location(&start);
     let back = browser.get(&at_provider).send().await.unwrap();
@@ -63,22 +68,22 @@ async fn through(app: &TestApp, browser: &reqwest::Client, provider: &str, query
     browser.get(on_server(app, &callback)).send().await.unwrap()
 }
 
-fn app_query() -> String {
+pub(crate) fn app_query() -> String {
     format!("redirect_uri={}", urlencode(APP))
 }
 
-fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 /// The session the browser holds: its `/v1/auth/session` answer.
-async fn session_of(app: &TestApp, browser: &reqwest::Client) -> Value {
+pub(crate) async fn session_of(app: &TestApp, browser: &reqwest::Client) -> Value {
     let response = browser.get(app.url("/v1/auth/session")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()

@@ -47,6 +47,7 @@ mod lifecycle;
 mod limiter;
 mod organizations;
 mod passkeys;
+mod sso;
 
 pub use data_dir::embedded_kek;
 

@@ -79,6 +79,7 @@ mod keys;
 mod lifecycle;
 mod organizations;
 mod passkeys;
+mod sso;
 
 mod pg_migrations {
     refinery::embed_migrations!("migrations/postgres");

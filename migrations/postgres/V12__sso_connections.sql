@@ -1,0 +1,24 @@
+-- Organizations' own identity providers (enterprise SSO). The client secret is sealed under the
+-- key-encryption key, bound to the connection id: a copied row opens nowhere else.
+CREATE TABLE sso_connections (
+    id             uuid PRIMARY KEY,
+    org_id         uuid NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    issuer         text NOT NULL,
+    client_id      text NOT NULL,
+    sealed_secret  bytea NOT NULL,
+    -- Members whose address is in a verified domain sign in to the organization only through it.
+    enforce        boolean NOT NULL DEFAULT false,
+    created_at     timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL
+);
+CREATE INDEX sso_connections_org_id ON sso_connections (org_id);
+
+-- The address domains a connection claims. A domain counts (discovery, enforcement, addresses the connection
+-- may vouch for) only once the platform operator verified it, and is verified for one connection at most.
+CREATE TABLE sso_domains (
+    connection_id  uuid NOT NULL REFERENCES sso_connections (id) ON DELETE CASCADE,
+    domain         text NOT NULL,
+    verified_at    timestamptz,
+    PRIMARY KEY (connection_id, domain)
+);
+CREATE UNIQUE INDEX sso_domains_verified ON sso_domains (domain) WHERE verified_at IS NOT NULL;
