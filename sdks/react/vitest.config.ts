@@ -21,6 +21,9 @@ export default defineConfig({
           name: "e2e",
           environment: "node",
           include: ["test/e2e/**/*.test.ts"],
+          // One file at a time: the refresh test times the browser's requests, which a second Chromium and
+          // server busy on the same cores would skew.
+          fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 60_000,
         },

@@ -4,8 +4,10 @@
 // IDENTSPHERE_ALLOWED_ORIGINS (or have it as IDENTSPHERE_PUBLIC_BASE_URL), or sign-out and refresh get
 // `csrf_rejected`, and needs IDENTSPHERE_WEBAUTHN_RP_ID=localhost for passkeys. Unset: a throwaway IdentSphere is started from the release binary (built if missing)
 // with the demo's origin as its public base URL, as behind any same-origin proxy: the issuer, the cookies
-// and the CSRF check all name the origin the browser sees. DEMO_PORT (default 5173) is the page's port; IDENTSPHERE_ACCESS_TOKEN_TTL
-// is passed on, so a short one shows the refresh cycles.
+// and the CSRF check all name the origin the browser sees, and its sign-ins through a provider may come back
+// to it (IDENTSPHERE_ALLOWED_REDIRECT_URIS). DEMO_PORT (default 5173) is the page's port; IDENTSPHERE_ACCESS_TOKEN_TTL
+// is passed on, so a short one shows the refresh cycles. The page offers a "Sign in with <provider>" button per
+// provider configured with IDENTSPHERE_OAUTH_<NAME>_CLIENT_ID (in the environment, or the `env` of startDemo).
 import { fileURLToPath } from "node:url";
 
 import { createServer } from "vite";
@@ -14,21 +16,38 @@ import { startIdentSphere } from "./identsphere.mjs";
 
 const configFile = fileURLToPath(new URL("../examples/demo/vite.config.ts", import.meta.url));
 
-/** Starts IdentSphere (unless `identsphereUrl` is given) and the demo's Vite server on `port`. */
-export async function startDemo({ port = 5173, identsphereUrl, env = {} } = {}) {
+/** The sign-in providers the variables configure: the lower-cased `<NAME>` of `IDENTSPHERE_OAUTH_<NAME>_CLIENT_ID`. */
+function providerNames(env) {
+  return Object.keys(env)
+    .map((name) => /^IDENTSPHERE_OAUTH_(\w+)_CLIENT_ID$/.exec(name)?.[1]?.toLowerCase())
+    .filter((name) => name !== undefined)
+    .sort();
+}
+
+/**
+ * Starts IdentSphere (unless `identsphereUrl` is given; `platformKey` as startIdentSphere's) and the demo's
+ * Vite server on `port`.
+ */
+export async function startDemo({ port = 5173, identsphereUrl, env = {}, platformKey = false } = {}) {
   // localhost, not 127.0.0.1: browsers run WebAuthn only for a domain name, and IdentSphere takes its RP ID
   // from the public base URL's host (on an IP address, passkeys are off).
   const url = `http://localhost:${port}`;
   const identsphere = identsphereUrl
-    ? { baseUrl: identsphereUrl, stop: async () => {} }
-    : await startIdentSphere({ IDENTSPHERE_PUBLIC_BASE_URL: url, ...env });
+    ? { baseUrl: identsphereUrl, platformKey: undefined, stop: async () => {} }
+    : await startIdentSphere(
+        { IDENTSPHERE_PUBLIC_BASE_URL: url, IDENTSPHERE_ALLOWED_REDIRECT_URIS: url, ...env },
+        { platformKey },
+      );
   process.env.IDENTSPHERE_URL = identsphere.baseUrl;
+  // Read by the page (examples/demo/vite.config.ts): the names only, never a secret.
+  process.env.IDENTSPHERE_DEMO_PROVIDERS = providerNames({ ...process.env, ...env }).join(",");
   try {
     const vite = await createServer({ configFile, logLevel: "warn", server: { port, strictPort: true } });
     await vite.listen();
     return {
       url,
       identsphereUrl: identsphere.baseUrl,
+      platformKey: identsphere.platformKey,
       stop: async () => {
         await vite.close();
         await identsphere.stop();

@@ -4,7 +4,12 @@ export function freePort(): Promise<number>;
 export interface RunningIdentSphere {
   baseUrl: string;
   port: number;
+  /** With `{platformKey: true}`: a platform API key (`isp_…`) minted before the start. */
+  platformKey: string | undefined;
   stop(): Promise<void>;
 }
-export function startIdentSphere(env?: Record<string, string>): Promise<RunningIdentSphere>;
+export function startIdentSphere(
+  env?: Record<string, string>,
+  options?: { platformKey?: boolean },
+): Promise<RunningIdentSphere>;
 export function metric(baseUrl: string, name: string, labels: Record<string, string>): Promise<number>;

@@ -40,27 +40,39 @@ export function freePort() {
 
 /**
  * Starts IdentSphere; `env` adds or overrides variables (IDENTSPHERE_ACCESS_TOKEN_TTL,
- * IDENTSPHERE_ALLOWED_ORIGINS, …). Resolves once /readyz answers 200.
+ * IDENTSPHERE_ALLOWED_ORIGINS, a sign-in provider's IDENTSPHERE_OAUTH_<NAME>_*, …). With `platformKey`, first
+ * mints a platform API key with `identsphere admin create-key` on the data directory (the embedded store
+ * refuses the command while a server holds it), returned as `platformKey`. Resolves once /readyz answers 200.
  */
-export async function startIdentSphere(env = {}) {
+export async function startIdentSphere(env = {}, { platformKey: withPlatformKey = false } = {}) {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const dataDir = mkdtempSync(join(tmpdir(), "identsphere-sdk-react-"));
-  const child = spawn(identsphereBinary(), [], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: {
-      ...process.env,
-      IDENTSPHERE_BIND: `127.0.0.1:${port}`,
-      IDENTSPHERE_DATA_DIR: dataDir,
-      IDENTSPHERE_LOG: "warn",
-      IDENTSPHERE_RATE_LIMIT_SIGNIN_IP: "off",
-      IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES: "off",
-      IDENTSPHERE_RATE_LIMIT_REGISTER_IP: "off",
-      IDENTSPHERE_RATE_LIMIT_REFRESH_IP: "off",
-      IDENTSPHERE_RATE_LIMIT_MFA_FAILURES: "off",
-      ...env,
-    },
-  });
+  const serverEnv = {
+    ...process.env,
+    IDENTSPHERE_BIND: `127.0.0.1:${port}`,
+    IDENTSPHERE_DATA_DIR: dataDir,
+    IDENTSPHERE_LOG: "warn",
+    IDENTSPHERE_RATE_LIMIT_SIGNIN_IP: "off",
+    IDENTSPHERE_RATE_LIMIT_SIGNIN_ACCOUNT_FAILURES: "off",
+    IDENTSPHERE_RATE_LIMIT_REGISTER_IP: "off",
+    IDENTSPHERE_RATE_LIMIT_REFRESH_IP: "off",
+    IDENTSPHERE_RATE_LIMIT_MFA_FAILURES: "off",
+    ...env,
+  };
+  let platformKey;
+  if (withPlatformKey) {
+    const minted = spawnSync(identsphereBinary(), ["admin", "create-key", "--name", "e2e"], {
+      env: serverEnv,
+      encoding: "utf8",
+    });
+    platformKey = minted.stdout.trim();
+    if (minted.status !== 0 || !platformKey.startsWith("isp_")) {
+      rmSync(dataDir, { recursive: true, force: true });
+      throw new Error(`identsphere admin create-key failed (${minted.status}):\n${minted.stderr}`);
+    }
+  }
+  const child = spawn(identsphereBinary(), [], { stdio: ["ignore", "ignore", "pipe"], env: serverEnv });
   let log = "";
   child.stderr.on("data", (chunk) => (log = (log + chunk).slice(-4000)));
   const exited = new Promise((resolveExit) => child.once("exit", resolveExit));
@@ -72,7 +84,7 @@ export async function startIdentSphere(env = {}) {
   for (const started = Date.now(); Date.now() - started < 30_000; ) {
     if (child.exitCode !== null) break;
     const ready = await fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false);
-    if (ready) return { baseUrl, port, stop };
+    if (ready) return { baseUrl, port, platformKey, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every check of @identsphere/react: install from the lockfile, typecheck, build (ESM + .d.ts), the unit and
 # component tests (jsdom), the integration tests against a real IdentSphere, and the browser end-to-end
-# test (Debian's Chromium driving the demo app). The tests start their own IdentSphere from the binary this
-# script builds in the dev profile (CARGO_TARGET_DIR, default ~/.cache/identsphere/target as CI uses), or
-# $IDENTSPHERE_BIN. `npm test` runs this script; arguments go to `vitest run` (`npm test -- --project unit`).
+# test (Debian's Chromium driving the demo app). The tests start their own IdentSphere from $IDENTSPHERE_BIN,
+# or else from the binary this script builds in the dev profile (CARGO_TARGET_DIR, default
+# ~/.cache/identsphere/target as CI uses). `npm test` runs this script; arguments go to `vitest run`
+# (`npm test -- --project unit`).
 #
 #   CHROMIUM_PATH  the browser (default /usr/bin/chromium; installed with apt-get when missing and root)
 set -euo pipefail
@@ -23,14 +24,10 @@ for entry in dist/index.js dist/index.d.ts dist/client/index.js dist/client/inde
   [ -f "$entry" ] || { echo "sdks/react: the build did not produce $entry" >&2; exit 1; }
 done
 
-# The debug build the workspace tests built already (dependencies are optimized in the dev profile, so
-# Argon2 and RSA run at full speed): a release build would cost minutes of a cold CI run for nothing.
-step "IdentSphere binary (dev profile)"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-# Every workspace binary, with the features the workspace's tests unify: building one package alone
-# resolves other features and rebuilds every dependency (minutes of a cold CI run).
-(cd ../.. && cargo build -q --locked --workspace --bins)
-export IDENTSPHERE_BIN=${IDENTSPHERE_BIN:-$CARGO_TARGET_DIR/debug/identsphere}
+# The server: $IDENTSPHERE_BIN as it is, else the workspace's debug build (scripts/sdk-common.sh says why
+# that one), built here.
+. ../../scripts/sdk-common.sh
+identsphere_binary
 
 step "Chromium"
 export CHROMIUM_PATH=${CHROMIUM_PATH:-/usr/bin/chromium}

@@ -4,6 +4,7 @@ import { createRoot } from "react-dom/client";
 import {
   IdentSphereError,
   IdentSphereProvider,
+  type Identity,
   type LoginResult,
   type Passkey,
   type TotpEnrollment,
@@ -14,6 +15,13 @@ import {
   useSession,
 } from "@identsphere/react";
 
+/** The sign-in providers the server has (scripts/demo.mjs reads them from the server's configuration). */
+declare const __IDENTSPHERE_PROVIDERS__: string;
+const PROVIDERS = __IDENTSPHERE_PROVIDERS__.split(",").filter(Boolean);
+
+/** `?mode=bearer` runs the page in bearer mode, the tokens in this tab's sessionStorage. */
+const BEARER = new URLSearchParams(window.location.search).get("mode") === "bearer";
+
 /** What the user is shown for a failure: the catalog code and its message. */
 function message(error: unknown): string {
   return error instanceof IdentSphereError ? `${error.code}: ${error.message}` : String(error);
@@ -22,7 +30,8 @@ function message(error: unknown): string {
 const isCode = (error: unknown, ...codes: string[]) => error instanceof IdentSphereError && codes.includes(error.code);
 
 function SignIn() {
-  const { login, register, verifyMfa, signInWithPasskey, verifyMfaWithPasskey } = useAuth();
+  const { login, register, verifyMfa, signInWithPasskey, verifyMfaWithPasskey, signInWith, signInWithSso, handleRedirect } =
+    useAuth();
   const [error, setError] = useState("");
   const [mfa, setMfa] = useState<Extract<LoginResult, { status: "mfa-required" }> | null>(null);
   // The browser runs one passkey request at a time: the button's aborts the autofill's, which this restarts.
@@ -38,6 +47,15 @@ function SignIn() {
     const credentials = { email: String(form.get("email")), password: String(form.get("password")) };
     run(async () => (create ? register(credentials) : answered(await login(credentials))));
   };
+
+  // Back from a provider: a second factor may be due (the return's one-time code became an mfa token), or
+  // the sign-in failed there (`?error=`). A session is already in the state.
+  useEffect(() => {
+    handleRedirect().then(
+      (result) => result && result.status !== "linked" && answered(result),
+      (e: unknown) => setError(message(e)),
+    );
+  }, [handleRedirect]);
 
   // The passkeys in the email field's autofill (its autocomplete has "webauthn") while the form is shown.
   useEffect(() => {
@@ -73,19 +91,32 @@ function SignIn() {
     );
   }
   const withPasskey = () => signInWithPasskey().then(answered).finally(() => setAutofillRound((round) => round + 1));
+  const withSso = (form: FormData) => run(() => signInWithSso(String(form.get("work-email"))));
   return (
-    <form onSubmit={(e) => (e.preventDefault(), submit(new FormData(e.currentTarget), false))}>
-      <input name="email" type="email" placeholder="Email" autoComplete="username webauthn" />
-      <input name="password" type="password" placeholder="Password" autoComplete="current-password" />
-      <button>Sign in</button>
-      <button type="button" onClick={(e) => submit(new FormData(e.currentTarget.form!), true)}>
-        Create account
-      </button>
-      <button type="button" onClick={() => run(withPasskey)}>
-        Sign in with a passkey
-      </button>
-      {error && <p role="alert">{error}</p>}
-    </form>
+    <>
+      <form onSubmit={(e) => (e.preventDefault(), submit(new FormData(e.currentTarget), false))}>
+        <input name="email" type="email" placeholder="Email" autoComplete="username webauthn" />
+        <input name="password" type="password" placeholder="Password" autoComplete="current-password" />
+        <button>Sign in</button>
+        <button type="button" onClick={(e) => submit(new FormData(e.currentTarget.form!), true)}>
+          Create account
+        </button>
+        <button type="button" onClick={() => run(withPasskey)}>
+          Sign in with a passkey
+        </button>
+        {PROVIDERS.map((provider) => (
+          <button type="button" key={provider} onClick={() => run(() => signInWith(provider))}>
+            Sign in with {provider}
+          </button>
+        ))}
+        {error && <p role="alert">{error}</p>}
+      </form>
+      {/* Enterprise SSO: the address's domain finds its organization's connection (else sign in as above). */}
+      <form onSubmit={(e) => (e.preventDefault(), withSso(new FormData(e.currentTarget)))}>
+        <input name="work-email" type="email" aria-label="Work email" placeholder="name@company.example" />
+        <button>Sign in with SSO</button>
+      </form>
+    </>
   );
 }
 
@@ -105,6 +136,8 @@ function Account() {
       <button onClick={() => void logout("global")}>Sign out everywhere</button>
       <h2>Passkeys</h2>
       <Passkeys />
+      <h2>Linked accounts</h2>
+      <Identities />
       <h2>Two-factor</h2>
       <TwoFactorSetup />
       <h2>Step-up area</h2>
@@ -138,6 +171,37 @@ function Passkeys() {
   );
 }
 
+/** The provider identities linked to the account, and linking one more (back here with `?linked=`). */
+function Identities() {
+  const { listIdentities, linkIdentity, handleRedirect } = useAuth();
+  const [identities, setIdentities] = useState<Identity[]>([]);
+  const [linked, setLinked] = useState("");
+  const [error, setError] = useState("");
+  const fail = (e: unknown) => setError(message(e));
+  useEffect(() => {
+    handleRedirect().then((result) => result?.status === "linked" && setLinked(`Linked ${result.provider}`), fail);
+    listIdentities().then(setIdentities, fail);
+  }, [handleRedirect, listIdentities]);
+  return (
+    <>
+      <ul data-testid="identities">
+        {identities.map((i) => (
+          <li key={i.id}>
+            {i.provider}: {i.email}
+          </li>
+        ))}
+      </ul>
+      {PROVIDERS.map((provider) => (
+        <button key={provider} onClick={() => void linkIdentity(provider).catch(fail)}>
+          Link {provider}
+        </button>
+      ))}
+      {linked && <p data-testid="linked">{linked}</p>}
+      {error && <p role="alert">{error}</p>}
+    </>
+  );
+}
+
 /** TOTP enrollment: scan the QR code, confirm with the first code, keep the recovery codes. */
 function TwoFactorSetup() {
   const { enrollTotp, confirmTotp } = useAuth();
@@ -166,7 +230,7 @@ function Status() {
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <IdentSphereProvider mode="cookie">
+    <IdentSphereProvider {...(BEARER ? { mode: "bearer", storage: sessionStorage } : { mode: "cookie" })}>
       <h1>IdentSphere React demo</h1>
       <Status />
       <SignedOut>

@@ -14,6 +14,8 @@ export default defineConfig({
     // The package from its source, so the demo needs no build step.
     alias: { "@identsphere/react": fileURLToPath(new URL("../../src/index.ts", import.meta.url)) },
   },
+  // The sign-in providers to offer a button for (set by scripts/demo.mjs from the server's configuration).
+  define: { __IDENTSPHERE_PROVIDERS__: JSON.stringify(process.env.IDENTSPHERE_DEMO_PROVIDERS ?? "") },
   server: {
     host: "127.0.0.1",
     proxy: { "/v1": target, "/.well-known": target },

@@ -6,20 +6,39 @@
 //!   the tokens, and the tokens in the JSON bodies are dropped on arrival, so no script on the page can read
 //!   them. The client only remembers *when* the access token expires, from `expires_in`.
 //! - `bearer`: the client keeps the pair in memory and sends `Authorization: Bearer`; an optional
-//!   `TokenStorage` keeps it across reloads. No cookie is sent or stored (`credentials: "omit"`).
+//!   `TokenStorage` keeps it across reloads. No cookie is sent or stored (`credentials: "omit"`), but for
+//!   the calls that start a provider flow (see `bindsBrowser`).
+//!
+//! Sign-in through a provider leaves the page: `signInWith`, `signInWithSso` and `linkIdentity` send the
+//! browser away, and the return is handled by `handleRedirect`, which `start()` calls (see `redirect.ts`).
 
 import { CLIENT_ERROR_CODES, IdentSphereError, endsSession, isErrorEnvelope } from "./errors.js";
 import { TabSync, type TabMessage } from "./tabs.js";
+import {
+  clearReturnParams,
+  clientError,
+  currentUrl,
+  pkcePair,
+  returnParams,
+  returnedError,
+  saveFlow,
+  takeFlow,
+  thisPage,
+  type PendingFlow,
+} from "./redirect.js";
 import type {
   AuthState,
   Ceremony,
+  Identity,
   LoginResult,
   LogoutScope,
   MfaRequiredResponse,
   Mode,
   Organization,
   Passkey,
+  RedirectResult,
   SessionInfo,
+  SsoDiscovery,
   TokenResponse,
   TokenStorage,
   TotpConfirmation,
@@ -48,6 +67,11 @@ export interface ClientOptions {
   syncTabs?: boolean;
   /** The `fetch` to use; default the global one, looked up at call time. */
   fetch?: typeof fetch;
+  /**
+   * How the browser is sent to a provider (`signInWith`, `signInWithSso`, `linkIdentity`); default
+   * `window.location.assign`, looked up at call time.
+   */
+  navigate?: (url: string) => void;
 }
 
 interface BearerTokens {
@@ -61,6 +85,11 @@ interface RequestOptions {
   body?: unknown;
   /** Send the bearer access token (bearer mode; in cookie mode the browser decides what to send). */
   auth?: boolean;
+  /**
+   * The response starts a provider flow and sets its browser-binding cookie, which the browser must keep
+   * whatever the mode: the provider's callback must bring it back (`credentials: "include"`).
+   */
+  bindsBrowser?: boolean;
 }
 
 const STORAGE_KEY = "identsphere.tokens";
@@ -90,6 +119,7 @@ export class IdentSphereClient {
   private readonly storage: TokenStorage | undefined;
   private readonly syncTabs: boolean;
   private readonly fetchImpl: typeof fetch;
+  private readonly navigate: (url: string) => void;
 
   private state: AuthState = { status: "loading" };
   private readonly listeners = new Set<() => void>();
@@ -103,6 +133,8 @@ export class IdentSphereClient {
   private running = false;
   /** Aborts the passkey request this client has open in the browser (see `passkeyCeremony`). */
   private pendingCeremony: AbortController | null = null;
+  /** The return from a provider this page was loaded with, handled once (see `handleRedirect`). */
+  private redirect: Promise<RedirectResult | null> | null = null;
 
   constructor(options: ClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? "").replace(/\/+$/, "");
@@ -110,6 +142,12 @@ export class IdentSphereClient {
     this.storage = options.storage;
     this.syncTabs = options.syncTabs ?? this.mode === "cookie";
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.navigate = options.navigate ?? leavePage;
+  }
+
+  /** Where this tab keeps the provider flow it started, across the navigations. */
+  private get flowKey(): string {
+    return `identsphere:${this.baseUrl || "same-origin"}:flow`;
   }
 
   /** The current state; the same object until it changes (for `useSyncExternalStore`). */
@@ -129,13 +167,18 @@ export class IdentSphereClient {
   /**
    * Finds out whether a session exists (page load), joins the other tabs and starts the refresh schedule
    * (until stop(); a client never started refreshes only when a call finds its access token expired).
-   * Never rejects: a failure leaves the state `signed-out`.
+   * First it handles the page's return from a provider (`handleRedirect`: a one-time code is exchanged for
+   * the session before the state leaves `loading`). Never rejects: a failure leaves the state `signed-out`,
+   * and what the return came to (an error, a second factor due) is `handleRedirect()`'s answer.
    */
   async start(): Promise<AuthState> {
     this.running = true;
     if (this.syncTabs && !this.tabs) {
       this.tabs = new TabSync(`identsphere:${this.baseUrl || "same-origin"}`, (m) => this.onTabMessage(m));
     }
+    const returned = await this.handleRedirect().catch(() => null);
+    // Signed in by the return's code: the state, the other tabs and the schedule are set already.
+    if (returned?.status === "signed-in") return this.state;
     try {
       if (this.mode === "bearer") {
         this.tokens = await this.loadTokens();
@@ -306,6 +349,127 @@ export class IdentSphereClient {
     return this.withFreshAccess(() =>
       this.request<void>("DELETE", `/v1/auth/passkeys/${encodeURIComponent(id)}`, { body, auth: true }),
     );
+  }
+
+  /**
+   * Signs in through a provider: sends the browser to `GET /v1/auth/oauth/{provider}/authorize`, which goes
+   * on to the provider; the browser comes back to `redirectUri` (default: this page), where `start()` (or
+   * `handleRedirect()`) finishes the sign-in. In cookie mode IdentSphere has set the session cookies by
+   * then, or hands a one-time `code` when a second factor is due; in bearer mode it always hands a `code`,
+   * which only this tab can exchange: the authorize call carries a PKCE `code_challenge` whose verifier stays
+   * in this tab's `sessionStorage`. `provider` is a platform provider's name (`google`, `github`, …) or
+   * `sso:<connection id>`; `organization` (id or slug) is the organization to sign in to. `redirectUri` must be
+   * one of the server's `IDENTSPHERE_ALLOWED_REDIRECT_URIS`. Resolves once the browser is on its way.
+   */
+  async signInWith(provider: string, options: { redirectUri?: string; organization?: string } = {}): Promise<void> {
+    const query = new URLSearchParams({ redirect_uri: options.redirectUri ?? thisPage() });
+    if (options.organization !== undefined) query.set("organization", options.organization);
+    const pkce = this.mode === "bearer" ? await pkcePair() : null;
+    if (pkce) query.set("code_challenge", pkce.challenge);
+    const url = `${this.baseUrl}/v1/auth/oauth/${pathSegment(provider)}/authorize?${query}`;
+    this.leave(url, pkce ? { kind: "sign-in", verifier: pkce.verifier } : { kind: "sign-in" });
+  }
+
+  /**
+   * Enterprise SSO: asks IdentSphere for the connection of the address's domain (`POST
+   * /v1/auth/sso/discover`) and sends the browser to its sign-in; the return is handled as `signInWith`'s.
+   * Rejects with `connection_not_found` when the domain has no connection: sign in with a password then.
+   */
+  async signInWithSso(email: string, options: { redirectUri?: string } = {}): Promise<void> {
+    const body: { email: string; redirect_uri: string; code_challenge?: string } = {
+      email,
+      redirect_uri: options.redirectUri ?? thisPage(),
+    };
+    const pkce = this.mode === "bearer" ? await pkcePair() : null;
+    if (pkce) body.code_challenge = pkce.challenge;
+    const { authorize_url } = await this.request<SsoDiscovery>("POST", "/v1/auth/sso/discover", {
+      body,
+      bindsBrowser: true,
+    });
+    this.leave(authorize_url, pkce ? { kind: "sign-in", verifier: pkce.verifier } : { kind: "sign-in" });
+  }
+
+  /**
+   * Links a provider identity to the signed-in account (`POST /v1/auth/identities/{provider}/link`) and sends
+   * the browser to the provider; it comes back to `redirectUri` (default: this page), where
+   * `handleRedirect()` answers `{status: "linked", provider}`, or rejects with `identity_taken` when the
+   * identity is another account's. Needs a sign-in within the server's reauthentication window
+   * (`reauthentication_required`).
+   */
+  async linkIdentity(provider: string, options: { redirectUri?: string } = {}): Promise<void> {
+    const body = { redirect_uri: options.redirectUri ?? thisPage() };
+    const { authorize_url } = await this.withFreshAccess(() =>
+      this.request<{ authorize_url: string }>("POST", `/v1/auth/identities/${pathSegment(provider)}/link`, {
+        body,
+        auth: true,
+        bindsBrowser: true,
+      }),
+    );
+    this.leave(authorize_url, { kind: "link" });
+  }
+
+  /** `GET /v1/auth/identities`: the provider identities linked to the account, oldest first. */
+  async listIdentities(): Promise<Identity[]> {
+    const { identities } = await this.withFreshAccess(() =>
+      this.request<{ identities: Identity[] }>("GET", "/v1/auth/identities", { auth: true }),
+    );
+    return identities;
+  }
+
+  /**
+   * `DELETE /v1/auth/identities/{id}`: after a recent sign-in, else with `password`
+   * (`reauthentication_required`); never the account's last way to sign in (`last_sign_in_method`).
+   */
+  unlinkIdentity(id: string, input: { password?: string } = {}): Promise<void> {
+    const body = input.password === undefined ? undefined : { password: input.password };
+    return this.withFreshAccess(() =>
+      this.request<void>("DELETE", `/v1/auth/identities/${encodeURIComponent(id)}`, { body, auth: true }),
+    );
+  }
+
+  /**
+   * What this page's return from a provider came to. The page's address is read once per client, and only
+   * when this tab started a flow (`signInWith`, `signInWithSso`, `linkIdentity`) in the last 10 minutes:
+   * otherwise `code`, `error` and `linked` are the app's own parameters and stay. The return's parameters
+   * are then taken out of the address (`history.replaceState`), so a reload does not replay them, and:
+   * - `?code=`: exchanged at `POST /v1/auth/oauth/token` (with the PKCE verifier in bearer mode), answered
+   *   like `login`: `signed-in`, or `mfa-required` (then `verifyMfa`);
+   * - `?linked=<provider>`: `{status: "linked", provider}`;
+   * - `?error=<code>`: rejects with an `IdentSphereError` of that catalog code (type `redirect_error`);
+   * - nothing (cookie mode, signed in by the cookies; or the user came back without finishing): `null`.
+   * `start()` calls it; call it yourself for the answer: every call gets the same promise.
+   */
+  handleRedirect(): Promise<RedirectResult | null> {
+    this.redirect ??= this.finishRedirect();
+    return this.redirect;
+  }
+
+  private async finishRedirect(): Promise<RedirectResult | null> {
+    const url = currentUrl();
+    if (!url) return null;
+    // Forgotten whatever the address says: a flow is either coming back now or abandoned.
+    const flow = takeFlow(this.flowKey);
+    const params = returnParams(url);
+    if (!flow || !params) return null;
+    clearReturnParams(url);
+    if (params.error !== undefined) throw returnedError(params.error);
+    if (flow.kind === "link") return params.linked === undefined ? null : { status: "linked", provider: params.linked };
+    if (params.code === undefined) return null;
+    const body = flow.verifier === undefined ? { code: params.code } : { code: params.code, code_verifier: flow.verifier };
+    return this.loginResult(
+      await this.request<TokenResponse | MfaRequiredResponse>("POST", "/v1/auth/oauth/token", { body }),
+    );
+  }
+
+  /** Remembers `flow` in this tab and sends the browser to `url`. */
+  private leave(url: string, flow: Omit<PendingFlow, "expiresAt">): void {
+    if (!saveFlow(this.flowKey, flow) && flow.verifier !== undefined) {
+      throw clientError(CLIENT_ERROR_CODES.redirectUnsupported, "no sessionStorage to keep the PKCE verifier in");
+    }
+    // This page is being left: its own address is no return to handle any more, and a handleRedirect
+    // called while the browser navigates must not take the flow just saved.
+    this.redirect ??= Promise.resolve(null);
+    this.navigate(url);
   }
 
   /**
@@ -570,7 +734,7 @@ export class IdentSphereClient {
         method,
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
-        credentials: this.mode === "cookie" ? "include" : "omit",
+        credentials: this.mode === "cookie" || options.bindsBrowser ? "include" : "omit",
       });
     } catch (cause) {
       throw new IdentSphereError({
@@ -602,6 +766,18 @@ export class IdentSphereClient {
  */
 function signedInState({ user, session, organization }: SessionInfo): AuthState {
   return { status: "signed-in", user, session, organization };
+}
+
+/** The browser's own navigation: the page is left for `url`. */
+function leavePage(url: string): void {
+  const location = (globalThis as { location?: Location }).location;
+  if (!location) throw clientError(CLIENT_ERROR_CODES.redirectUnsupported, "no browser page to leave");
+  location.assign(url);
+}
+
+/** A provider's name as a path segment; `sso:<id>` keeps its colon, which a segment may hold. */
+function pathSegment(provider: string): string {
+  return encodeURIComponent(provider).replace(/%3A/gi, ":");
 }
 
 /** Bearer mode with nothing to refresh: the same code the server would give for a missing credential. */

@@ -21,6 +21,16 @@ export const CLIENT_ERROR_CODES = {
   passkeyCancelled: "passkey_cancelled",
   /** Any other failure of `navigator.credentials` (`SecurityError`: the page is not on the server's RP ID). */
   webauthn: "webauthn_error",
+  /**
+   * Bearer mode: a sign-in through a provider needs WebCrypto for its PKCE challenge, which browsers give
+   * only to secure pages (https://, localhost). Reported before the browser leaves the page.
+   */
+  pkceUnsupported: "pkce_unsupported",
+  /**
+   * A sign-in through a provider needs a page to leave and come back to, and `sessionStorage` to remember the
+   * flow meanwhile: not during server rendering, nor in a tab whose storage is refused.
+   */
+  redirectUnsupported: "redirect_unsupported",
 } as const;
 
 export class IdentSphereError extends Error {

@@ -93,6 +93,31 @@ export interface Passkey {
   transports: string[];
 }
 
+/** A provider identity linked to the account (`GET /v1/auth/identities`). */
+export interface Identity {
+  id: string;
+  /** A platform provider's name (`google`, `github`, …), or `sso:<connection id>`. */
+  provider: string;
+  /** The address the provider gave at the last sign-in. */
+  email: string | null;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+/** `POST /v1/auth/sso/discover`: the organization's connection for an address's domain. */
+export interface SsoDiscovery {
+  /** Where the browser goes to sign in. */
+  authorize_url: string;
+  connection_id: string;
+  organization_id: string;
+}
+
+/**
+ * What a return from a provider came to (`handleRedirect`): a sign-in, answered like `login` (`signed-in`, or
+ * `mfa-required` with the mfa token for `verifyMfa`), or a linked identity. An `?error=` rejects instead.
+ */
+export type RedirectResult = LoginResult | { status: "linked"; provider: string };
+
 /** A started passkey ceremony: its id (it lives 5 minutes and works once) and the options for the browser. */
 export interface Ceremony<Options> {
   ceremony_id: string;

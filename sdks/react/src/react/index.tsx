@@ -63,7 +63,10 @@ export function useSession(): SessionView {
   );
 }
 
-/** The actions: register, login, verifyMfa, logout, refresh, TOTP enrollment, passkeys. */
+/**
+ * The actions: register, login, verifyMfa, logout, refresh, TOTP enrollment, passkeys, sign-in through a
+ * provider (`signInWith`, `signInWithSso`, and `handleRedirect` for what the return came to) and identities.
+ */
 export function useAuth() {
   const client = useIdentSphereClient();
   return useMemo(
@@ -79,6 +82,12 @@ export function useAuth() {
       listPasskeys: client.listPasskeys.bind(client),
       renamePasskey: client.renamePasskey.bind(client),
       deletePasskey: client.deletePasskey.bind(client),
+      signInWith: client.signInWith.bind(client),
+      signInWithSso: client.signInWithSso.bind(client),
+      handleRedirect: client.handleRedirect.bind(client),
+      linkIdentity: client.linkIdentity.bind(client),
+      listIdentities: client.listIdentities.bind(client),
+      unlinkIdentity: client.unlinkIdentity.bind(client),
       refresh: client.refresh.bind(client),
       logout: client.logout.bind(client),
       getAccessToken: client.getAccessToken.bind(client),

@@ -9,14 +9,13 @@
 // as the second factor of a password sign-in. Each test has a browser context (cookies, storage) of its own.
 import { randomUUID } from "node:crypto";
 
-import { chromium, type Browser, type BrowserContext, type Page, type Request } from "playwright-core";
-
-import type { SessionInfo } from "../../src/client/index.js";
+import type { Browser, BrowserContext, Page, Request } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 
 import { startDemo, type RunningDemo } from "../../scripts/demo.mjs";
 import { freePort, metric } from "../../scripts/identsphere.mjs";
 import { PASSWORD, totp } from "../integration/helpers.js";
+import { assurance, launchChromium, serverSession, sessionStatus, status, submitCredentials } from "./browser.js";
 
 const TTL_SECONDS = 3;
 /** accessExpiry counts 2 s for a 3 s token; refreshDelay refreshes it at three quarters, after 1.5 s. */
@@ -29,20 +28,7 @@ let context: BrowserContext;
 
 beforeAll(async () => {
   demo = await startDemo({ port: await freePort(), env: { IDENTSPHERE_ACCESS_TOKEN_TTL: String(TTL_SECONDS) } });
-  // As root Chromium needs --no-sandbox; the rest keeps it off the network this machine does not have.
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 // One context per test: its tabs share cookies, localStorage, BroadcastChannel and Web Locks, like a user's
@@ -65,20 +51,6 @@ const outcomes = async () => ({
   rotated: await metric(demo.identsphereUrl, "identsphere_sessions_refreshes_total", { outcome: "rotated" }),
   graceReplay: await metric(demo.identsphereUrl, "identsphere_sessions_refreshes_total", { outcome: "grace_replay" }),
 });
-
-async function status(page: Page) {
-  return page.getByTestId("status").textContent();
-}
-
-/** What the tab's cookies are worth to the server right now. */
-async function sessionStatus(page: Page) {
-  return page.evaluate(async () => (await fetch("/v1/auth/session", { credentials: "include" })).status);
-}
-
-/** The session the tab's cookies belong to, as the server sees it. */
-async function serverSession(page: Page): Promise<SessionInfo> {
-  return page.evaluate(async () => (await fetch("/v1/auth/session", { credentials: "include" })).json());
-}
 
 /**
  * For `ms`, checks that every tab shows signed-in and that its cookies are accepted; asserts no two refreshes
@@ -127,13 +99,6 @@ async function watchRefreshCycles(tabs: Page[], ms: number) {
   const after = await outcomes();
   expect(after.rotated - before.rotated).toBe(total);
   expect(after.graceReplay - before.graceReplay).toBe(0);
-}
-
-/** Fills the demo's (or the README page's) form and presses `button`. */
-async function submitCredentials(page: Page, email: string, password: string, button: "Create account" | "Sign in") {
-  await page.getByPlaceholder("Email").fill(email);
-  await page.getByPlaceholder("Password").fill(password);
-  await page.getByRole("button", { name: button, exact: true }).click();
 }
 
 async function openSignedIn() {
@@ -281,8 +246,6 @@ async function recordWebAuthnCalls(page: Page) {
   });
   return () => page.evaluate(() => (window as unknown as { webauthnCalls: WebAuthnCall[] }).webauthnCalls);
 }
-
-const assurance = (page: Page) => page.getByTestId("assurance").textContent();
 
 /** A new account in the demo, with a passkey registered in `page`'s authenticator; `page` records its gets. */
 async function signUpWithPasskey(page: Page) {

@@ -36,19 +36,38 @@ export function envelope(status: number, code: string, type = "authentication_er
   return json(status, { error: { code, type, message: `${code} (fake)` } });
 }
 
-/** A fetch answering `"METHOD /path"` keys from `routes`; anything else is a 404 envelope. */
+/** A request as the fake server saw it. */
+export interface SeenRequest {
+  key: string;
+  body: unknown;
+  credentials: RequestCredentials | undefined;
+  authorization: string | null;
+}
+
+/**
+ * A fetch answering `"METHOD /path"` keys from `routes`; anything else is a 404 envelope. `calls` has the
+ * keys, `requests` the details.
+ */
 export function fakeFetch(routes: Record<string, Handler>) {
   const calls: string[] = [];
+  const requests: SeenRequest[] = [];
   const fetch = async (input: RequestInfo | URL, init: RequestInit = {}) => {
     const key = `${init.method ?? "GET"} ${new URL(String(input), "http://app.test").pathname}`;
+    const body: unknown = init.body ? JSON.parse(String(init.body)) : undefined;
     calls.push(key);
+    requests.push({
+      key,
+      body,
+      credentials: init.credentials,
+      authorization: new Headers(init.headers).get("Authorization"),
+    });
     const handler = routes[key];
-    const answer = handler ? handler(init.body ? JSON.parse(String(init.body)) : undefined) : envelope(404, "not_found");
+    const answer = handler ? handler(body) : envelope(404, "not_found");
     if (answer.status === 204) return new Response(null, { status: 204 });
     return new Response(JSON.stringify(answer.body), {
       status: answer.status,
       headers: { "Content-Type": "application/json", "X-Request-Id": "req-1" },
     });
   };
-  return Object.assign(fetch as typeof globalThis.fetch, { calls });
+  return Object.assign(fetch as typeof globalThis.fetch, { calls, requests });
 }

@@ -1,9 +1,11 @@
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { useEffect, useState } from "react";
 import { afterEach, describe, expect, it } from "vitest";
 
 import {
   IdentSphereClient,
   IdentSphereProvider,
+  type IdentSphereError,
   RequireAal2,
   SignedIn,
   SignedOut,
@@ -124,5 +126,56 @@ describe("useSession", () => {
     } finally {
       console.error = quiet;
     }
+  });
+});
+
+describe("sign-in through a provider", () => {
+  /** A page that offers a provider and shows what the return came to, as the demo does. */
+  function ProviderSignIn() {
+    const { signInWith, handleRedirect } = useAuth();
+    const [outcome, setOutcome] = useState("");
+    useEffect(() => {
+      handleRedirect().then(
+        (result) => setOutcome(result?.status ?? "no return"),
+        (e: IdentSphereError) => setOutcome(`error ${e.code}`),
+      );
+    }, [handleRedirect]);
+    return (
+      <>
+        <button onClick={() => void signInWith("google")}>Sign in with Google</button>
+        <p data-testid="outcome">{outcome}</p>
+      </>
+    );
+  }
+
+  it("useAuth's signInWith leaves for the provider, and the return's error reaches the page", async () => {
+    sessionStorage.clear();
+    window.history.replaceState(null, "", "/");
+    const navigations: string[] = [];
+    const navigate = (url: string) => void navigations.push(url);
+    const first = new IdentSphereClient({ fetch: server(), syncTabs: false, navigate });
+    const { unmount } = render(
+      <IdentSphereProvider client={first}>
+        <ProviderSignIn />
+      </IdentSphereProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId("outcome").textContent).toBe("no return"));
+    fireEvent.click(screen.getByText("Sign in with Google"));
+    await waitFor(() => expect(navigations).toHaveLength(1));
+    expect(navigations[0]).toBe("/v1/auth/oauth/google/authorize?redirect_uri=http%3A%2F%2Flocalhost%3A3000%2F");
+    unmount();
+
+    // The next page load: IdentSphere sent the browser back with an error.
+    window.history.replaceState(null, "", "/?error=oauth_provider_error");
+    const second = new IdentSphereClient({ fetch: server(), syncTabs: false, navigate });
+    render(
+      <IdentSphereProvider client={second}>
+        <Status />
+        <ProviderSignIn />
+      </IdentSphereProvider>,
+    );
+    await waitFor(() => expect(screen.getByTestId("outcome").textContent).toBe("error oauth_provider_error"));
+    await waitFor(() => expect(screen.getByTestId("status").textContent).toBe("signed-out - -"));
+    expect(window.location.search).toBe("");
   });
 });
