@@ -72,9 +72,10 @@ bearer = "$platform_key"
 # generated organization, member or session id names none of the account's (404), a slug may be taken (409),
 # and a generated invitation token is no invitation (400 invitation_invalid). A WebAuthn credential is opaque to
 # the schema (an object webauthn-rs parses: 400 when it is not one), a generated ceremony id, one-time code or
-# provider state names no flow (400 ceremony_expired, oauth_code_invalid, oauth_state_invalid).
+# provider state names no flow (400 ceremony_expired, oauth_code_invalid, oauth_state_invalid), and a generated
+# issuer is rarely an https:// host name or an address a connection claims (400, 404 connection_not_found).
 [[operations]]
-include-path-regex = "^/v1/(auth/(register|login|mfa/.*|email/verify|password(/.*)?|sessions/.*|passkeys(/.*)?|oauth/.*|identities(/.*)?)|organizations.*|invitations/accept)$"
+include-path-regex = "^/v1/(auth/(register|login|mfa/.*|email/verify|password(/.*)?|sessions/.*|passkeys(/.*)?|oauth/.*|identities(/.*)?|sso/discover)|organizations.*|invitations/accept)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429"]
 TOML
 
