@@ -221,7 +221,8 @@ impl Application {
             product_name: config.email.product_name.clone(),
             webauthn: relying_party(&config.passkeys)?,
             social: Arc::new(SocialSettings {
-                client: ProviderClient::new()?,
+                // On loopback HTTP (development, tests) a connection's issuer may be local too.
+                client: ProviderClient::new(config.public_url.secure_cookies)?,
                 providers: config.oauth_providers.iter().map(|p| (p.name.clone(), p.clone())).collect(),
                 redirect_uris: config.allowed_redirect_uris.clone(),
                 public_base: config.public_url.base.clone(),

@@ -2,5 +2,6 @@
 
 pub mod keys;
 pub mod oauth;
+mod outbound;
 pub mod password;
 pub mod tokens;

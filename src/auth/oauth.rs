@@ -14,6 +14,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
+use super::outbound::{self, PublicOnly};
 use crate::config::{ProviderConfig, ProviderKind};
 
 /// How long a discovery document or a key set is reused.
@@ -77,6 +78,9 @@ struct Cached<T> {
 /// The providers' HTTP client, with their discovery documents and keys cached.
 pub struct ProviderClient {
     http: reqwest::Client,
+    /// For organizations' connections: public addresses only (the same as `http` when not guarded).
+    tenant_http: reqwest::Client,
+    guard_tenants: bool,
     discovered: Mutex<HashMap<String, Cached<Discovery>>>,
     keys: Mutex<HashMap<String, Cached<JwkSet>>>,
 }
@@ -88,18 +92,44 @@ impl std::fmt::Debug for ProviderClient {
 }
 
 impl ProviderClient {
-    /// A client with short timeouts: a slow provider must not hold a sign-in for long.
+    /// A client with short timeouts: a slow provider must not hold a sign-in for long. With `guard_tenants`,
+    /// organizations' connections reach public addresses only (`outbound`).
     ///
     /// # Errors
     /// When the TLS configuration cannot be built.
-    pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(StdDuration::from_secs(5))
-            .timeout(StdDuration::from_secs(10))
-            .user_agent(concat!("IdentSphere/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self { http, discovered: Mutex::new(HashMap::new()), keys: Mutex::new(HashMap::new()) })
+    pub fn new(guard_tenants: bool) -> anyhow::Result<Self> {
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(StdDuration::from_secs(5))
+                .timeout(StdDuration::from_secs(10))
+                .user_agent(concat!("IdentSphere/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let http = builder().build()?;
+        let tenant_http = if guard_tenants { builder().dns_resolver(PublicOnly).build()? } else { http.clone() };
+        Ok(Self {
+            http,
+            tenant_http,
+            guard_tenants,
+            discovered: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A request to `url` on behalf of `provider`.
+    fn request(
+        &self,
+        provider: &ProviderConfig,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        if !provider.tenant {
+            return Ok(self.http.request(method, url));
+        }
+        if self.guard_tenants {
+            outbound::literal_allowed(url).map_err(ProviderError::Refused)?;
+        }
+        Ok(self.tenant_http.request(method, url))
     }
 
     /// Where to send the browser: the provider's authorization endpoint with our request.
@@ -159,8 +189,7 @@ impl ProviderClient {
                     ("client_id", provider.client_id.as_str()),
                 ];
                 let request = self
-                    .http
-                    .post(&discovery.token_endpoint)
+                    .request(provider, reqwest::Method::POST, &discovery.token_endpoint)?
                     .basic_auth(&provider.client_id, Some(&provider.client_secret))
                     .form(&form);
                 let answer: TokenAnswer = json(request).await?;
@@ -176,8 +205,7 @@ impl ProviderClient {
                     ("code_verifier", verifier),
                 ];
                 let request = self
-                    .http
-                    .post(format!("{web}/login/oauth/access_token"))
+                    .request(provider, reqwest::Method::POST, &format!("{web}/login/oauth/access_token"))?
                     .header("Accept", "application/json")
                     .form(&form);
                 let answer: TokenAnswer = json(request).await?;
@@ -185,13 +213,11 @@ impl ProviderClient {
                     ProviderError::Refused(format!("no access token: {}", answer.error.unwrap_or_default()))
                 })?;
                 let get = |path: &str| {
-                    self.http
-                        .get(format!("{api}{path}"))
-                        .bearer_auth(&token)
-                        .header("Accept", "application/vnd.github+json")
+                    self.request(provider, reqwest::Method::GET, &format!("{api}{path}"))
+                        .map(|r| r.bearer_auth(&token).header("Accept", "application/vnd.github+json"))
                 };
-                let user: GitHubUser = json(get("/user")).await?;
-                let emails: Vec<GitHubEmail> = json(get("/user/emails")).await?;
+                let user: GitHubUser = json(get("/user")?).await?;
+                let emails: Vec<GitHubEmail> = json(get("/user/emails")?).await?;
                 let primary = emails.into_iter().find(|e| e.primary);
                 Ok(ProviderIdentity {
                     subject: user.id.to_string(),
@@ -211,7 +237,7 @@ impl ProviderClient {
             return Ok(cached);
         }
         let url = format!("{discovery}/.well-known/openid-configuration");
-        let document: Discovery = json(self.http.get(url)).await?;
+        let document: Discovery = json(self.request(provider, reqwest::Method::GET, &url)?).await?;
         // The issuer a provider publishes must be the one its tokens are checked against (OIDC Discovery
         // §4.3), or a document could point the sign-in at anyone's keys.
         if document.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
@@ -221,14 +247,20 @@ impl ProviderClient {
         Ok(document)
     }
 
-    async fn key_set(&self, jwks_uri: &str, refetch: bool, now: OffsetDateTime) -> Result<JwkSet, ProviderError> {
+    async fn key_set(
+        &self,
+        provider: &ProviderConfig,
+        jwks_uri: &str,
+        refetch: bool,
+        now: OffsetDateTime,
+    ) -> Result<JwkSet, ProviderError> {
         if let Some(keys) = fresh(&self.keys, jwks_uri, now) {
             let recently = self.keys.lock().ok().and_then(|k| k.get(jwks_uri).map(|c| now - c.fetched_at));
             if !refetch || recently.is_some_and(|age| age < REFETCH_AT_MOST_EVERY) {
                 return Ok(keys);
             }
         }
-        let keys: JwkSet = json(self.http.get(jwks_uri)).await?;
+        let keys: JwkSet = json(self.request(provider, reqwest::Method::GET, jwks_uri)?).await?;
         keep(&self.keys, jwks_uri, keys.clone(), now);
         Ok(keys)
     }
@@ -261,9 +293,9 @@ impl ProviderClient {
             return Err(refused("not signed with an asymmetric key"));
         }
         let kid = header.kid.ok_or_else(|| refused("no kid"))?;
-        let mut keys = self.key_set(jwks_uri, false, now).await?;
+        let mut keys = self.key_set(provider, jwks_uri, false, now).await?;
         if keys.find(&kid).is_none() {
-            keys = self.key_set(jwks_uri, true, now).await?;
+            keys = self.key_set(provider, jwks_uri, true, now).await?;
         }
         let jwk = keys.find(&kid).ok_or_else(|| refused("unknown kid"))?;
         let key = DecodingKey::from_jwk(jwk).map_err(|e| refused(&e.to_string()))?;
@@ -402,5 +434,42 @@ fn fresh<T: Clone>(cache: &Mutex<HashMap<String, Cached<T>>>, key: &str, now: Of
 fn keep<T>(cache: &Mutex<HashMap<String, Cached<T>>>, key: &str, value: T, now: OffsetDateTime) {
     if let Ok(mut cache) = cache.lock() {
         cache.insert(key.to_owned(), Cached { value, fetched_at: now });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection_at(issuer: String, tenant: bool) -> ProviderConfig {
+        ProviderConfig {
+            name: "sso:test".to_owned(),
+            kind: ProviderKind::Oidc { discovery: issuer.clone(), issuer },
+            client_id: "app".to_owned(),
+            client_secret: "secret".to_owned(),
+            scopes: vec!["openid".to_owned()],
+            tenant,
+        }
+    }
+
+    /// A guarded client does not call a connection's local address, by name or by IP literal; the operator's
+    /// own provider at the same address is called (the listener sees the connection).
+    #[actix_web::test]
+    async fn a_guarded_client_calls_no_local_address_for_a_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = tokio::spawn(async move { listener.accept().await.is_ok() });
+        let client = ProviderClient::new(true).unwrap();
+        let request = Authorization { callback: "https://a.example/cb", state: "s", nonce: "n", code_challenge: "c" };
+        let now = crate::clock::Clock::system().now();
+        let by_name =
+            client.authorize_url(&connection_at(format!("http://localhost:{port}"), true), request, now).await;
+        assert!(matches!(&by_name, Err(ProviderError::Unavailable(_))), "{by_name:?}");
+        let by_ip = client.authorize_url(&connection_at(format!("http://127.0.0.1:{port}"), true), request, now).await;
+        assert!(matches!(&by_ip, Err(ProviderError::Refused(e)) if e.contains("not a public address")), "{by_ip:?}");
+        assert!(!accepted.is_finished(), "a connection's request reached the local listener");
+        let operator = connection_at(format!("http://127.0.0.1:{port}"), false);
+        drop(tokio::time::timeout(StdDuration::from_secs(2), client.authorize_url(&operator, request, now)).await);
+        assert!(accepted.await.unwrap(), "the operator's provider was not called");
     }
 }

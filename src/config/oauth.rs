@@ -47,6 +47,9 @@ pub struct ProviderConfig {
     pub client_secret: String,
     /// The scopes asked for.
     pub scopes: Vec<String>,
+    /// An organization's connection rather than the operator's provider: its URLs must reach public
+    /// addresses only.
+    pub tenant: bool,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -129,7 +132,7 @@ fn provider(name: &str, get: &impl Fn(&str) -> Option<String>) -> Result<Provide
     if matches!(kind, ProviderKind::Oidc { .. }) && !scopes.iter().any(|s| s == "openid") {
         scopes.insert(0, "openid".to_owned());
     }
-    Ok(ProviderConfig { name: name.to_ascii_lowercase(), kind, client_id, client_secret, scopes })
+    Ok(ProviderConfig { name: name.to_ascii_lowercase(), kind, client_id, client_secret, scopes, tenant: false })
 }
 
 /// An issuer or base URL without a trailing slash: `https://`, or `http://` on a loopback address only

@@ -262,6 +262,7 @@ impl Service {
             client_id: connection.client_id.clone(),
             client_secret: String::from_utf8(secret).map_err(|e| ApiError::Internal(e.into()))?,
             scopes: ["openid", "email", "profile"].map(str::to_owned).to_vec(),
+            tenant: true,
         };
         Ok((connection, provider))
     }
