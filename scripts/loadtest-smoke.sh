@@ -12,9 +12,9 @@ cd "$(dirname "$0")/.."
 . scripts/server.sh
 
 seconds=${SMOKE_SECONDS:-10}
-# Every workspace binary, with the features the workspace's tests unify: building one package alone
-# resolves other features and rebuilds every dependency (minutes of a cold CI run).
-cargo build -q --locked --workspace --bins
+# The server as the workspace's tests built it: `--tests --bins` resolves features as the test build does,
+# so after the tests nothing is rebuilt (`--bins` alone would rebuild ~35 crates: minutes of a cold CI run).
+cargo build -q --locked --workspace --tests --bins
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug"
 start_server "$bin/identsphere" postgres
 

@@ -29,9 +29,9 @@ if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 
-# Every workspace binary, with the features the workspace's tests unify: building one package alone
-# resolves other features and rebuilds every dependency (minutes of a cold CI run).
-cargo build -q --locked --workspace --bins
+# The server as the workspace's tests built it: `--tests --bins` resolves features as the test build does,
+# so after the tests nothing is rebuilt (`--bins` alone would rebuild ~35 crates: minutes of a cold CI run).
+cargo build -q --locked --workspace --tests --bins
 # The binary cargo just built, wherever CARGO_TARGET_DIR puts it (CI keeps the build cache outside the clone).
 binary="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/identsphere"
 

@@ -19,13 +19,13 @@ debian_packages() {
 
 # identsphere_binary: sets IDENTSPHERE_BIN, building the server unless it is set. The debug build the
 # workspace tests built already (dependencies are optimized in the dev profile, so Argon2 and RSA run at full
-# speed): every workspace binary, with the features the workspace's tests unify, since building one package
-# alone would rebuild every dependency.
+# speed): `--tests --bins` resolves the features as the test build does (dev-dependencies included), so after
+# the tests it builds nothing; `--bins` alone would resolve them otherwise and rebuild ~35 crates.
 identsphere_binary() {
   if [ -z "${IDENTSPHERE_BIN:-}" ]; then
     step "IdentSphere binary (dev profile)"
     export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-    (cd ../.. && cargo build -q --locked --workspace --bins)
+    (cd ../.. && cargo build -q --locked --workspace --tests --bins)
     export IDENTSPHERE_BIN=$CARGO_TARGET_DIR/debug/identsphere
   fi
 }

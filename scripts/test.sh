@@ -30,7 +30,7 @@ if [ "$postgres" != yes ] && [ -n "${IDENTSPHERE_TEST_REQUIRE_POSTGRES:-}" ]; th
   exit 1
 fi
 
-# python-jose + httpx, as the integration page uses them, in a virtualenv outside the clone.
+# python-jose + httpx, as a resource server in Python would, in a virtualenv outside the clone.
 cache=${IDENTSPHERE_CACHE_DIR:-$HOME/.cache/identsphere}
 venv="$cache/venv"
 if ! "$venv/bin/python" -c 'import jose, httpx' 2>/dev/null; then

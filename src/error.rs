@@ -375,7 +375,7 @@ impl From<FamilyError> for ApiError {
 mod tests {
     use super::*;
 
-    /// The catalog of `API.md`, row by row: code, status, type. A change here is a breaking change.
+    /// The catalog of `docs/api.md`, row by row: code, status, type. A change here is a breaking change.
     #[test]
     fn every_variant_maps_to_its_catalog_row() {
         let cases: Vec<(ApiError, &str, u16, &str)> = vec![

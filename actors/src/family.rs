@@ -1,6 +1,6 @@
 //! The session-family state machine: what presenting a refresh token does to a family.
 //!
-//! Pure logic with the clock injected: it owns the rules of `API.md` ("Sessions and refresh rotation")
+//! Pure logic with the clock injected: it owns the rules of `docs/api.md` ("Sessions and refresh rotation")
 //! and nothing else. It must not do I/O; the store applies a `Rotate` decision atomically (compare and
 //! set on the current refresh token) and the actor serializes decisions within one process.
 

@@ -25,7 +25,7 @@ use crate::error::ApiError;
 
 /// Longest token accepted: anything larger is not ours and is refused before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// How long an mfa token lets the second factor complete a sign-in (`API.md`: 5 minutes).
+/// How long an mfa token lets the second factor complete a sign-in (`docs/api.md`: 5 minutes).
 pub const MFA_TOKEN_TTL: Duration = Duration::minutes(5);
 
 /// The claim `typ`.
@@ -40,7 +40,7 @@ pub enum TokenType {
     Mfa,
 }
 
-/// The claims of every IdentSphere token (`API.md` "Tokens").
+/// The claims of every IdentSphere token (`docs/api.md` "Tokens").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// User id.

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// Largest request body accepted (`API.md`).
+/// Largest request body accepted (`docs/api.md`).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// A required JSON body.

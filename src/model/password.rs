@@ -1,4 +1,4 @@
-//! `Password`: a password that passed the policy of `API.md` (8 characters to 256 bytes, not common).
+//! `Password`: a password that passed the policy of `docs/api.md` (8 characters to 256 bytes, not common).
 //!
 //! The common-password list is the `passwords` frequency list of zxcvbn 4.5.0 (MIT, © 2016 Daniel
 //! Wolf), reduced to the 11,611 entries of 8 characters or more: shorter ones fail on length anyway.

@@ -1,4 +1,4 @@
-//! The routes of `API.md`, one module per resource, and the routing table.
+//! The routes of `docs/api.md`, one module per resource, and the routing table.
 //!
 //! The routing table (`routing_table!` below) is the only place a route is added: it registers each
 //! route with actix, lists it in `route_table()`, names the errors it can answer with and takes its

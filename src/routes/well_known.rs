@@ -18,7 +18,7 @@ fn cached(body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
         .body(body)
 }
 
-/// The claims our tokens carry (`API.md`).
+/// The claims our tokens carry (`docs/api.md`).
 const CLAIMS: [&str; 12] =
     ["sub", "org", "iss", "exp", "iat", "typ", "email", "jti", "sid", "aal", "auth_time", "auth_method"];
 

@@ -246,7 +246,7 @@ pub async fn spawn_process_app(overrides: &[(&str, &str)]) -> TestApp {
     app
 }
 
-/// A fresh server on this run's backend with the defaults of `API.md`.
+/// A fresh server on this run's backend with the defaults of `docs/api.md`.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
@@ -461,7 +461,7 @@ impl TestApp {
     }
 }
 
-/// Asserts the response is the error envelope of `API.md`, field by field, and returns its body.
+/// Asserts the response is the error envelope of `docs/api.md`, field by field, and returns its body.
 pub async fn assert_error(response: Response, status: u16, code: &str, kind: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status for {code}");
     assert!(response.headers().contains_key("x-request-id"), "X-Request-Id on {code}");

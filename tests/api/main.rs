@@ -1,4 +1,4 @@
-//! The API contract (`../shared/API.md`), tested over real HTTP against real Postgres and Redis.
+//! The API contract (`docs/api.md`), tested over real HTTP against real Postgres and Redis.
 //!
 //! One binary; each test spawns its own server with its own database and Redis key prefix.
 
@@ -9,6 +9,7 @@ mod admin;
 mod authenticator;
 mod bad_input;
 mod cli;
+mod docs;
 mod embedded;
 mod errors;
 mod health;

@@ -83,7 +83,7 @@ async fn access_tokens_verify_with_the_integration_page_python_snippet() {
     assert!(!output.status.success(), "python-jose must refuse an unsigned token");
 }
 
-/// A Python with python-jose and httpx, as the integration page uses them, so that a plain `cargo test` makes
+/// A Python with python-jose and httpx, as a resource server in Python would, so that a plain `cargo test` makes
 /// the check as `scripts/test.sh` does: `IDENTSPHERE_TEST_PYTHON` (the script sets it), else the script's
 /// virtualenv in `$IDENTSPHERE_CACHE_DIR` (default `~/.cache/identsphere`), else `python3` if it has both,
 /// else that virtualenv, prepared here as the script prepares it (`python3 -m venv`, then `pip install`).

@@ -1,4 +1,4 @@
-"""Verify an IdentSphere access token exactly as the integration page shows (python-jose + httpx).
+"""Verify an IdentSphere access token as any resource server in Python does (python-jose + httpx).
 
 Usage: verify_token.py BASE_URL TOKEN ISSUER
 Prints the verified claims as JSON; exits non-zero if the token does not verify.

@@ -27,14 +27,8 @@ go version >&2
 # The standard library is all the module needs: never reach for a module proxy.
 export GOPROXY=off GOFLAGS=-mod=mod
 
-if [ -z "${IDENTSPHERE_BIN:-}" ]; then
-  step "IdentSphere binary (the workspace's debug build)"
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-  # Every workspace binary, with the features the workspace's tests unify, as sdks/react/scripts/test.sh
-  # does: building one package alone would rebuild every dependency.
-  (cd ../.. && cargo build -q --locked --workspace --bins)
-  export IDENTSPHERE_BIN=$CARGO_TARGET_DIR/debug/identsphere
-fi
+. ../../scripts/sdk-common.sh
+identsphere_binary
 
 step "gofmt -l"
 unformatted=$(gofmt -l .)

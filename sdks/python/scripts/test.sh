@@ -30,15 +30,8 @@ step "ruff"
 step "mypy --strict"
 "$venv/bin/mypy"
 
-if [ -z "${IDENTSPHERE_BIN:-}" ]; then
-  step "IdentSphere binary (dev profile)"
-  # The debug build the workspace tests built already (its dependencies are optimized in the dev profile, so
-  # Argon2 and RSA run at full speed), with the features they unify: a build of one package alone would
-  # rebuild every dependency.
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/identsphere/target}
-  (cd ../.. && cargo build -q --locked --workspace --bins)
-  export IDENTSPHERE_BIN=$CARGO_TARGET_DIR/debug/identsphere
-fi
+. ../../scripts/sdk-common.sh
+identsphere_binary
 
 step "pytest"
 "$venv/bin/pytest" "$@"

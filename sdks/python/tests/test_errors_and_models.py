@@ -13,7 +13,7 @@ from identsphere._gate import answer
 from identsphere.errors import REFUSALS, from_response, refusal, retry_after
 from identsphere.models import parse_timestamp, read, sign_in_result
 
-# The rows of the error catalog (API.md) for the codes the SDK answers with itself.
+# The rows of the error catalog (docs/api.md) for the codes the SDK answers with itself.
 CATALOG = {
     "token_missing": (401, "authentication_error"),
     "token_invalid": (401, "authentication_error"),

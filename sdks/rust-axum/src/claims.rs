@@ -1,4 +1,4 @@
-//! The claims of an IdentSphere access token, as the integration page lists them.
+//! The claims of an IdentSphere access token, as the API reference (docs/api.md) lists them.
 //!
 //! `sub`, `exp`, `iat` and `typ` are required; every other claim is optional, so a token from a newer
 //! server that drops or adds a claim still deserializes. Values this version does not know

@@ -1,5 +1,5 @@
 //! Why a request was refused, mapped once to IdentSphere's error envelope and status codes
-//! (`API.md`, "Error catalog"), so an axum app answers exactly as IdentSphere itself would.
+//! (`docs/api.md`, "Error catalog"), so an axum app answers exactly as IdentSphere itself would.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

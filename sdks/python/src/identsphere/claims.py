@@ -1,4 +1,4 @@
-"""The claims of a verified access token, as the integration page lists them.
+"""The claims of a verified access token, as the API reference (docs/api.md) lists them.
 
 `sub`, `exp`, `iat` and `typ` are always there; every other claim is optional. Values this version does
 not know (a new `aal`) are kept as they are, and only `aal2` counts as a second factor.
