@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod common;
+pub mod docs;
 pub mod errors;
 pub mod health;
 pub mod invitations;
@@ -152,6 +153,10 @@ routing_table! {
     GET "/.well-known/openid-configuration" => well_known::get_openid_configuration,
         errors: well_known::discovery_errors;
     GET "/openapi.json" => well_known::get_openapi, errors: well_known::discovery_errors;
+    GET "/docs" => docs::get_docs, errors: docs::docs_errors;
+    GET "/docs/swagger-ui-bundle.js" => docs::get_docs_script, errors: docs::docs_errors;
+    GET "/docs/swagger-ui.css" => docs::get_docs_styles, errors: docs::docs_errors;
+    GET "/docs/init.js" => docs::get_docs_init, errors: docs::docs_errors;
     GET "/healthz" => health::get_health, errors: health::health_errors;
     GET "/readyz" => health::get_readiness, errors: health::readiness_errors;
     GET "/metrics" => health::get_metrics, errors: health::health_errors;

@@ -122,3 +122,33 @@ async fn the_reference_is_the_code() {
         "read but not in docs/api.md: {undocumented:?}; in docs/api.md but read nowhere: {unread:?}"
     );
 }
+
+/// `GET /docs` serves the interactive reference from the binary alone: the page, then every script and style it
+/// names, with their content types, on this origin; the script loads this server's `/openapi.json`.
+#[actix_web::test]
+async fn the_interactive_reference_is_served_with_everything_it_loads() {
+    let app = spawn_app().await;
+    let page = app.get("/docs").await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    let html = page.text().await.unwrap();
+    let assets: Vec<&str> = html.split(['"', '\'']).filter(|piece| piece.starts_with("/docs/")).collect();
+    assert_eq!(assets.len(), 3, "{html}");
+    for asset in assets {
+        let response = app.get(asset).await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{asset}");
+        let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let expected = if asset.ends_with(".css") { "text/css" } else { "text/javascript" };
+        assert!(kind.starts_with(expected), "{asset}: {kind}");
+        let body = response.text().await.unwrap();
+        if asset.ends_with("init.js") {
+            assert!(body.contains("\"/openapi.json\""), "{body}");
+        } else {
+            assert!(body.len() > 10_000, "{asset} is {} bytes", body.len());
+        }
+    }
+    let unknown = app.get("/docs/../Cargo.toml").await;
+    assert_eq!(unknown.status(), reqwest::StatusCode::NOT_FOUND);
+    crate::helpers::assert_error(app.get("/docs/secrets.js").await, 404, "not_found", "invalid_request_error").await;
+}
