@@ -551,6 +551,20 @@ impl ChaosProxy {
     }
 }
 
+impl Resources {
+    /// Loses every Redis key of these resources, as a Redis restarted without persistence would (only this
+    /// test's prefix: the machine's Redis is shared).
+    pub async fn lose_redis_data(&self) {
+        let Resources::Postgres { redis_prefix, .. } = self else { panic!("only the Postgres backend has Redis") };
+        let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{redis_prefix}*")).query_async(&mut redis).await.unwrap();
+        if !keys.is_empty() {
+            redis::cmd("DEL").arg(keys).query_async::<()>(&mut redis).await.unwrap();
+        }
+    }
+}
+
 /// Direct access to a test server's store, for arranging what the API cannot set yet and for looking
 /// at what it wrote. One method per need, in both dialects.
 pub enum Db {

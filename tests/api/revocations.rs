@@ -157,3 +157,37 @@ async fn a_short_lived_revocation_does_not_trim_longer_lived_ones_from_the_feed(
         page.revocations.len()
     );
 }
+
+/// Redis restarted without persistence loses the denylist and the feed; the revocations are durable in
+/// Postgres, so every replica must rebuild both before it accepts a token again, and a resource server
+/// reading the feed (afresh or from its cursor) must see them again.
+#[actix_web::test]
+async fn postgres_only_redis_data_loss_revives_no_revoked_token() {
+    if !crate::helpers::postgres_run() {
+        return;
+    }
+    let app = spawn_app_with(&[("IDENTSPHERE_PLATFORM_API_KEY", KEY)]).await;
+    let replica = app.spawn_replica().await;
+    let user = app.signed_up_user().await;
+    let cursor = page(&app, None).await["cursor"].as_str().unwrap().to_owned();
+    assert_eq!(app.logout(user.access(), "local").await.status(), StatusCode::NO_CONTENT);
+    let after_logout = page(&app, Some(&cursor)).await["cursor"].as_str().unwrap().to_owned();
+    let sid = claim(user.access(), "sid");
+    let sessions = |server: &TestApp| {
+        let request = server.client.get(server.url("/v1/auth/sessions")).bearer_auth(user.access());
+        async move { request.send().await.unwrap() }
+    };
+
+    app.resources.lose_redis_data().await;
+    for server in [&replica, &app] {
+        assert_error(sessions(server).await, 401, "token_revoked", "authentication_error").await;
+    }
+    assert_eq!(ids(&page(&replica, None).await, "sid"), [sid.clone()], "a new reader of the feed sees it");
+    assert_eq!(ids(&page(&app, Some(&after_logout)).await, "sid"), [sid.clone()], "so does one with its cursor");
+
+    // A replica that starts after the loss, before any other has noticed it.
+    app.resources.lose_redis_data().await;
+    let late = app.spawn_replica().await;
+    assert_error(sessions(&late).await, 401, "token_revoked", "authentication_error").await;
+    assert_eq!(ids(&page(&late, None).await, "sid"), [sid]);
+}
