@@ -57,7 +57,7 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 }
 
 /// Opens (and migrates) the configured backend; returns it with the key-encryption key to use.
-pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyEncryptionKey)> {
+pub(super) async fn open_stores(config: &Config, clock: &Clock) -> anyhow::Result<(Stores, KeyEncryptionKey)> {
     match &config.store {
         StoreConfig::Postgres { database_url, pool_size, redis_url, redis_key_prefix } => {
             migrate(database_url).await.context("applying migrations to IDENTSPHERE_DATABASE_URL")?;
@@ -67,7 +67,13 @@ pub(super) async fn open_stores(config: &Config) -> anyhow::Result<(Stores, KeyE
             let feed_retention = config.access_token_ttl.max(config.refresh_token_ttl);
             let redis = RedisStore::connect(redis_url, redis_key_prefix.clone(), feed_retention)
                 .await
-                .context("connecting to IDENTSPHERE_REDIS_URL")?;
+                .context("connecting to IDENTSPHERE_REDIS_URL")?
+                .rebuilt_from(Arc::new(pg.clone()), config.access_token_ttl);
+            // A Redis that lost its data (restarted without persistence) gets the revocations back before this
+            // replica serves; if that fails now, the first check tries again and refuses until it succeeds.
+            if let Err(err) = redis.restore_if_lost(clock.now()).await {
+                tracing::warn!(error = %err, "could not check the denylist against Postgres at start-up");
+            }
             let kek = config
                 .key_encryption_key
                 .clone()
@@ -182,7 +188,7 @@ impl Application {
         // The recorder first: what start-up records must not be lost.
         let metrics = metrics_handle()?;
         metrics::gauge!("identsphere_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-        let (stores, kek) = open_stores(&config).await?;
+        let (stores, kek) = open_stores(&config, &clock).await?;
         let sealer = Sealer::new(&kek)?;
         let schedule =
             RotationSchedule::new(config.key_rotation_interval, config.access_token_ttl, config.refresh_token_ttl);

@@ -16,7 +16,7 @@ use super::build::open_stores;
 /// # Errors
 /// When the store cannot be opened (the embedded store while a server runs on it) or the rotation fails.
 pub async fn rotate_keys(config: &Config, clock: &Clock) -> anyhow::Result<String> {
-    let (stores, kek) = open_stores(config).await?;
+    let (stores, kek) = open_stores(config, clock).await?;
     KeyRing::rotate_now(stores.keys.as_ref(), &kek, clock.now()).await
 }
 
@@ -31,7 +31,7 @@ pub async fn create_api_key(
     organization: Option<&str>,
     name: String,
 ) -> anyhow::Result<String> {
-    let (stores, _) = open_stores(config).await?;
+    let (stores, _) = open_stores(config, clock).await?;
     let org_id = match organization {
         Some(raw) => {
             let org = match OrgRef::parse(raw) {

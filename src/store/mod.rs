@@ -410,6 +410,18 @@ pub trait RateLimiter: Send + Sync + 'static {
     ) -> Result<Option<time::Duration>, StoreError>;
 }
 
+/// The durable record the denylist is rebuilt from when its store lost its data (Redis restarted without
+/// persistence): every family revoked since a time, with when. Access tokens denied one by one need no
+/// record of their own: each such denial (a logout) ends the token's family too.
+#[async_trait]
+pub trait RevocationLog: Send + Sync + 'static {
+    /// The families revoked at or after `since`, with the time each was revoked.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn revoked_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, OffsetDateTime)>, StoreError>;
+}
+
 /// A backing service whose reachability `/readyz` reports.
 #[async_trait]
 pub trait Probe: Send + Sync + 'static {

@@ -4,7 +4,15 @@
 //! covers would have, so the denylist never grows beyond the tokens still alive. Beside it, the versions
 //! of users, organizations and families that cached session views depend on (`version:<kind>:<id>`, a
 //! random number set at each change, kept for `VERSION_LIFETIME`), read in the same round trip.
+//!
+//! Redis may lose everything (restarted without persistence). The revocations are durable in Postgres, so a
+//! generation marker (`denylist:generation`) says the denylist and the feed hold them: it is read with every
+//! check and every feed page, and where it is missing the replica rebuilds both from the durable record
+//! (`RevocationLog`) before it answers, failing closed (`Unavailable`) if it cannot. The marker is set only
+//! by a rebuild that saw no loss while it ran, so a restart in the middle cannot leave it over an empty
+//! denylist.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,7 +21,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{CeremonyStore, Probe, RateLimiter};
+use super::{CeremonyStore, Probe, RateLimiter, RevocationLog};
 use crate::model::Rate;
 use identsphere_actors::{Revocation, RevocationPage, Revoked};
 
@@ -45,6 +53,30 @@ end
 return 0
 ";
 
+/// Ends a rebuild: sets the generation marker (KEYS[2]) only if the rebuild's own key (KEYS[1], set when
+/// it began) is still there, i.e. Redis lost nothing while the rebuild wrote. Returns 1 when it did.
+const REBUILD_FINISH: &str = r"
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('SET', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+";
+
+/// How many revocations one round trip of a rebuild writes.
+const REBUILD_BATCH: usize = 500;
+
+/// Where the denylist is rebuilt from, and for how long a revocation matters.
+#[derive(Clone)]
+struct Durable {
+    /// The durable record of revoked families.
+    log: Arc<dyn RevocationLog>,
+    /// The longest access-token lifetime: a family revoked earlier than that has no live token left.
+    access_ttl: time::Duration,
+    /// One rebuild at a time in this process; the others wait for it and find the marker.
+    rebuilding: Arc<tokio::sync::Mutex<()>>,
+}
+
 /// The Redis backend. Cheap to clone: one multiplexed connection, re-established on failure.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -59,6 +91,9 @@ pub struct RedisStore {
     /// that live longer (a family revoked for 15 minutes, trimmed by a token expiring in 1 s), and a
     /// resource server reading the feed from there would accept their tokens.
     feed_retention_ms: i64,
+    /// Set with Postgres: what the denylist is rebuilt from after a loss. Without it (tests of the feed
+    /// alone), a loss is not looked for.
+    durable: Option<Durable>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -96,7 +131,104 @@ impl RedisStore {
             gcra: redis::Script::new(GCRA),
             feed_append: redis::Script::new(FEED_APPEND),
             feed_retention_ms: i64::try_from(feed_retention.whole_milliseconds()).unwrap_or(i64::MAX).max(0),
+            durable: None,
         })
+    }
+
+    /// Rebuilds the denylist and the feed from `log` whenever Redis is found to have lost them: revocations
+    /// from the last `access_ttl` (the longest access-token lifetime) are denied again.
+    #[must_use]
+    pub fn rebuilt_from(mut self, log: Arc<dyn RevocationLog>, access_ttl: time::Duration) -> Self {
+        self.durable = Some(Durable { log, access_ttl, rebuilding: Arc::new(tokio::sync::Mutex::new(())) });
+        self
+    }
+
+    /// One denylist check: whether the generation marker is there (first, so that a loss after it shows
+    /// next time), and what the denylist says.
+    async fn check_once(&self, token: TokenRef) -> Result<(bool, Check), StoreError> {
+        let mut connection = self.connection.clone();
+        let (generation, found, versions): (bool, u32, [Option<u64>; 3]) = redis::pipe()
+            .cmd("EXISTS")
+            .arg(self.generation_key())
+            .cmd("EXISTS")
+            .arg(self.key(Revoked::Token.as_str(), token.jti))
+            .arg(self.key(Revoked::Family.as_str(), token.sid))
+            .cmd("MGET")
+            .arg(self.version_key(Changed::User(token.user)))
+            .arg(self.version_key(Changed::Organization(token.org)))
+            .arg(self.version_key(Changed::Family(token.sid)))
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        Ok((generation, Check { denied: found > 0, stamp: Stamp(versions.map(Option::unwrap_or_default)) }))
+    }
+
+    fn generation_key(&self) -> String {
+        format!("{}denylist:generation", self.prefix)
+    }
+
+    /// Makes sure the denylist holds every revocation that still matters: when the generation marker is
+    /// missing (Redis lost its data, or this is its first start), rebuilds it. At start-up and before a check
+    /// or a feed page that found the marker missing.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis or the durable record cannot be read, or Redis lost data again meanwhile.
+    pub async fn restore_if_lost(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        let Some(durable) = &self.durable else { return Ok(()) };
+        let _one_at_a_time = durable.rebuilding.lock().await;
+        let mut connection = self.connection.clone();
+        let present: bool = redis::cmd("EXISTS")
+            .arg(self.generation_key())
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        if present {
+            return Ok(());
+        }
+        let rebuild = format!("{}denylist:rebuild:{}", self.prefix, Uuid::new_v4().simple());
+        redis::cmd("SET")
+            .arg(&rebuild)
+            .arg(1)
+            .arg("EX")
+            .arg(300)
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        let revoked = durable.log.revoked_since(now - durable.access_ttl).await?;
+        for batch in revoked.chunks(REBUILD_BATCH) {
+            let mut pipe = redis::pipe();
+            for (sid, revoked_at) in batch {
+                let until_ms = millis(*revoked_at + durable.access_ttl);
+                pipe.cmd("SET").arg(self.key(Revoked::Family.as_str(), *sid)).arg(1).arg("PXAT").arg(until_ms).ignore();
+                pipe.cmd("XADD")
+                    .arg(self.feed_key())
+                    .arg("*")
+                    .arg("kind")
+                    .arg(Revoked::Family.as_str())
+                    .arg("id")
+                    .arg(sid.to_string())
+                    .arg("exp")
+                    .arg(until_ms)
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut connection).await.map_err(|e| redis_error(&e))?;
+        }
+        let finished: i32 = redis::Script::new(REBUILD_FINISH)
+            .key(&rebuild)
+            .key(self.generation_key())
+            .arg(Uuid::new_v4().to_string())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(|e| redis_error(&e))?;
+        if finished != 1 {
+            return Err(super::counted(
+                "redis",
+                StoreError::Unavailable("Redis lost data while the denylist was rebuilt".to_owned()),
+            ));
+        }
+        metrics::counter!("identsphere_store_denylist_rebuilds_total").increment(1);
+        tracing::warn!(revocations = revoked.len(), "Redis had lost the denylist: rebuilt it from Postgres");
+        Ok(())
     }
 
     fn key(&self, kind: &str, id: Uuid) -> String {
@@ -160,6 +292,8 @@ impl Denylist for RedisStore {
         limit: usize,
         now: OffsetDateTime,
     ) -> Result<RevocationPage, StoreError> {
+        // A page read from a Redis that lost the feed would be empty or short: rebuild it first.
+        self.restore_if_lost(now).await?;
         let start = cursor.map_or_else(|| "-".to_owned(), |c| format!("({c}"));
         let mut connection = self.connection.clone();
         let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
@@ -193,20 +327,16 @@ impl Denylist for RedisStore {
         Ok(page)
     }
 
-    async fn check(&self, token: TokenRef, _now: OffsetDateTime) -> Result<Check, StoreError> {
-        let mut connection = self.connection.clone();
-        let (found, versions): (u32, [Option<u64>; 3]) = redis::pipe()
-            .cmd("EXISTS")
-            .arg(self.key(Revoked::Token.as_str(), token.jti))
-            .arg(self.key(Revoked::Family.as_str(), token.sid))
-            .cmd("MGET")
-            .arg(self.version_key(Changed::User(token.user)))
-            .arg(self.version_key(Changed::Organization(token.org)))
-            .arg(self.version_key(Changed::Family(token.sid)))
-            .query_async(&mut connection)
-            .await
-            .map_err(|e| redis_error(&e))?;
-        Ok(Check { denied: found > 0, stamp: Stamp(versions.map(Option::unwrap_or_default)) })
+    async fn check(&self, token: TokenRef, now: OffsetDateTime) -> Result<Check, StoreError> {
+        // Twice at most: a rebuild found the marker missing, then a second loss is an outage.
+        for _ in 0..2 {
+            let (generation, check) = self.check_once(token).await?;
+            if generation || self.durable.is_none() {
+                return Ok(check);
+            }
+            self.restore_if_lost(now).await?;
+        }
+        Err(super::counted("redis", StoreError::Unavailable("Redis keeps losing the denylist".to_owned())))
     }
 
     async fn changed(&self, changes: &[Changed]) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::{PgStore, family_from, get, rules_from, user_from};
+use crate::store::RevocationLog;
 
 fn loaded_from(row: &Row) -> Result<LoadedFamily, StoreError> {
     Ok((family_from(row)?, Subject { user: user_from(row)?, disabled: get(row, "disabled")?, rules: rules_from(row)? }))
@@ -104,5 +105,13 @@ impl FamilyStore for PgStore {
         )
         .await
         .map(drop)
+    }
+}
+
+#[async_trait]
+impl RevocationLog for PgStore {
+    async fn revoked_since(&self, since: OffsetDateTime) -> Result<Vec<(Uuid, OffsetDateTime)>, StoreError> {
+        let rows = self.query("SELECT id, revoked_at FROM session_families WHERE revoked_at >= $1", &[&since]).await?;
+        rows.iter().map(|row| Ok((get(row, "id")?, get(row, "revoked_at")?))).collect()
     }
 }
