@@ -28,6 +28,17 @@ impl Clock {
         Self { offset_ms: Some(Arc::new(AtomicI64::new(0))) }
     }
 
+    /// The system clock shifted by `offset`: a replica whose clock is skewed (fault testing).
+    #[must_use]
+    pub fn shifted(offset: Duration) -> Self {
+        if offset.is_zero() {
+            return Self::system();
+        }
+        let clock = Self::manual();
+        clock.advance(offset);
+        clock
+    }
+
     /// The current time, truncated to whole milliseconds so it round-trips through every store.
     #[must_use]
     pub fn now(&self) -> OffsetDateTime {
@@ -38,7 +49,8 @@ impl Clock {
         now.replace_nanosecond(u32::from(now.millisecond()) * 1_000_000).unwrap_or(now)
     }
 
-    /// Moves a manual clock forward; the system clock cannot be moved and ignores this.
+    /// Moves a manual clock (forward, or back by a negative `by`); the system clock cannot be moved and
+    /// ignores this.
     pub fn advance(&self, by: Duration) {
         if let Some(offset) = &self.offset_ms {
             offset.fetch_add(i64::try_from(by.whole_milliseconds()).unwrap_or(i64::MAX), Ordering::Relaxed);

@@ -69,7 +69,8 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Serve => match Config::from_env() {
             Ok(config) => run(&logging, async move {
-                Application::build(config, Clock::system()).await?.serve_until_signalled().await
+                let clock = Clock::shifted(config.clock_offset);
+                Application::build(config, clock).await?.serve_until_signalled().await
             }),
             Err(err) => return config_failure(&err),
         },

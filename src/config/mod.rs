@@ -89,6 +89,9 @@ pub struct Config {
     pub platform_api_key: Option<ApiKey>,
     /// Outgoing mail.
     pub email: EmailConfig,
+    /// Added to this process's reading of the system clock: skew between replicas, for fault testing
+    /// (`scripts/faults.sh`). Zero in production.
+    pub clock_offset: Duration,
 }
 
 impl Config {
@@ -260,6 +263,12 @@ impl Config {
             shutdown_timeout: seconds("IDENTSPHERE_SHUTDOWN_TIMEOUT", 30, 0)?.unsigned_abs(),
             key_rotation_interval: seconds("IDENTSPHERE_KEY_ROTATION_INTERVAL", 2_592_000, 0)?,
             key_check_interval: seconds("IDENTSPHERE_KEY_CHECK_INTERVAL", 10, 1)?.unsigned_abs(),
+            clock_offset: Duration::milliseconds(
+                get("IDENTSPHERE_CLOCK_OFFSET_MS")
+                    .map(|raw| parse_num("IDENTSPHERE_CLOCK_OFFSET_MS", &raw, "a whole number of milliseconds"))
+                    .transpose()?
+                    .unwrap_or(0),
+            ),
             rate_limits: RateLimits {
                 signin_ip: rate("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP", get("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP"), (30, 60))?,
                 signin_account_failures: rate(
