@@ -8,7 +8,8 @@
 //! Redis may lose everything (restarted without persistence). The revocations are durable in Postgres, so a
 //! generation marker (`denylist:generation`) says the denylist and the feed hold them: it is read with every
 //! check and every feed page, and where it is missing the replica rebuilds both from the durable record
-//! (`RevocationLog`) before it answers, failing closed (`Unavailable`) if it cannot. The marker is set only
+//! (`RevocationLog`) before it answers, failing closed (`Unavailable`) if it cannot. Its value, random at
+//! each rebuild, is mixed into the versions, so that views cached before a loss are not served after it. The marker is set only
 //! by a rebuild that saw no loss while it ran, so a restart in the middle cannot leave it over an empty
 //! denylist.
 
@@ -143,12 +144,14 @@ impl RedisStore {
         self
     }
 
-    /// One denylist check: whether the generation marker is there (first, so that a loss after it shows
-    /// next time), and what the denylist says.
+    /// One denylist check: the generation marker (first, so that a loss after it shows next time), and
+    /// what the denylist says. The stamp mixes the generation into each version: a version lost with Redis
+    /// reads as absent again, as it did before the change that set it, and a view cached back then must
+    /// not match it. Each rebuild draws a new generation, so no stamp from before a loss recurs after it.
     async fn check_once(&self, token: TokenRef) -> Result<(bool, Check), StoreError> {
         let mut connection = self.connection.clone();
-        let (generation, found, versions): (bool, u32, [Option<u64>; 3]) = redis::pipe()
-            .cmd("EXISTS")
+        let (generation, found, versions): (Option<u64>, u32, [Option<u64>; 3]) = redis::pipe()
+            .cmd("GET")
             .arg(self.generation_key())
             .cmd("EXISTS")
             .arg(self.key(Revoked::Token.as_str(), token.jti))
@@ -160,7 +163,9 @@ impl RedisStore {
             .query_async(&mut connection)
             .await
             .map_err(|e| redis_error(&e))?;
-        Ok((generation, Check { denied: found > 0, stamp: Stamp(versions.map(Option::unwrap_or_default)) }))
+        let mixed = generation.unwrap_or_default();
+        let stamp = Stamp(versions.map(|version| version.unwrap_or_default() ^ mixed));
+        Ok((generation.is_some(), Check { denied: found > 0, stamp }))
     }
 
     fn generation_key(&self) -> String {
@@ -216,7 +221,7 @@ impl RedisStore {
         let finished: i32 = redis::Script::new(REBUILD_FINISH)
             .key(&rebuild)
             .key(self.generation_key())
-            .arg(Uuid::new_v4().to_string())
+            .arg(Uuid::new_v4().as_u64_pair().0)
             .invoke_async(&mut connection)
             .await
             .map_err(|e| redis_error(&e))?;
