@@ -16,7 +16,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::family::{Aal, Decision, FamilyRecord, RefreshPointer, RevokeReason, Standing, Subject, decide};
-use crate::ports::{Changed, Denylist, FamilyChange, FamilyStore, Origin, StoreError, mark_changed};
+use crate::ports::{
+    CLOCK_SKEW_ALLOWANCE, Changed, Denylist, FamilyChange, FamilyStore, Origin, StoreError, mark_changed,
+};
 
 /// The stores an actor works through, shared by every actor of the process.
 #[derive(Clone)]
@@ -388,7 +390,8 @@ impl Handler<ElevateFamily> for OrgActor {
     }
 }
 
-/// Ends `sids` durably, then denylists their access tokens for as long as any of them can live.
+/// Ends `sids` durably, then denylists their access tokens for as long as any of them can live, on any
+/// replica's clock.
 async fn revoke(
     backend: &Backend,
     sids: &[Uuid],
@@ -397,7 +400,7 @@ async fn revoke(
     access_ttl: Duration,
 ) -> Result<(), FamilyError> {
     backend.families.revoke(sids, reason, now).await?;
-    backend.denylist.deny_families(sids, now + access_ttl, now).await?;
+    backend.denylist.deny_families(sids, now + access_ttl + CLOCK_SKEW_ALLOWANCE, now).await?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ pub use family::{
     Aal, AuthMethod, FamilyRecord, RefreshPointer, RevokeReason, SessionRules, Spent, Standing, Subject, UserProfile,
 };
 pub use ports::{
-    Changed, Check, Denylist, FamilyChange, FamilyStore, LoadedFamily, Origin, Revocation, RevocationPage, Revoked,
-    Stamp, StoreError, TokenRef, VERSION_LIFETIME, mark_changed,
+    CLOCK_SKEW_ALLOWANCE, Changed, Check, Denylist, FamilyChange, FamilyStore, LoadedFamily, Origin, Revocation,
+    RevocationPage, Revoked, Stamp, StoreError, TokenRef, VERSION_LIFETIME, mark_changed,
 };
 pub use registry::{OrgHandle, Registry};

@@ -164,6 +164,11 @@ pub async fn mark_changed(denylist: &dyn Denylist, changes: &[Changed]) {
 /// cached under come back (an expired version reads as 0 again): caches keep views for less.
 pub const VERSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// How long a denial outlives the tokens it covers as the denying replica's clock sees them: the most the
+/// clocks of two replicas may disagree. A token minted on a replica whose clock runs ahead expires later
+/// than the replica that revokes it computes; the denylist and the feed keep it refused until then.
+pub const CLOCK_SKEW_ALLOWANCE: time::Duration = time::Duration::seconds(60);
+
 /// What the denylist answers for one access token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Check {

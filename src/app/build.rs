@@ -11,7 +11,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::rt::task::JoinHandle;
 use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context as _;
-use identsphere_actors::{ActorSettings, Backend, Registry};
+use identsphere_actors::{ActorSettings, Backend, CLOCK_SKEW_ALLOWANCE, Registry};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::auth::keys::{KeyRing, RotationSchedule, Sealer};
@@ -64,7 +64,7 @@ pub(super) async fn open_stores(config: &Config, clock: &Clock) -> anyhow::Resul
             let pg = PgStore::connect(database_url, *pool_size).context("IDENTSPHERE_DATABASE_URL")?;
             // The feed keeps entries for the longest lifetime any can have, not one entry's own: none covers
             // a token that outlives both settings.
-            let feed_retention = config.access_token_ttl.max(config.refresh_token_ttl);
+            let feed_retention = config.access_token_ttl.max(config.refresh_token_ttl) + CLOCK_SKEW_ALLOWANCE;
             let redis = RedisStore::connect(redis_url, redis_key_prefix.clone(), feed_retention)
                 .await
                 .context("connecting to IDENTSPHERE_REDIS_URL")?

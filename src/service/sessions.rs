@@ -7,8 +7,8 @@ use std::sync::Arc;
 use futures_util::future::try_join_all;
 use identsphere_actors::family::{Decision, decide};
 use identsphere_actors::{
-    AuthMethod, Changed, Check, FamilyRecord, Move, Origin, RevocationPage, RevokeReason, SessionRules, Standing,
-    TokenRef, UserProfile, mark_changed,
+    AuthMethod, CLOCK_SKEW_ALLOWANCE, Changed, Check, FamilyRecord, Move, Origin, RevocationPage, RevokeReason,
+    SessionRules, Standing, TokenRef, UserProfile, mark_changed,
 };
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -287,7 +287,8 @@ impl Service {
             LogoutScope::Global => self.end_user_families(claims.sub, None, RevokeReason::LogoutGlobal, now).await?,
         }
         if access_jti && scope != LogoutScope::Others {
-            self.stores.denylist.deny_token(claims.jti, unix_time(claims.exp)?, now).await?;
+            let until = unix_time(claims.exp)? + CLOCK_SKEW_ALLOWANCE;
+            self.stores.denylist.deny_token(claims.jti, until, now).await?;
         }
         Ok(())
     }

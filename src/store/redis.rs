@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use identsphere_actors::{Changed, Check, Denylist, Stamp, StoreError, TokenRef, VERSION_LIFETIME};
+use identsphere_actors::{
+    CLOCK_SKEW_ALLOWANCE, Changed, Check, Denylist, Stamp, StoreError, TokenRef, VERSION_LIFETIME,
+};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -199,11 +201,11 @@ impl RedisStore {
             .query_async::<()>(&mut connection)
             .await
             .map_err(|e| redis_error(&e))?;
-        let revoked = durable.log.revoked_since(now - durable.access_ttl).await?;
+        let revoked = durable.log.revoked_since(now - durable.access_ttl - CLOCK_SKEW_ALLOWANCE).await?;
         for batch in revoked.chunks(REBUILD_BATCH) {
             let mut pipe = redis::pipe();
             for (sid, revoked_at) in batch {
-                let until_ms = millis(*revoked_at + durable.access_ttl);
+                let until_ms = millis(*revoked_at + durable.access_ttl + CLOCK_SKEW_ALLOWANCE);
                 pipe.cmd("SET").arg(self.key(Revoked::Family.as_str(), *sid)).arg(1).arg("PXAT").arg(until_ms).ignore();
                 pipe.cmd("XADD")
                     .arg(self.feed_key())

@@ -314,11 +314,17 @@ class Workload:
         self.feed_key = feed_key
         self.revoked = []
         self.maybe_passwords = {}
-        self.users = [User(self, n) for n in range(users)]
+        self.users = [User(self, n) for n in range(users)]  # grows: user_loop signs new ones up
         self.stopping = False
 
     async def user_loop(self, user):
+        n = 0
         while not self.stopping:
+            if random.random() < 0.01:
+                # Now and then a new person signs up: more registrations to hold afterwards.
+                n += 1
+                user = User(self, f"{user.name.split('-')[0]}.{n}")
+                self.users.append(user)
             try:
                 await user.step()
             except (KeyError, ValueError, IndexError):
