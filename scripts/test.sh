@@ -2,7 +2,7 @@
 # The test command: checks the backing stores, prepares the Python side of the cross-language JWT
 # check, and runs every test of the workspace — the API suite once on the embedded store and, where
 # Postgres and Redis answer, once on Postgres + Redis — then each SDK's own script (sdks/*/scripts/test.sh:
-# React, Python, Go, Java, Ruby, PHP).
+# React, Python, Go, Java, Ruby, PHP) — and the short run of the fault harness (scripts/faults.sh).
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -55,6 +55,17 @@ if [ "$postgres" = yes ]; then
     -E 'binary(api) and not test(/^embedded::/)' "$@" || status=1
 else
   echo "== Postgres + Redis suite NOT RUN ($postgres); CI requires it (IDENTSPHERE_TEST_REQUIRE_POSTGRES=1)" >&2
+fi
+# The fault harness (tests/faults): replicas on a private Postgres cluster and a private Redis it starts and
+# removes itself (never the ones above), faults under a recorded workload, the checker; about 2.5 minutes.
+if [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v redis-server >/dev/null 2>&1; then
+  echo "== fault harness: ./scripts/faults.sh" >&2
+  ./scripts/faults.sh || status=1
+elif [ -n "${IDENTSPHERE_TEST_REQUIRE_POSTGRES:-}" ]; then
+  echo "== fault harness NOT RUN: it needs postgresql-15 (initdb, pg_ctl) and redis-server" >&2
+  status=1
+else
+  echo "== fault harness NOT RUN: it needs postgresql-15 (initdb, pg_ctl) and redis-server; CI requires it" >&2
 fi
 # The browser SDK has its own toolchain (npm, Vitest, Chromium): its script runs every check of it.
 if command -v node >/dev/null 2>&1; then
