@@ -57,3 +57,16 @@ impl Clock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shifted_clock_runs_ahead_or_behind_the_system_clock_by_its_offset() {
+        let (behind, system) = (Clock::shifted(Duration::seconds(-3)), Clock::system());
+        let gap = system.now() - behind.now();
+        assert!((Duration::milliseconds(2_990)..=Duration::milliseconds(3_100)).contains(&gap), "{gap}");
+        assert!(Clock::shifted(Duration::ZERO).offset_ms.is_none(), "no offset is the plain system clock");
+    }
+}

@@ -396,6 +396,15 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_offset_shifts_the_replicas_clock_either_way_and_is_zero_by_default() {
+        assert_eq!(config(&[]).unwrap().clock_offset, Duration::ZERO);
+        let behind = config(&[("IDENTSPHERE_CLOCK_OFFSET_MS", "-3000")]).unwrap();
+        assert_eq!(behind.clock_offset, Duration::seconds(-3));
+        let err = config(&[("IDENTSPHERE_CLOCK_OFFSET_MS", "3s")]).unwrap_err();
+        assert_eq!(err.var, "IDENTSPHERE_CLOCK_OFFSET_MS");
+    }
+
+    #[test]
     fn defaults_follow_the_contract() {
         let c = config(&[]).unwrap();
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
