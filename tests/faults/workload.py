@@ -322,12 +322,10 @@ class Workload:
         self.stopping = False
 
     async def user_loop(self, user):
-        n = 0
         while not self.stopping:
             if random.random() < 0.01:
                 # Now and then a new person signs up: more registrations to hold afterwards.
-                n += 1
-                user = User(self, f"{user.name.split('-')[0]}.{n}")
+                user = User(self, len(self.users))
                 self.users.append(user)
             try:
                 await user.step()
