@@ -3,8 +3,9 @@
 # the snippets are extracted from the page (the fenced block after each `<!-- snippet: NAME -->`), so the page
 # cannot drift from the product. Each one must print the `sub` of a fresh access token and exit 0, then exit
 # non-zero on the same token with one character of the signature changed, then on one with a payload character
-# changed. The server is one IdentSphere on the embedded store (scripts/server.sh); a user registered with curl
-# gives the token.
+# changed, then with IDENTSPHERE_URL naming the server otherwise (the wrong issuer), then on an mfa token
+# (signed by the same key, `typ: mfa`). The server is one IdentSphere on the embedded store (scripts/server.sh);
+# a user registered with curl gives the token.
 #
 # Toolchains: Python packages in a virtualenv and `jose` from npm, both pinned, under $IDENTSPHERE_CACHE_DIR
 # (default ~/.cache/identsphere); Go with Debian's golang-jwt (no module proxy: GOPROXY=off), Ruby's `jwt`, PHP
@@ -123,12 +124,14 @@ prepare_php-openssl() {
 }
 
 prepare_java-jdk() {
-  command -v java >/dev/null 2>&1 || debian openjdk-17-jdk-headless || return 1
+  command -v javac >/dev/null 2>&1 || debian openjdk-17-jdk-headless || return 1
   local dir="$work/java"
   mkdir -p "$dir"
   cp "$1" "$dir/Verify.java"
   echo "$(java -version 2>&1 | head -1)" >&2
-  run=(java "$dir/Verify.java")
+  # Compiled once (`java Verify.java` compiles on every run: 3 s each).
+  javac -d "$dir" "$dir/Verify.java" || return 1
+  run=(java -cp "$dir" Verify)
 }
 
 prepare_curl() {
@@ -166,6 +169,31 @@ print(".".join(parts))' "$token" "$1"
 }
 bad_signature=$(tamper 2)
 bad_payload=$(tamper 1)
+other_name=${base/127.0.0.1/localhost}
+# A token the server signed with the same key that is not an access token: the mfa token of a sign-in waiting
+# for its second factor (a second user enrolls TOTP, then logs in).
+mfa_token=$(python3 - "$base" <<'PY'
+import base64, hashlib, hmac, json, struct, sys, time, urllib.request
+
+base = sys.argv[1]
+def call(path, body, token=None):
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(base + path, json.dumps(body).encode(), headers, method="POST")
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+def totp(secret):
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int(time.time()) // 30), hashlib.sha1).digest()
+    offset = digest[-1] & 15
+    return f"{(struct.unpack('>I', digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1000000:06d}"
+user = {"email": "snippets-mfa@example.com", "password": "correct horse battery staple"}
+tokens = call("/v1/auth/register", user)
+secret = call("/v1/auth/mfa/totp", {}, tokens["access_token"])["secret"]
+call("/v1/auth/mfa/totp/confirm", {"code": totp(secret), "refresh_token": tokens["refresh_token"]},
+     tokens["access_token"])
+print(call("/v1/auth/login", user)["mfa_token"])
+PY
+)
 
 status=0
 skipped=()
@@ -184,12 +212,21 @@ for name in "${names[@]}"; do
   if [ "$out" != "$sub" ]; then
     echo "snippets: $name printed '$out' for a valid token, expected its sub $sub" >&2; status=1; continue
   fi
-  for kind in signature payload; do
-    bad=bad_$kind
-    if IDENTSPHERE_URL="$base" TOKEN="${!bad}" "${run[@]}" >"$work/out" 2>"$work/err"; then
+  echo "   valid: printed its sub, $out" >&2
+  for kind in signature payload issuer type; do
+    url=$base bad=$token
+    case $kind in
+      signature) bad=$bad_signature ;;
+      payload) bad=$bad_payload ;;
+      # The same server under another name: the keys verify, the issuer is not the one expected. The curl
+      # snippet asks the server, which does not care by what name it is reached.
+      issuer) [ "$name" != curl ] || continue; url=$other_name ;;
+      type) bad=$mfa_token ;;
+    esac
+    if IDENTSPHERE_URL="$url" TOKEN="$bad" "${run[@]}" >"$work/out" 2>"$work/err"; then
       echo "snippets: $name ACCEPTED a token with a changed $kind (printed $(cat "$work/out"))" >&2; status=1
     else
-      echo "   valid: $out; changed $kind: refused ($(tail -1 "$work/err" | cut -c1-100))" >&2
+      echo "   changed $kind: refused ($(tail -1 "$work/err" | cut -c1-100))" >&2
     fi
   done
 done
