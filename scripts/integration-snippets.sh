@@ -5,7 +5,8 @@
 # non-zero on the same token with one character of the signature changed, then on one with a payload character
 # changed, then with IDENTSPHERE_URL naming the server otherwise (the wrong issuer), then on an mfa token
 # (signed by the same key, `typ: mfa`). The server is one IdentSphere on the embedded store (scripts/server.sh);
-# a user registered with curl gives the token.
+# a user registered with curl gives the token. The page's day-one `curl` walk runs too, and the Rust snippet is
+# parsed (below).
 #
 # Toolchains: Python packages in a virtualenv and `jose` from npm, both pinned, under $IDENTSPHERE_CACHE_DIR
 # (default ~/.cache/identsphere); Go with Debian's golang-jwt (no module proxy: GOPROXY=off), Ruby's `jwt`, PHP
@@ -143,7 +144,7 @@ names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(python-pyjwt python-jose node-jose go-golang-jwt ruby-jwt php-openssl java-jdk curl)
 # Every snippet of the page is run here, except Rust's (not run yet: see the top).
 for found in $(sed -n 's/^<!-- snippet: \(.*\) -->$/\1/p' "$doc"); do
-  case " ${names[*]} rust-jsonwebtoken " in
+  case " ${names[*]} rust-jsonwebtoken day-one " in
     *" $found "*) ;;
     *) [ $# -gt 0 ] || { echo "snippets: '$found' in $doc is run by nothing: add it here" >&2; exit 1; } ;;
   esac
@@ -230,6 +231,17 @@ for name in "${names[@]}"; do
     fi
   done
 done
+
+# The day-one calls, as a reader pastes them: every step answers as the page says.
+step "day-one (the curl walk: register, login, session, refresh, logout)"
+extract day-one "$work/day-one.sh"
+if IDENTSPHERE_URL="$base" bash "$work/day-one.sh" >"$work/out" 2>&1 \
+  && [ "$(tail -2 "$work/out" | tr '\n' ' ')" = "204 token_revoked " ] \
+  && grep -q '"email": "ada@example.com"' "$work/out" && grep -q '"aal": "aal1"' "$work/out"; then
+  echo "   register, session, logout 204, then token_revoked" >&2
+else
+  echo "snippets: the day-one calls did not answer as documented:" >&2; cat "$work/out" >&2; status=1
+fi
 
 # The Rust snippet is not compiled here (that is a Rust build): rustfmt, with the repository's settings, at least
 # parses it and keeps it formatted.
