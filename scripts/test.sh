@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: checks the backing stores, prepares the Python side of the cross-language JWT
 # check, and runs every test of the workspace — the API suite once on the embedded store and, where
-# Postgres and Redis answer, once on Postgres + Redis — then each SDK's own script (sdks/*/scripts/test.sh:
-# React, Python, Go, Java, Ruby, PHP) — and the short run of the fault harness (scripts/faults.sh).
+# Postgres and Redis answer, once on Postgres + Redis — then the short run of the fault harness
+# (scripts/faults.sh), each SDK's own script (sdks/*/scripts/test.sh: React, Python, Go, Java, Ruby, PHP), the
+# snippets of docs/integration.md (scripts/integration-snippets.sh) and the doctests.
 #
 #   IDENTSPHERE_TEST_DATABASE_URL  maintenance database used to create one database per test
 #                                  (default postgres://postgres@127.0.0.1:5432/postgres)
@@ -93,6 +94,10 @@ sdk go go golang-go
 sdk java mvn "openjdk-17-jdk-headless maven"
 sdk ruby ruby "ruby ruby-minitest ruby-rack ruby-webrick rake"
 sdk php php "php-cli php-curl phpunit (see sdks/php/README.md)"
+# docs/integration.md: every validation snippet, extracted from the page and run in its toolchain against a live
+# server (a fresh token accepted, a changed one refused).
+echo "== docs/integration.md snippets: ./scripts/integration-snippets.sh" >&2
+./scripts/integration-snippets.sh || status=1
 # nextest does not run doctests.
 cargo test --workspace --doc || status=1
 exit $status
