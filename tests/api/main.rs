@@ -14,6 +14,7 @@ mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod integration_doc;
 mod keys;
 mod lifecycle;
 mod limits;
