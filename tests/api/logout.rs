@@ -179,3 +179,31 @@ async fn a_malformed_authorization_header_on_logout_clears_cookies() {
     assert!(set_cookies(&response)["identsphere_at"].contains("Max-Age=0"));
     assert_error(response, 401, "token_invalid", "authentication_error").await;
 }
+
+/// A logout that fails half-way (Redis goes away between ending the families and denylisting their tokens)
+/// answers `503`; the client's retry must then still revoke every access token it covers. Ending the families
+/// durably first left nothing for the retry to find: it answered, and the other sessions' access tokens stayed
+/// good until they expired (found by the fault harness's review).
+#[actix_web::test]
+async fn postgres_only_a_logout_retried_after_a_redis_failure_revokes_what_it_covers() {
+    if !crate::helpers::postgres_run() {
+        return;
+    }
+    let proxy = crate::helpers::ChaosProxy::start("127.0.0.1:6379".to_owned()).await;
+    let url = format!("redis://127.0.0.1:{}", proxy.port);
+    let app = crate::helpers::spawn_app_with(&[("IDENTSPHERE_REDIS_URL", url.as_str())]).await;
+    let user = app.signed_up_user().await;
+    let other = app.second_session(&user).await;
+    assert_live(&app, &other).await;
+
+    // The refresh token authenticates the logout without Redis (its family is read from Postgres).
+    proxy.cut();
+    let body = json!({ "scope": "global", "refresh_token": user.refresh() });
+    let failed = app.post("/v1/auth/logout", &body).await;
+    assert_error(failed, 503, "service_unavailable", "api_error").await;
+    proxy.restore();
+
+    let retried = app.post("/v1/auth/logout", &body).await;
+    assert_eq!(retried.status(), StatusCode::NO_CONTENT, "the retry of a failed logout is a logout");
+    assert_revoked(&app, &other).await;
+}
