@@ -390,8 +390,10 @@ impl Handler<ElevateFamily> for OrgActor {
     }
 }
 
-/// Ends `sids` durably, then denylists their access tokens for as long as any of them can live, on any
-/// replica's clock.
+/// Denylists the access tokens of `sids` for as long as any of them can live, on any replica's clock, then
+/// ends the families durably. In this order a failure of either step leaves the families live for the
+/// client's retry to end (ending them first, a failed denylist write left nothing for a retry to find, and
+/// their access tokens good until they expired); a denial without the durable end only refuses tokens early.
 async fn revoke(
     backend: &Backend,
     sids: &[Uuid],
@@ -399,8 +401,8 @@ async fn revoke(
     now: OffsetDateTime,
     access_ttl: Duration,
 ) -> Result<(), FamilyError> {
-    backend.families.revoke(sids, reason, now).await?;
     backend.denylist.deny_families(sids, now + access_ttl + CLOCK_SKEW_ALLOWANCE, now).await?;
+    backend.families.revoke(sids, reason, now).await?;
     Ok(())
 }
 
