@@ -20,7 +20,7 @@ mod webauthn;
 pub(crate) use oauth::checked_url;
 pub use oauth::{ProviderConfig, ProviderKind};
 pub use values::{
-    ApiKey, Argon2Params, ClientIpHeader, ConfigError, EmailConfig, KeyEncryptionKey, LogFormat, Logging,
+    ApiKey, Argon2Params, ClientIpHeader, ConfigError, CookieScope, EmailConfig, KeyEncryptionKey, LogFormat, Logging,
     MigrationTarget, PublicUrl, RateLimits, StoreConfig, migration_target,
 };
 use values::{data_dir, parse_num, postgres_url, rate};
@@ -45,8 +45,10 @@ pub struct Config {
     pub refresh_reuse_grace: Duration,
     /// How recent a session's sign-in must be to change its credentials (a factor) without the password.
     pub reauthentication_window: Duration,
-    /// Extra origins allowed to make cookie-authenticated unsafe requests.
+    /// Extra origins allowed to make cookie-authenticated unsafe requests, and cross-origin requests (CORS).
     pub allowed_origins: Vec<String>,
+    /// How the session cookies are scoped.
+    pub cookies: CookieScope,
     /// The WebAuthn relying party of passkeys, or why passkeys are off.
     pub passkeys: Passkeys,
     /// The platform's sign-in providers (`IDENTSPHERE_OAUTH_<NAME>_*`).
@@ -211,6 +213,8 @@ impl Config {
             .map(|o| PublicUrl::parse("IDENTSPHERE_ALLOWED_ORIGINS", o).map(|u| u.origin))
             .collect::<Result<Vec<_>, _>>()?;
 
+        let cookies =
+            CookieScope::parse(&public_url, get("IDENTSPHERE_COOKIE_DOMAIN"), get("IDENTSPHERE_COOKIE_SAMESITE"))?;
         let passkeys = webauthn::passkeys(&get, &public_url, &allowed_origins)?;
         let oauth_providers = oauth::providers(names, &get)?;
         let allowed_redirect_uris = get("IDENTSPHERE_ALLOWED_REDIRECT_URIS")
@@ -246,6 +250,7 @@ impl Config {
             refresh_reuse_grace: seconds("IDENTSPHERE_REFRESH_REUSE_GRACE", 10, 0)?,
             reauthentication_window: seconds("IDENTSPHERE_REAUTHENTICATION_WINDOW", 600, 0)?,
             allowed_origins,
+            cookies,
             passkeys,
             oauth_providers,
             allowed_redirect_uris,

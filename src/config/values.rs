@@ -292,3 +292,66 @@ impl ClientIpHeader {
         }
     }
 }
+
+/// How the session cookies are scoped (`IDENTSPHERE_COOKIE_DOMAIN`, `IDENTSPHERE_COOKIE_SAMESITE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieScope {
+    /// `Secure`, unless the public base URL is plain `http://` on a loopback name.
+    pub secure: bool,
+    /// `Domain=`: shared with the subdomains of this domain; `None` is host-only.
+    pub domain: Option<String>,
+    /// `SameSite=None` on both cookies (an app on another site); otherwise `Lax` (access) and `Strict`
+    /// (refresh).
+    pub cross_site: bool,
+}
+
+impl CookieScope {
+    /// Reads the scope: a domain the public base URL's host is on, and `lax` (default) or `none`, which
+    /// needs `Secure` cookies (browsers drop `SameSite=None` without it).
+    pub(super) fn parse(
+        public: &PublicUrl,
+        domain: Option<String>,
+        same_site: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let host = public.origin.split("://").nth(1).unwrap_or_default().rsplit_once(':').map_or_else(
+            || public.origin.split("://").nth(1).unwrap_or_default().to_owned(),
+            |(host, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) { host.to_owned() } else { format!("{host}:{port}") }
+            },
+        );
+        let domain = match domain {
+            None => None,
+            Some(raw) => {
+                let domain = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+                let bad = |problem: &str| ConfigError {
+                    var: "IDENTSPHERE_COOKIE_DOMAIN".into(),
+                    problem: problem.to_owned(),
+                };
+                if !domain.contains('.') || !email_address::EmailAddress::is_valid(&format!("a@{domain}")) {
+                    return Err(bad("must be a domain name like example.com"));
+                }
+                if host != domain && !host.ends_with(&format!(".{domain}")) {
+                    return Err(bad("must be the public base URL's host or a domain it is under"));
+                }
+                Some(domain)
+            }
+        };
+        let cross_site = match same_site.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("lax") => false,
+            Some("none") if public.secure_cookies => true,
+            Some("none") => {
+                return Err(ConfigError {
+                    var: "IDENTSPHERE_COOKIE_SAMESITE".into(),
+                    problem: "none needs Secure cookies: an https:// public base URL".to_owned(),
+                });
+            }
+            Some(_) => {
+                return Err(ConfigError {
+                    var: "IDENTSPHERE_COOKIE_SAMESITE".into(),
+                    problem: "must be lax or none".to_owned(),
+                });
+            }
+        };
+        Ok(Self { secure: public.secure_cookies, domain, cross_site })
+    }
+}

@@ -11,7 +11,7 @@ use futures_util::future::LocalBoxFuture;
 use time::Duration;
 
 use crate::app::AppState;
-use crate::config::PublicUrl;
+use crate::config::{CookieScope, PublicUrl};
 use crate::error::ApiError;
 use crate::service::{Caller, Principal, SignIn, is_api_key};
 
@@ -108,37 +108,51 @@ fn session_cookie(
     name: &'static str,
     value: String,
     path: &'static str,
-    secure: bool,
+    scope: &CookieScope,
     max_age: Duration,
 ) -> Cookie<'static> {
-    let same_site = if name == REFRESH_COOKIE { SameSite::Strict } else { SameSite::Lax };
-    Cookie::build(name, value).http_only(true).same_site(same_site).path(path).secure(secure).max_age(max_age).finish()
+    let same_site = match (scope.cross_site, name == REFRESH_COOKIE) {
+        (true, _) => SameSite::None,
+        (false, true) => SameSite::Strict,
+        (false, false) => SameSite::Lax,
+    };
+    let mut cookie = Cookie::build(name, value)
+        .http_only(true)
+        .same_site(same_site)
+        .path(path)
+        .secure(scope.secure)
+        .max_age(max_age)
+        .finish();
+    if let Some(domain) = &scope.domain {
+        cookie.set_domain(domain.clone());
+    }
+    cookie
 }
 
 /// Sets both session cookies for a sign-in, each living as long as its token.
-pub fn set_session_cookies(response: &mut HttpResponseBuilder, sign_in: &SignIn, secure: bool) {
+pub fn set_session_cookies(response: &mut HttpResponseBuilder, sign_in: &SignIn, scope: &CookieScope) {
     response.cookie(session_cookie(
         ACCESS_COOKIE,
         sign_in.access.token.clone(),
         "/",
-        secure,
+        scope,
         Duration::seconds(sign_in.access.expires_in),
     ));
     response.cookie(session_cookie(
         REFRESH_COOKIE,
         sign_in.refresh_token.clone(),
         REFRESH_COOKIE_PATH,
-        secure,
+        scope,
         sign_in.family.expires_at - sign_in.now,
     ));
 }
 
-/// The two cookies that clear the session cookies.
+/// The two cookies that clear the session cookies (the same scope, or a browser keeps the originals).
 #[must_use]
-pub fn cleared_session_cookies(secure: bool) -> [Cookie<'static>; 2] {
+pub fn cleared_session_cookies(scope: &CookieScope) -> [Cookie<'static>; 2] {
     [
-        session_cookie(ACCESS_COOKIE, String::new(), "/", secure, Duration::ZERO),
-        session_cookie(REFRESH_COOKIE, String::new(), REFRESH_COOKIE_PATH, secure, Duration::ZERO),
+        session_cookie(ACCESS_COOKIE, String::new(), "/", scope, Duration::ZERO),
+        session_cookie(REFRESH_COOKIE, String::new(), REFRESH_COOKIE_PATH, scope, Duration::ZERO),
     ]
 }
 

@@ -11,12 +11,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage as _, ResponseError};
+use actix_web::{HttpMessage as _, ResponseError, web};
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::error::ApiError;
+use crate::http::cors;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -107,6 +109,12 @@ pub async fn outermost(
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let state = response.request().app_data::<web::Data<AppState>>().cloned();
+    if let Some(origin) =
+        state.and_then(|s| cors::allowed_origin(response.request().headers(), &s.config.allowed_origins))
+    {
+        cors::allow(response.headers_mut(), origin);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());

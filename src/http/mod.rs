@@ -2,6 +2,7 @@
 //! the outermost middleware.
 
 pub mod client_ip;
+pub(crate) mod cors;
 pub mod credentials;
 pub mod error;
 pub mod json;

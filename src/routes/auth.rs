@@ -336,7 +336,6 @@ pub(crate) async fn logout_session(
     req: HttpRequest,
     body: OptionalJson<LogoutBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let secure = state.config.public_url.secure_cookies;
     let outcome = async {
         let (scope, body_refresh) = body.0.map_or((None, None), |b| (b.scope, b.refresh_token));
         let (access, refresh) =
@@ -354,7 +353,7 @@ pub(crate) async fn logout_session(
             let mut response = HttpResponse::NoContent();
             // `others` ends the other sessions: this one, and its cookies, stay.
             if scope != LogoutScope::Others {
-                for cookie in cleared_session_cookies(secure) {
+                for cookie in cleared_session_cookies(&state.config.cookies) {
                     response.cookie(cookie);
                 }
             }
@@ -362,7 +361,7 @@ pub(crate) async fn logout_session(
         }
         Err(err @ (ApiError::TokenRevoked | ApiError::TokenInvalid | ApiError::TokenExpired)) => {
             let mut response = HttpResponse::from_error(err);
-            for cookie in cleared_session_cookies(secure) {
+            for cookie in cleared_session_cookies(&state.config.cookies) {
                 response.add_cookie(&cookie).map_err(|e| ApiError::Internal(e.into()))?;
             }
             Ok(response)

@@ -246,7 +246,7 @@ pub(crate) fn with_session_cookies(
     body: impl Serialize,
 ) -> HttpResponse {
     let mut response = HttpResponseBuilder::new(status);
-    set_session_cookies(&mut response, sign_in, state.config.public_url.secure_cookies);
+    set_session_cookies(&mut response, sign_in, &state.config.cookies);
     response.json(body)
 }
 

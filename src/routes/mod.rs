@@ -31,7 +31,7 @@ use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::{Resource, Route, web};
+use actix_web::{HttpRequest, Resource, Route, web};
 
 use crate::error::ApiError;
 use crate::http::json::BODY_LIMIT;
@@ -172,7 +172,7 @@ pub fn route_table() -> &'static [Endpoint] {
 }
 
 /// A resource whose handler panics become enveloped `500`s and that answers `405 method_not_allowed`
-/// (with `Allow`) to methods it does not route.
+/// (with `Allow`) to methods it does not route — but a CORS preflight from an allowed origin.
 pub(crate) fn resource(
     path: &str,
     allow: &'static str,
@@ -186,7 +186,9 @@ pub(crate) fn resource(
     >,
 > {
     web::resource(path)
-        .default_service(web::to(move || async move { Err::<(), _>(ApiError::MethodNotAllowed { allow }) }))
+        .default_service(web::to(move |req: HttpRequest| async move {
+            crate::http::cors::preflight(&req, allow).ok_or(ApiError::MethodNotAllowed { allow })
+        }))
         .wrap(from_fn(catch_panic))
 }
 

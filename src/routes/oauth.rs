@@ -219,7 +219,7 @@ pub(crate) async fn callback(
     Ok(match finished {
         Ok(Finished::SignedIn(sign_in)) => {
             let mut response = redirect(&redirect_uri, &[]);
-            set_session_cookies(&mut response, &sign_in, secure);
+            set_session_cookies(&mut response, &sign_in, &state.config.cookies);
             response.cookie(binding_cookie(String::new(), secure, time::Duration::ZERO)).finish()
         }
         // The browser binding stays until the code is collected: without an app challenge it is the proof.

@@ -9,6 +9,7 @@ mod admin;
 mod authenticator;
 mod bad_input;
 mod cli;
+mod cors;
 mod docs;
 mod embedded;
 mod errors;
