@@ -63,9 +63,11 @@ def check_successors(history, report):
             report.ok(1)
 
 
-def revocations(history):
+def revocations(history, indeterminate=False):
     """Acknowledged revocations: (sid, acknowledged at). A global logout or a password change covers the
-    families whose creation was acknowledged before it was sent."""
+    families whose creation was acknowledged before it was sent. With `indeterminate`, also the ones whose
+    answer was lost or a 5xx, from when they were sent: they may have taken effect (a refusal after them is
+    right), though nothing may count on it (invariant 2 uses only the acknowledged ones)."""
     created = defaultdict(list)  # user -> [(t1, sid)]
     for h in history:
         if h["op"] in ("register", "login", "mfa_verify") and h.get("status") in (200, 201) and h.get("new_sid"):
@@ -78,17 +80,20 @@ def revocations(history):
 
     for h in history:
         status = h.get("status")
-        if h["op"] == "logout" and status == 204:
+        acknowledged = status == 204
+        maybe = indeterminate and (status is None or status >= 500)
+        at = h["t1"] if acknowledged else h["t0"]
+        if h["op"] == "logout" and (acknowledged or maybe):
             if h["scope"] == "local":
-                add(h["sid"], h["t1"])
+                add(h["sid"], at)
             else:
                 for t, sid in created[h["user"]]:
                     if t < h["t0"]:
-                        add(sid, h["t1"])
-        elif h["op"] == "password" and status == 204:
+                        add(sid, at)
+        elif h["op"] == "password" and (acknowledged or maybe):
             for t, sid in created[h["user"]]:
                 if t < h["t0"] and sid != h["sid"]:
-                    add(sid, h["t1"])
+                    add(sid, at)
         elif h["op"] in ("refresh", "switch") and status == 401 and h.get("code") == "refresh_token_reused":
             add(h["sid"], h["t1"])
     return revoked
@@ -167,8 +172,9 @@ def revoked_by(revoked, h):
 def check_answers(history, report, catalog, downs, faults):
     """4: every answer is one the catalog lists for its route and status; a 5xx is only 503
     service_unavailable with Retry-After; no request goes unanswered unless its replica went down; and no
-    operation the client had every reason to expect to succeed is refused (a lost session)."""
-    revoked = revocations(history)
+    operation the client had every reason to expect to succeed is refused (a lost session). A logout or
+    password change that failed may have taken effect: a refusal after it was sent is no lost session."""
+    revoked = revocations(history, indeterminate=True)
     for h in history:
         if h["op"] in ("canary",):
             continue

@@ -11,6 +11,7 @@ import checker  # noqa: E402
 CATALOG = {
     "POST /v1/auth/refresh 401": ["refresh_token_reused", "token_revoked"],
     "POST /v1/auth/refresh 503": ["service_unavailable"],
+    "POST /v1/auth/logout 503": ["service_unavailable"],
     "GET /v1/auth/session 401": ["token_revoked"],
 }
 
@@ -67,6 +68,16 @@ class CheckerTest(unittest.TestCase):
         h = clean()
         h[5].update(status=200, code=None, t0=3.05)
         self.assertEqual(violations(h), {})
+
+    def test_a_refusal_after_a_failed_logout_is_no_lost_session_but_one_without_any_is(self):
+        h = clean()[:3] + [
+            op(40, "logout", 2.0, 2.1, 503, sid="s1", scope="global", code="service_unavailable", retry_after=True),
+            op(41, "session", 2.2, 2.3, 401, sid="s1", code="token_revoked", expect="ok"),
+            op(42, "verify", 9.0, 9.1, 200, password="pw1"),
+        ]
+        self.assertEqual(violations(h), {})
+        h[2:4] = []
+        self.assertEqual(violations(h), {4: 1})
 
     def test_a_global_logout_covers_the_users_other_sessions(self):
         h = clean()[:4] + [
