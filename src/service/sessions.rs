@@ -179,8 +179,7 @@ impl Service {
                 admit(&org, claims.auth_method)?;
                 if org.id != claims.org {
                     // Into an organization that requires its SSO, a session of another one cannot move.
-                    let user = self.stores.lifecycle.user(claims.sub).await?.ok_or(ApiError::TokenInvalid)?;
-                    self.sso_gate(org.id, &user.user.email, None).await?;
+                    self.sso_gate_for_user(org.id, claims.sub).await?;
                 }
                 let rotation = if org.id == claims.org {
                     handle.rotate(claims.sid, claims.jti, now).await?
