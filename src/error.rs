@@ -212,6 +212,17 @@ impl ApiError {
         Self::InvalidRequest { message: message.into(), param: Some(param.into()) }
     }
 
+    /// The request field at fault, when there is one.
+    #[must_use]
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            Self::InvalidRequest { param, .. } => param.as_deref(),
+            Self::InvalidEmail(_) => Some("email"),
+            Self::WeakPassword { param, .. } => Some(param),
+            _ => None,
+        }
+    }
+
     /// The catalog row: stable code, HTTP status and type.
     #[must_use]
     pub fn catalog(&self) -> (&'static str, StatusCode, &'static str) {

@@ -1,4 +1,5 @@
-//! The `identsphere` command: `serve` (the default), `migrate`, `keys rotate` or `admin create-key`.
+//! The `identsphere` command: `serve` (the default), `migrate`, `keys rotate`, `admin create-key` or
+//! `import users`.
 
 use std::process::ExitCode;
 
@@ -29,6 +30,29 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Bring users in from another system (docs/migration.md).
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import users from an NDJSON file (`-` for standard input) into an organization, as
+    /// `POST /v1/organizations/{org}/users/import` does for the platform, with no size limit; prints one
+    /// result a line, and a summary on standard error. Beside running servers on Postgres; with the embedded
+    /// store, only while no server runs on it.
+    Users {
+        /// The organization (id or slug).
+        #[arg(long)]
+        organization: String,
+        /// A Firebase project's hash parameters: `signer_key=…, salt_separator=…, rounds=8, mem_cost=14`.
+        #[arg(long)]
+        firebase_scrypt: Option<String>,
+        /// The NDJSON file, one user a line.
+        file: std::path::PathBuf,
     },
 }
 
@@ -91,6 +115,37 @@ fn main() -> ExitCode {
             }),
             Err(err) => return config_failure(&err),
         },
+        Command::Import { command: ImportCommand::Users { organization, firebase_scrypt, file } } => {
+            match Config::from_env() {
+                Ok(config) => run(&logging, async move {
+                    let input: Box<dyn std::io::Read> = if file.as_os_str() == "-" {
+                        Box::new(std::io::stdin())
+                    } else {
+                        Box::new(std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?)
+                    };
+                    let clock = Clock::system();
+                    let stdout = std::io::stdout().lock();
+                    let summary = identsphere::app::cli::import_users(
+                        &config,
+                        &clock,
+                        &organization,
+                        firebase_scrypt.as_deref(),
+                        input,
+                        stdout,
+                    )
+                    .await?;
+                    eprintln!(
+                        "identsphere: imported into {organization}: {} created, {} existing, {} invalid",
+                        summary.created, summary.exists, summary.invalid
+                    );
+                    if summary.failed {
+                        anyhow::bail!("the import stopped early: the last result says from which line to run it again");
+                    }
+                    Ok(())
+                }),
+                Err(err) => return config_failure(&err),
+            }
+        }
         Command::Migrate => match config::migration_target(&config::env) {
             Ok(MigrationTarget::Postgres(url)) => {
                 run(&logging, async move { identsphere::store::postgres::migrate(&url).await })

@@ -204,7 +204,12 @@ impl Application {
             tokens.clone(),
             config.key_check_interval,
         ));
-        let hasher = PasswordHasher::new(config.argon2, config.hash_concurrency.get())?;
+        let hasher = PasswordHasher::new(
+            config.argon2,
+            config.hash_concurrency.get(),
+            sealer.clone(),
+            config.password_check_floor,
+        )?;
         let registry = Registry::new(
             Backend { families: Arc::clone(&stores.families), denylist: Arc::clone(&stores.denylist) },
             ActorSettings {
@@ -220,6 +225,7 @@ impl Application {
             grace: config.refresh_reuse_grace,
             reauthentication: config.reauthentication_window,
             limits: config.rate_limits,
+            allow_weak_hashes: config.import_allow_weak_hashes,
         };
         let collaborators = Collaborators {
             sealer,

@@ -8,6 +8,11 @@
 //! gives them the cores first, and the hashes every cycle those leave. An unknown account is verified
 //! against a dummy hash of the same cost, so timing does not tell whether an email exists.
 //!
+//! A hash imported from another system (`imported`) is checked with its own scheme on the same threads and
+//! replaced by our Argon2id on the first success. Every check's answer waits out at least the time one
+//! Argon2 hash took at start-up (and `IDENTSPHERE_PASSWORD_CHECK_MIN_MS`): a cheap legacy hash would otherwise
+//! answer a wrong password sooner than an Argon2 one, telling which accounts were migrated and not yet used.
+//!
 //! Each hashing thread keeps its Argon2 memory from one hash to the next. Allocated per hash, the
 //! 19 MiB buffers were kept by the allocator several times over (the server's resident size went from
 //! 14 MiB to 151 MiB after eight logins), and every hash paid the page faults of fresh memory.
@@ -22,6 +27,8 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use thread_priority::{ThreadPriority, ThreadPriorityValue};
 use tokio::sync::oneshot;
 
+use super::imported;
+use super::keys::Sealer;
 use crate::config::Argon2Params;
 use crate::error::ApiError;
 use crate::model::Password;
@@ -45,6 +52,10 @@ pub struct PasswordHasher {
     /// The hashing threads' queue; they stop once every clone of the hasher is gone.
     jobs: mpsc::Sender<Job>,
     dummy: Arc<str>,
+    /// Opens the Firebase signer keys of imported hashes.
+    sealer: Sealer,
+    /// The least time a check answers in: one Argon2 hash's, or the configured floor if longer.
+    answer_after: std::time::Duration,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -68,6 +79,15 @@ impl Memory {
             self.0.resize(blocks, Block::default());
         }
         argon2.hash_password_into_with_memory(password, salt, out, &mut self.0)
+    }
+
+    /// Gives back what a bigger imported hash grew this memory to beyond `params`' size: the thread keeps only
+    /// what our own hashes take.
+    fn fit(&mut self, params: &Params) {
+        if self.0.len() > params.block_count() {
+            self.0.truncate(params.block_count());
+            self.0.shrink_to_fit();
+        }
     }
 
     /// The `length`-byte output of `argon2` for `password` and the encoded `salt`, as a PHC string holds it.
@@ -128,16 +148,24 @@ fn hashing_threads(threads: usize) -> anyhow::Result<mpsc::Sender<Job>> {
 impl PasswordHasher {
     /// A hasher with these costs, running at most `concurrency` hashes at once.
     ///
-    /// Computes the dummy hash once, on the calling thread (start-up).
+    /// Computes the dummy hash once, on the calling thread (start-up), and takes its time as the least a
+    /// check answers in, unless `floor` is longer.
     ///
     /// # Errors
     /// When the parameters are rejected by Argon2.
-    pub fn new(params: Argon2Params, concurrency: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        params: Argon2Params,
+        concurrency: usize,
+        sealer: Sealer,
+        floor: std::time::Duration,
+    ) -> anyhow::Result<Self> {
         let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let started = std::time::Instant::now();
         let dummy =
             hash_blocking(&params, "identsphere dummy password: never matches anything", &mut Memory::default())?;
-        Ok(Self { params, jobs: hashing_threads(concurrency)?, dummy: dummy.into() })
+        let answer_after = started.elapsed().max(floor);
+        Ok(Self { params, jobs: hashing_threads(concurrency)?, dummy: dummy.into(), sealer, answer_after })
     }
 
     /// Hashes a new password.
@@ -149,27 +177,44 @@ impl PasswordHasher {
         self.run("hash", move |memory| hash_blocking(&params, password.expose(), memory)).await
     }
 
-    /// Checks `password` against `stored`, or against the dummy hash when there is no account, so both
-    /// cost the same.
+    /// Checks `password` against `stored` (ours, or an imported format), or against the dummy hash when
+    /// there is no account, so both cost the same; answers no sooner than one Argon2 hash takes.
     ///
     /// # Errors
     /// `ApiError::Internal` if the worker fails.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<Verified, ApiError> {
         let params = self.params.clone();
         let dummy = Arc::clone(&self.dummy);
-        self.run("verify", move |memory| {
-            let Some(stored) = stored else {
-                verify_blocking(&dummy, &password, memory);
-                return Ok(Verified::No);
-            };
-            if !verify_blocking(&stored, &password, memory) {
-                return Ok(Verified::No);
-            }
-            let rehash =
-                if uses_params(&stored, &params) { None } else { Some(hash_blocking(&params, &password, memory)?) };
-            Ok(Verified::Yes { rehash })
-        })
-        .await
+        let sealer = self.sealer.clone();
+        let (verified, took) = self
+            .run("verify", move |memory| {
+                let started = std::time::Instant::now();
+                let verified = match stored {
+                    None => {
+                        verify_blocking(&dummy, &password, memory);
+                        Verified::No
+                    }
+                    Some(stored) => {
+                        let right = if imported::is_argon2(&stored) {
+                            let right = verify_blocking(&stored, &password, memory);
+                            memory.fit(&params);
+                            right
+                        } else {
+                            imported::verify(&stored, password.as_bytes(), &sealer)
+                        };
+                        match right {
+                            false => Verified::No,
+                            true if uses_params(&stored, &params) => Verified::Yes { rehash: None },
+                            true => Verified::Yes { rehash: Some(hash_blocking(&params, &password, memory)?) },
+                        }
+                    }
+                };
+                Ok((verified, started.elapsed()))
+            })
+            .await?;
+        // The wait is here rather than on the hashing thread, which goes on to the next check.
+        tokio::time::sleep(self.answer_after.saturating_sub(took)).await;
+        Ok(verified)
     }
 
     /// Runs `work` on a hashing thread when one is free; `operation` labels its time.
@@ -245,13 +290,19 @@ fn uses_params(stored: &str, params: &Params) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const CHEAP: Argon2Params = Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 };
 
+    fn sealer() -> Sealer {
+        Sealer::new(&crate::config::KeyEncryptionKey([7; 32])).unwrap()
+    }
+
     #[tokio::test]
     async fn verifies_the_right_password_and_asks_for_a_rehash_when_costs_change() {
-        let cheap = PasswordHasher::new(CHEAP, 2).unwrap();
+        let cheap = PasswordHasher::new(CHEAP, 2, sealer(), Duration::ZERO).unwrap();
         let hash = cheap.hash(Password::parse("tr0ub4dor&3-zebra".into()).unwrap()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert_eq!(
@@ -262,13 +313,39 @@ mod tests {
         assert_eq!(cheap.verify("anything".into(), None).await.unwrap(), Verified::No);
         assert_eq!(cheap.verify("anything".into(), Some("not a hash".into())).await.unwrap(), Verified::No);
 
-        let stronger = PasswordHasher::new(Argon2Params { iterations: 2, ..CHEAP }, 1).unwrap();
+        let stronger =
+            PasswordHasher::new(Argon2Params { iterations: 2, ..CHEAP }, 1, sealer(), Duration::ZERO).unwrap();
         let Verified::Yes { rehash: Some(new) } =
             stronger.verify("tr0ub4dor&3-zebra".into(), Some(hash)).await.unwrap()
         else {
             panic!("expected a rehash")
         };
         assert!(new.starts_with("$argon2id$v=19$m=1024,t=2,p=1$"));
+    }
+
+    #[tokio::test]
+    async fn an_imported_hash_is_replaced_on_its_first_success_and_no_check_answers_sooner_than_the_floor() {
+        let floor = Duration::from_millis(150);
+        let hasher = PasswordHasher::new(CHEAP, 2, sealer(), floor).unwrap();
+        // bcrypt (cost 4, made by Python's bcrypt) of "correct horse battery staple".
+        let bcrypt = "$2a$04$rV/DcJp7fK117W1/YUnVeOdhpLoNSDCrRUvPURbwiHHxtLiF3q2q6".to_owned();
+        let Verified::Yes { rehash: Some(new) } =
+            hasher.verify("correct horse battery staple".into(), Some(bcrypt.clone())).await.unwrap()
+        else {
+            panic!("expected a rehash of an imported hash")
+        };
+        assert!(new.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{new}");
+        assert_eq!(
+            hasher.verify("correct horse battery staple".into(), Some(new)).await.unwrap(),
+            Verified::Yes { rehash: None }
+        );
+        // A wrong password against the cheap hash, against a weak one, and no account at all: each takes at
+        // least the floor (a bcrypt of cost 4 alone takes about a millisecond).
+        for stored in [Some(bcrypt), Some("9cc2ae8a1ba7a93da39b46fc1019c481".to_owned()), None] {
+            let started = std::time::Instant::now();
+            assert_eq!(hasher.verify("wrong".into(), stored.clone()).await.unwrap(), Verified::No);
+            assert!(started.elapsed() >= floor, "{stored:?} answered in {:?}", started.elapsed());
+        }
     }
 
     #[test]
@@ -316,7 +393,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashes_run_on_their_own_threads_at_a_lower_priority() {
-        let hasher = PasswordHasher::new(CHEAP, 2).unwrap();
+        let hasher = PasswordHasher::new(CHEAP, 2, sealer(), Duration::ZERO).unwrap();
         let (name, nice) = hasher.run("test", |_| this_thread()).await.unwrap();
         assert!(name.starts_with("argon2-"), "{name}");
         assert_eq!(nice, 10, "the hashing threads yield to request handling");

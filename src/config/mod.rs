@@ -62,6 +62,11 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// Password hashes computed at once; further ones queue.
     pub hash_concurrency: NonZeroUsize,
+    /// The least time a password check answers in, when longer than one Argon2 hash: set it to an imported
+    /// scheme's cost to hide which accounts still have one (docs/migration.md).
+    pub password_check_floor: std::time::Duration,
+    /// Whether user import takes unsalted or fast legacy hashes (MD5, SHA-1).
+    pub import_allow_weak_hashes: bool,
     /// HTTP worker threads.
     pub workers: NonZeroUsize,
     /// Threads the organization actors are spread over.
@@ -257,6 +262,12 @@ impl Config {
             key_encryption_key,
             argon2,
             hash_concurrency: count("IDENTSPHERE_PASSWORD_HASH_CONCURRENCY", cores)?,
+            password_check_floor: std::time::Duration::from_millis(u64::from(u32_var(
+                "IDENTSPHERE_PASSWORD_CHECK_MIN_MS",
+                0,
+            )?)),
+            import_allow_weak_hashes: get("IDENTSPHERE_IMPORT_ALLOW_WEAK_HASHES")
+                .map_or(Ok(false), |raw| parse_num("IDENTSPHERE_IMPORT_ALLOW_WEAK_HASHES", &raw, "true or false"))?,
             workers: count("IDENTSPHERE_WORKERS", cores)?,
             actor_arbiters: count("IDENTSPHERE_ACTOR_ARBITERS", cores)?,
             actor_idle_timeout: seconds("IDENTSPHERE_ACTOR_IDLE_TIMEOUT", 300, 1)?.unsigned_abs(),

@@ -41,12 +41,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (code, status, kind) = self.catalog();
-        let param = match self {
-            Self::InvalidRequest { param, .. } => param.as_deref(),
-            Self::InvalidEmail(_) => Some("email"),
-            Self::WeakPassword { param, .. } => Some(*param),
-            _ => None,
-        };
+        let param = self.param();
         let mut response = HttpResponse::build(status);
         match self {
             Self::ServiceUnavailable(_) | Self::OAuthProviderUnavailable => {

@@ -38,6 +38,8 @@ pub struct OrgUser {
     pub joined_at: OffsetDateTime,
     /// An administrator disabled them in this organization.
     pub disabled: bool,
+    /// Their id in the system they were imported from.
+    pub external_id: Option<String>,
 }
 
 /// Which members a listing wants.
@@ -45,6 +47,8 @@ pub struct OrgUser {
 pub struct UserQuery {
     /// Only emails containing this (lower-case) text.
     pub email_contains: Option<String>,
+    /// Only the member imported with this id.
+    pub external_id: Option<String>,
     /// Only emails after this normalized email (the cursor of the page before).
     pub after: Option<String>,
     /// At most this many.

@@ -8,6 +8,8 @@ mod audit;
 mod display;
 mod email;
 mod identity;
+mod import;
+mod json;
 mod key;
 mod member;
 mod organization;
@@ -25,6 +27,8 @@ pub use display::{MAX_DISPLAY_NAME, display_text};
 pub use email::{Email, normalize as normalize_email};
 pub use identity::{Identity, OAuthFlow, PendingSignIn};
 pub use identsphere_actors::{FamilyRecord, SessionRules, UserProfile};
+pub use import::{ExportedUser, ImportOutcome, ImportedUser};
+pub use json::parse_json;
 pub use key::{KeyAlgorithm, StoredKey};
 pub use member::{Invitation, Member, MembershipChange, MembershipOutcome, Role};
 pub use organization::{

@@ -116,11 +116,20 @@ struct OrgUserJson<'a> {
     joined_at: OffsetDateTime,
     /// Disabled in this organization by an administrator.
     disabled: bool,
+    /// The user's id in the system they were imported from (`POST …/users/import`).
+    #[schema(required = true)]
+    external_id: Option<&'a str>,
 }
 
 impl<'a> From<&'a OrgUser> for OrgUserJson<'a> {
     fn from(u: &'a OrgUser) -> Self {
-        Self { user: UserJson::from(&u.user), role: u.role.as_str(), joined_at: u.joined_at, disabled: u.disabled }
+        Self {
+            user: UserJson::from(&u.user),
+            role: u.role.as_str(),
+            joined_at: u.joined_at,
+            disabled: u.disabled,
+            external_id: u.external_id.as_deref(),
+        }
     }
 }
 
@@ -135,6 +144,7 @@ struct UserPage<'a> {
 
 /// The longest email, search or cursor the users list takes.
 const MAX_EMAIL_CHARS: usize = 320;
+use crate::service::MAX_EXTERNAL_ID_CHARS;
 
 /// The query of `list_users`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -150,6 +160,9 @@ struct UserListQuery {
     /// 1 to 200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// Only the user imported with this `external_id`.
+    #[param(max_length = 255)] // MAX_EXTERNAL_ID_CHARS
+    external_id: Option<String>,
 }
 
 /// The errors of the routes on keys.
@@ -319,7 +332,15 @@ pub(crate) fn user_query(raw: &str) -> Result<UserQuery, ApiError> {
         }
     }
     let lower = |text: Option<String>| text.map(|t| normalize(t.trim())).filter(|t| !t.is_empty());
-    Ok(UserQuery { email_contains: lower(query.email), after: lower(query.after), limit })
+    if query.external_id.as_ref().is_some_and(|id| id.chars().count() > MAX_EXTERNAL_ID_CHARS) {
+        return Err(ApiError::invalid_field("external_id", "external_id is at most 255 characters"));
+    }
+    Ok(UserQuery {
+        email_contains: lower(query.email),
+        after: lower(query.after),
+        limit,
+        external_id: query.external_id.filter(|id| !id.is_empty()),
+    })
 }
 
 /// `POST /v1/organizations/{org}/users` — requires `admin` (`owner` for an owner) or a key.

@@ -13,6 +13,7 @@ pub mod common;
 pub mod docs;
 pub mod errors;
 pub mod health;
+pub mod import;
 pub mod invitations;
 pub mod members;
 pub mod mfa;
@@ -141,6 +142,8 @@ routing_table! {
     DELETE "/v1/organizations/{org}/api-keys/{key_id}" => admin::revoke_api_key, errors: admin::revoke_key_errors;
     GET "/v1/organizations/{org}/users" => admin::list_users, errors: admin::list_users_errors;
     POST "/v1/organizations/{org}/users" => admin::create_user, errors: admin::create_user_errors;
+    POST "/v1/organizations/{org}/users/import" => import::import_users, errors: import::import_errors;
+    GET "/v1/organizations/{org}/users/export" => import::export_users, errors: import::export_errors;
     GET "/v1/organizations/{org}/users/{user_id}" => admin::get_user, errors: admin::user_errors;
     // Changing a user is changing their membership: the same refusals as the members routes.
     PATCH "/v1/organizations/{org}/users/{user_id}" => admin::update_user, errors: members::role_errors;

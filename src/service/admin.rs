@@ -234,7 +234,7 @@ impl Service {
     }
 
     /// The organization an administrator (or a key) manages users of, with the caller's role.
-    async fn user_admin_org(
+    pub(super) async fn user_admin_org(
         &self,
         caller: &Caller,
         org: &OrgRef,
@@ -314,7 +314,7 @@ impl Service {
             Err(other) => return Err(other.into()),
         };
         self.send_link(user.id, user.email.clone(), crate::model::LinkPurpose::VerifyEmail, now);
-        Ok(OrgUser { user, role: new.role, joined_at: now, disabled: false })
+        Ok(OrgUser { user, role: new.role, joined_at: now, disabled: false, external_id: None })
     }
 
     /// The user's live sessions in the organization, newest first.

@@ -93,6 +93,8 @@ pub struct Settings {
     pub reauthentication: Duration,
     /// The abuse limits.
     pub limits: RateLimits,
+    /// Whether user import takes MD5 and SHA-1 hashes.
+    pub allow_weak_hashes: bool,
 }
 
 /// What the flows need besides the stores: secrets at rest, mail, and the name users know us by.
@@ -138,6 +140,7 @@ pub struct Service {
     pub(super) grace: Duration,
     pub(super) reauthentication: Duration,
     pub(super) limits: RateLimits,
+    pub(super) allow_weak_hashes: bool,
     pub(super) collaborators: Collaborators,
     pub(super) sessions: SessionCache,
 }
@@ -170,6 +173,7 @@ impl Service {
             grace: settings.grace,
             reauthentication: settings.reauthentication,
             limits: settings.limits,
+            allow_weak_hashes: settings.allow_weak_hashes,
             collaborators,
             sessions: SessionCache::new(),
         }

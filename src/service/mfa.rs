@@ -430,7 +430,7 @@ impl Service {
 }
 
 /// The associated data binding a sealed TOTP secret to its user.
-fn owner(user_id: Uuid) -> String {
+pub(super) fn owner(user_id: Uuid) -> String {
     format!("totp:{user_id}")
 }
 

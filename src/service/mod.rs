@@ -8,6 +8,7 @@
 mod accounts;
 mod admin;
 mod core;
+mod import;
 mod lifecycle;
 mod limits;
 mod mfa;
@@ -21,6 +22,9 @@ mod sso;
 pub use admin::{Caller, KeyPrincipal, MintedKey, NewUser, PLATFORM_KEY_PREFIX, USER_PAGE_MAX, is_api_key, issue_key};
 pub use core::{
     Collaborators, LogoutCredentials, LogoutScope, Principal, Registration, Service, Settings, SignIn, SocialSettings,
+};
+pub use import::{
+    ImportJob, Importer, MAX_EXTERNAL_ID_CHARS, MAX_IMPORT_BYTES, MAX_IMPORT_LINE_BYTES, MAX_IMPORT_LINES,
 };
 pub use mfa::{FACTORS, Factor, LoginOutcome, MfaProof, SecondFactor, TotpEnrollment};
 pub use organizations::{AUDIT_PAGE_MAX, NewOrganization};

@@ -17,9 +17,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::{
-    ApiKey, Audit, AuditEvent, Credentials, Identity, Invitation, Member, MembershipChange, MembershipOutcome,
-    NewAccount, NewLink, OrgRef, OrgUpdate, OrgUser, Organization, Passkey, PasskeyUse, Rate, Role, SecretHash,
-    SessionContext, SessionInfo, SsoConnection, StoredKey, TotpFactor, UserProfile, UserQuery,
+    ApiKey, Audit, AuditEvent, Credentials, ExportedUser, Identity, ImportOutcome, ImportedUser, Invitation, Member,
+    MembershipChange, MembershipOutcome, NewAccount, NewLink, OrgRef, OrgUpdate, OrgUser, Organization, Passkey,
+    PasskeyUse, Rate, Role, SecretHash, SessionContext, SessionInfo, SsoConnection, StoredKey, TotpFactor, UserProfile,
+    UserQuery,
 };
 
 /// Counts a failure of `store` (`postgres`, `redis`, `embedded`) and passes it on. Conflicts are not
@@ -391,6 +392,33 @@ pub trait AdminStore: Send + Sync + 'static {
     /// # Errors
     /// `StoreError` when the store fails.
     async fn org_user(&self, org_id: Uuid, user_id: Uuid) -> Result<Option<OrgUser>, StoreError>;
+
+    /// Imports a batch in one transaction: each address without an account gets one (user, password hash,
+    /// membership, confirmed TOTP factor), with an audit entry `user.imported` in `audit`'s name; an address
+    /// whose account is a member changes nothing; one whose account is not is `Taken`, or, with
+    /// `join_existing`, becomes a member with the line's role (`member.imported`). One outcome per user,
+    /// in order.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails (nothing of the batch is written).
+    async fn import_users(
+        &self,
+        org_id: Uuid,
+        users: &[ImportedUser],
+        join_existing: bool,
+        audit: &Audit,
+    ) -> Result<Vec<ImportOutcome>, StoreError>;
+
+    /// A page of the organization's members for the export, by user id after `after`.
+    ///
+    /// # Errors
+    /// `StoreError` when the store fails.
+    async fn export_users(
+        &self,
+        org_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ExportedUser>, StoreError>;
 }
 
 /// Shared rate-limit counters (GCRA: one "theoretical arrival time" per key), the same for every replica.

@@ -155,7 +155,7 @@ impl Resources {
     }
 
     /// The variables that point a server at these resources.
-    fn vars(&self) -> Vec<(&'static str, String)> {
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
         match self {
             Resources::Postgres { redis_prefix, data_dir, .. } => vec![
                 ("IDENTSPHERE_DATA_DIR", data_dir.display().to_string()),
@@ -284,7 +284,7 @@ pub fn config_for(resources: &Resources, overrides: &[(&str, &str)]) -> Config {
     Config::from_vars(vars).unwrap()
 }
 
-async fn start(config: Config, clock: Clock, resources: Arc<Resources>) -> TestApp {
+pub async fn start(config: Config, clock: Clock, resources: Arc<Resources>) -> TestApp {
     let application = Application::build(config.clone(), clock.clone()).await.unwrap();
     let address = format!("http://127.0.0.1:{}", application.port());
     let handle = application.handle();

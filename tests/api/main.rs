@@ -15,6 +15,7 @@ mod embedded;
 mod errors;
 mod health;
 mod helpers;
+mod import;
 mod integration_doc;
 mod keys;
 mod lifecycle;

@@ -324,6 +324,10 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
             Some(json!({"email": "planted@example.com", "password": PASSWORD, "role": "owner"}))
         }
         ("PATCH", "/v1/organizations/{org}/users/{user_id}") => Some(json!({"disabled": true})),
+        // Sent as JSON: the route answers `unsupported_media_type` only to a caller it lets import at all.
+        ("POST", "/v1/organizations/{org}/users/import") => {
+            Some(json!({"email": "planted@example.com", "email_verified": true, "role": "owner"}))
+        }
         ("PATCH", "/v1/auth/passkeys/{id}") => Some(json!({"name": "pwned"})),
         ("POST", "/v1/organizations/{org}/sso/connections") => Some(json!({
             "issuer": "https://idp.attacker.example", "client_id": "spy", "client_secret": "spy", "domains": ["spy.example"]

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{SqliteStore, USER_COLUMNS, at, audit_row, ms, opt_uuid, time_at, unknown, user_from, uuid};
-use crate::model::{ApiKey, Audit, OrgUser, Role, UserQuery};
+use crate::model::{ApiKey, Audit, ExportedUser, ImportOutcome, ImportedUser, OrgUser, Role, UserQuery};
 use crate::store::AdminStore;
 
 /// Columns of an API key, for `key_from`.
@@ -30,8 +30,8 @@ fn key_from(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
 }
 
 /// A member for the admin API, with `USER_COLUMNS`, for `org_user_from`.
-const MEMBER_COLUMNS: &str = "m.role, m.created_at AS joined_at, (m.disabled_at IS NOT NULL) AS member_disabled \
-     FROM memberships m JOIN users u ON u.id = m.user_id";
+const MEMBER_COLUMNS: &str = "m.role, m.created_at AS joined_at, (m.disabled_at IS NOT NULL) AS member_disabled, \
+     m.external_id FROM memberships m JOIN users u ON u.id = m.user_id";
 
 fn org_user_from(row: &Row<'_>) -> rusqlite::Result<OrgUser> {
     Ok(OrgUser {
@@ -39,6 +39,7 @@ fn org_user_from(row: &Row<'_>) -> rusqlite::Result<OrgUser> {
         role: Role::parse(&row.get::<_, String>("role")?).ok_or_else(|| unknown("role"))?,
         joined_at: time_at(row, "joined_at")?,
         disabled: row.get("member_disabled")?,
+        external_id: row.get("external_id")?,
     })
 }
 
@@ -127,11 +128,18 @@ impl AdminStore for SqliteStore {
         self.run(move |c| {
             let sql = format!(
                 "SELECT {USER_COLUMNS}, {MEMBER_COLUMNS} WHERE m.org_id = ?1 AND (?2 IS NULL OR instr(u.email_normalized, ?2) > 0) \
-                 AND (?3 IS NULL OR u.email_normalized > ?3) ORDER BY u.email_normalized LIMIT ?4"
+                 AND (?3 IS NULL OR u.email_normalized > ?3) AND (?5 IS NULL OR m.external_id = ?5) \
+                 ORDER BY u.email_normalized LIMIT ?4"
             );
             let mut statement = c.prepare_cached(&sql)?;
             let rows = statement.query_map(
-                params![org_id.as_bytes().as_slice(), query.email_contains, query.after, query.limit],
+                params![
+                    org_id.as_bytes().as_slice(),
+                    query.email_contains,
+                    query.after,
+                    query.limit,
+                    query.external_id
+                ],
                 org_user_from,
             )?;
             rows.collect()
@@ -145,6 +153,125 @@ impl AdminStore for SqliteStore {
             c.prepare_cached(&sql)?
                 .query_row([org_id.as_bytes().as_slice(), user_id.as_bytes().as_slice()], org_user_from)
                 .optional()
+        })
+        .await
+    }
+
+    async fn import_users(
+        &self,
+        org_id: Uuid,
+        users: &[ImportedUser],
+        join_existing: bool,
+        audit: &Audit,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        let (users, audit) = (users.to_vec(), audit.clone());
+        self.run(move |c| {
+            let tx = c.transaction()?;
+            let org = org_id.as_bytes().as_slice();
+            let now = ms(audit.at);
+            let mut outcomes = Vec::with_capacity(users.len());
+            for user in &users {
+                let id = user.user_id.as_bytes().as_slice();
+                let created =
+                    tx.prepare_cached(
+                        "INSERT INTO users (id, email, email_normalized, email_verified, display_name, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (email_normalized) DO NOTHING",
+                    )?
+                    .execute(params![
+                        id,
+                        user.email.as_typed(),
+                        user.email.normalized(),
+                        user.email_verified,
+                        user.display_name,
+                        ms(user.created_at)
+                    ])? == 1;
+                let join = "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at, external_id) \
+                            VALUES (?1, ?2, ?3, ?4, ?4, ?5) ON CONFLICT DO NOTHING";
+                if created {
+                    tx.prepare_cached(join)?.execute(params![id, org, user.role.as_str(), now, user.external_id])?;
+                    tx.prepare_cached(
+                        "INSERT INTO password_credentials (user_id, hash, updated_at) SELECT ?1, ?2, ?3 \
+                         WHERE ?2 IS NOT NULL",
+                    )?
+                    .execute(params![id, user.password_hash, now])?;
+                    if let Some(sealed) = &user.sealed_totp {
+                        tx.prepare_cached(
+                            "INSERT INTO totp_factors (user_id, sealed_secret, created_at, confirmed_at) \
+                             VALUES (?1, ?2, ?3, ?3)",
+                        )?
+                        .execute(params![id, sealed, now])?;
+                    }
+                    audit_row(
+                        &tx,
+                        org_id,
+                        &Audit { action: "user.imported", ..audit.clone() },
+                        Some(&user.user_id.to_string()),
+                    )?;
+                    outcomes.push(ImportOutcome::Created);
+                    continue;
+                }
+                let (existing, member): (Vec<u8>, bool) = tx
+                    .prepare_cached(
+                        "SELECT u.id, EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.org_id = ?2) \
+                         FROM users u WHERE u.email_normalized = ?1",
+                    )?
+                    .query_row(params![user.email.normalized(), org], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                let existing = Uuid::from_slice(&existing).map_err(|_| unknown("id"))?;
+                if !member && join_existing {
+                    tx.prepare_cached(join)?.execute(params![
+                        existing.as_bytes().as_slice(),
+                        org,
+                        user.role.as_str(),
+                        now,
+                        user.external_id
+                    ])?;
+                    audit_row(
+                        &tx,
+                        org_id,
+                        &Audit { action: "member.imported", ..audit.clone() },
+                        Some(&existing.to_string()),
+                    )?;
+                }
+                outcomes.push(if member || join_existing {
+                    ImportOutcome::Exists(existing)
+                } else {
+                    ImportOutcome::Taken
+                });
+            }
+            tx.commit()?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn export_users(
+        &self,
+        org_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ExportedUser>, StoreError> {
+        self.run(move |c| {
+            let sql = format!(
+                "SELECT {USER_COLUMNS}, m.role, m.external_id, p.hash, t.sealed_secret \
+                 FROM memberships m JOIN users u ON u.id = m.user_id \
+                 LEFT JOIN password_credentials p ON p.user_id = u.id \
+                 LEFT JOIN totp_factors t ON t.user_id = u.id AND t.confirmed_at IS NOT NULL \
+                 WHERE m.org_id = ?1 AND (?2 IS NULL OR m.user_id > ?2) ORDER BY m.user_id LIMIT ?3"
+            );
+            let mut statement = c.prepare_cached(&sql)?;
+            let rows = statement.query_map(
+                params![org_id.as_bytes().as_slice(), after.map(|a| a.as_bytes().to_vec()), limit],
+                |row| {
+                    Ok(ExportedUser {
+                        user: user_from(row)?,
+                        role: Role::parse(&row.get::<_, String>("role")?).ok_or_else(|| unknown("role"))?,
+                        password_hash: row.get("hash")?,
+                        external_id: row.get("external_id")?,
+                        sealed_totp: row.get("sealed_secret")?,
+                    })
+                },
+            )?;
+            rows.collect()
         })
         .await
     }
