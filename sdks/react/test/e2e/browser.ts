@@ -29,24 +29,23 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /**
- * A Chromium whose profile allows third-party cookies, as a user's may: Debian's blocks them by default
- * (DevTools reports the cookies of a cross-site response blocked for "UserPreferences"), and so do the
- * contexts of `launchChromium`. Its one context is the browser: closing it ends the browser and removes the
- * profile.
+ * A Chromium whose profile allows third-party cookies, as a user's may: Debian's blocks them with a fresh
+ * profile (DevTools reports the cookies of a cross-site response blocked for "UserPreferences"), and so do the
+ * contexts of `launchChromium`. Its one context is the whole browser: `close` ends it, then removes the profile.
  */
-export async function launchChromiumAllowingThirdPartyCookies(): Promise<BrowserContext> {
+export async function launchChromiumAllowingThirdPartyCookies(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), "identsphere-chromium-"));
+  const remove = () => rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
   mkdirSync(join(profile, "Default"));
   // 0 is "allow" in Chromium's cookie controls (the setting's page); the older switch says the same.
   const preferences = { profile: { cookie_controls_mode: 0, block_third_party_cookies: false } };
   writeFileSync(join(profile, "Default", "Preferences"), JSON.stringify(preferences));
   const context = await chromium.launchPersistentContext(profile, LAUNCH).catch((error: unknown) => {
-    rmSync(profile, { recursive: true, force: true });
+    remove();
     throw error;
   });
-  // Retried: the browser may still be writing its last files as it exits.
-  context.once("close", () => rmSync(profile, { recursive: true, force: true, maxRetries: 5 }));
-  return context;
+  // Once the browser has exited: until then it writes to the profile.
+  return { context, close: () => context.close().then(remove) };
 }
 
 /** The demo's `useSession().status`. */

@@ -66,11 +66,16 @@ const SHAPES: Shape[] = [
   },
 ];
 
-/** The contexts a test opened: closed after it, whatever its outcome. */
-const opened: BrowserContext[] = [];
-async function open(context: Promise<BrowserContext>): Promise<BrowserContext> {
-  opened.push(await context);
-  return opened.at(-1)!;
+/** How to close what a test opened: run after it, whatever its outcome. */
+const closers: (() => Promise<void>)[] = [];
+
+/** A browser context of `browser`, or, for cookies third-party to the app, a browser that allows them. */
+async function open(allowThirdPartyCookies = false): Promise<BrowserContext> {
+  const { context, close } = allowThirdPartyCookies
+    ? await launchChromiumAllowingThirdPartyCookies()
+    : await browser.newContext().then((context) => ({ context, close: () => context.close() }));
+  closers.push(close);
+  return context;
 }
 
 beforeAll(async () => {
@@ -78,7 +83,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  await Promise.all(opened.splice(0).map((context) => context.close()));
+  await Promise.all(closers.splice(0).map((close) => close()));
 });
 
 afterAll(async () => {
@@ -116,7 +121,7 @@ describe.each(SHAPES)("$name", (shape) => {
   });
 
   it("cookie mode: sign-in, session reads, two tabs through the refresh cycles, sign-out", async () => {
-    const context = await open(shape.thirdParty ? launchChromiumAllowingThirdPartyCookies() : browser.newContext());
+    const context = await open(shape.thirdParty);
     const email = await registeredAccount(server.baseUrl, "cross-cookie");
     const first = await context.newPage();
     await first.goto(app.url);
@@ -146,7 +151,7 @@ describe.each(SHAPES)("$name", (shape) => {
   });
 
   it("bearer mode: no cookie, the access token in a header; sign-in, refresh, session read, sign-out", async () => {
-    const context = await open(browser.newContext());
+    const context = await open();
     const page = await context.newPage();
     await page.goto(`${app.url}/?mode=bearer`);
     await expect.poll(() => status(page)).toBe("signed-out");
@@ -173,7 +178,7 @@ describe.each(SHAPES)("$name", (shape) => {
   it("an origin not in IDENTSPHERE_ALLOWED_ORIGINS gets no CORS answer, and a clear error rather than a hang", async () => {
     const other = await startDemo({ port: await freePort(), identsphereUrl: api, crossOrigin: true });
     try {
-      const page = await (await open(browser.newContext())).newPage();
+      const page = await (await open()).newPage();
       const read = page.waitForEvent("requestfailed", (r) => new URL(r.url()).pathname === "/v1/auth/session");
       await page.goto(other.url);
       // The server answers the page load's session read, but not for this origin, so the browser fails it.
@@ -196,7 +201,7 @@ describe.each(SHAPES)("$name", (shape) => {
   });
 
   it.runIf(shape.thirdParty)("cookie mode where third-party cookies are blocked: the sign-in says why it did not hold", async () => {
-    const page = await (await open(browser.newContext())).newPage();
+    const page = await (await open()).newPage();
     await page.goto(app.url);
     await submitCredentials(page, await registeredAccount(server.baseUrl, "cross-blocked"), PASSWORD, "Sign in");
     await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/^cookies_blocked: signed in, but the browser did not send/);
