@@ -11,8 +11,9 @@
 //   https://127.0.0.1:<p2>, as behind a TLS terminator, while the browser reaches it over plain http: Chromium
 //   takes loopback for a secure context and keeps Secure cookies from it. The cookies the browser holds and
 //   sends are a deployment's (SameSite=None; Secure, third-party to the app); only the transport differs.
-//   Third-party cookies must be allowed for that (launchChromiumAllowingThirdPartyCookies); where they are
-//   blocked, cookie mode says so (cookies_blocked) and bearer mode works.
+//   Third-party cookies must be allowed for that (launchChromiumAllowingThirdPartyCookies). Where they are
+//   blocked, or the server's cookies are not SameSite=None, the browser keeps none: cookie mode says so
+//   (cookies_blocked), and bearer mode works all the same.
 // In both shapes, cookie mode (two tabs sharing the session through the refresh cycles of a 3-second token: one
 // refresh per cycle, each a rotation, no tab signed out by a reused token) and bearer mode (no cookie at all,
 // the access token in an `Authorization` header, so the calls are preflighted) sign in, read the session,
@@ -95,29 +96,43 @@ function nextCall(page: Page, method: string, path: string): Promise<Response> {
   return page.waitForResponse((r) => r.request().method() === method && new URL(r.url()).pathname === path);
 }
 
+/** An IdentSphere and the demo app calling it, as the browser reaches them. */
+interface Deployment {
+  server: RunningIdentSphere;
+  app: RunningDemo;
+  /** IdentSphere as the browser reaches it. */
+  api: string;
+  stop(): Promise<void>;
+}
+
+/** IdentSphere on `shape.apiHost`, set up as `shape.env` says, and the demo on localhost, its origin allowed. */
+async function deploy({ apiHost, env }: Pick<Shape, "apiHost" | "env">): Promise<Deployment> {
+  const [appPort, apiPort] = [await freePort(), await freePort()];
+  const api = `http://${apiHost}:${apiPort}`;
+  const server = await startIdentSphere(
+    { ...env(api), IDENTSPHERE_ALLOWED_ORIGINS: `http://localhost:${appPort}`, IDENTSPHERE_ACCESS_TOKEN_TTL: String(TTL_SECONDS) },
+    { port: apiPort },
+  );
+  const app = await startDemo({ port: appPort, identsphereUrl: api, crossOrigin: true }).catch(async (error: unknown) => {
+    await server.stop();
+    throw error;
+  });
+  return { server, app, api, stop: () => app.stop().then(server.stop) };
+}
+
 describe.each(SHAPES)("$name", (shape) => {
   let server: RunningIdentSphere;
   let app: RunningDemo;
-  /** IdentSphere as the browser reaches it. */
   let api: string;
+  let deployment: Deployment | undefined;
 
   beforeAll(async () => {
-    const [appPort, apiPort] = [await freePort(), await freePort()];
-    api = `http://${shape.apiHost}:${apiPort}`;
-    server = await startIdentSphere(
-      {
-        ...shape.env(api),
-        IDENTSPHERE_ALLOWED_ORIGINS: `http://localhost:${appPort}`,
-        IDENTSPHERE_ACCESS_TOKEN_TTL: String(TTL_SECONDS),
-      },
-      { port: apiPort },
-    );
-    app = await startDemo({ port: appPort, identsphereUrl: api, crossOrigin: true });
+    deployment = await deploy(shape);
+    ({ server, app, api } = deployment);
   });
 
   afterAll(async () => {
-    await app?.stop();
-    await server?.stop();
+    await deployment?.stop();
   });
 
   it("cookie mode: sign-in, session reads, two tabs through the refresh cycles, sign-out", async () => {
@@ -200,11 +215,28 @@ describe.each(SHAPES)("$name", (shape) => {
     }
   });
 
-  it.runIf(shape.thirdParty)("cookie mode where third-party cookies are blocked: the sign-in says why it did not hold", async () => {
-    const page = await (await open()).newPage();
+});
+
+const ANOTHER_SITE = SHAPES[1]!;
+
+it.each([
+  ["third-party cookies are blocked", ANOTHER_SITE, false],
+  [
+    "IdentSphere's cookies are not SameSite=None",
+    { ...ANOTHER_SITE, env: (api: string) => ({ IDENTSPHERE_PUBLIC_BASE_URL: api }) },
+    true,
+  ],
+])("cookie mode on another site where %s: the browser keeps no cookie, and the sign-in says why", async (_, shape, allowThirdPartyCookies) => {
+  const { server, app, stop } = await deploy(shape);
+  try {
+    const context = await open(allowThirdPartyCookies);
+    const page = await context.newPage();
     await page.goto(app.url);
     await submitCredentials(page, await registeredAccount(server.baseUrl, "cross-blocked"), PASSWORD, "Sign in");
     await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/^cookies_blocked: signed in, but the browser did not send/);
     expect(await status(page)).toBe("signed-out");
-  });
+    expect(await context.cookies()).toEqual([]);
+  } finally {
+    await stop();
+  }
 });
