@@ -11,4 +11,5 @@ export function startDemo(options?: {
   identsphereUrl?: string;
   env?: Record<string, string>;
   platformKey?: boolean;
+  crossOrigin?: boolean;
 }): Promise<RunningDemo>;

@@ -6,8 +6,10 @@
 // with the demo's origin as its public base URL, as behind any same-origin proxy: the issuer, the cookies
 // and the CSRF check all name the origin the browser sees, and its sign-ins through a provider may come back
 // to it (IDENTSPHERE_ALLOWED_REDIRECT_URIS). DEMO_PORT (default 5173) is the page's port; IDENTSPHERE_ACCESS_TOKEN_TTL
-// is passed on, so a short one shows the refresh cycles. The page offers a "Sign in with <provider>" button per
-// provider configured with IDENTSPHERE_OAUTH_<NAME>_CLIENT_ID (in the environment, or the `env` of startDemo).
+// is passed on, so a short one shows the refresh cycles. DEMO_CROSS_ORIGIN=1 (with IDENTSPHERE_URL) has the page
+// call IDENTSPHERE_URL directly, cross-origin, rather than through the proxy. The page offers a "Sign in with
+// <provider>" button per provider configured with IDENTSPHERE_OAUTH_<NAME>_CLIENT_ID (in the environment, or the
+// `env` of startDemo).
 import { fileURLToPath } from "node:url";
 
 import { createServer } from "vite";
@@ -26,9 +28,12 @@ function providerNames(env) {
 
 /**
  * Starts IdentSphere (unless `identsphereUrl` is given; `platformKey` as startIdentSphere's) and the demo's
- * Vite server on `port`.
+ * Vite server on `port`. With `crossOrigin`, the page calls `identsphereUrl` itself, an API on another origin
+ * (CORS), instead of going through the dev server's proxy; that server must be set up for it (docs/api.md,
+ * "Deployment shapes").
  */
-export async function startDemo({ port = 5173, identsphereUrl, env = {}, platformKey = false } = {}) {
+export async function startDemo({ port = 5173, identsphereUrl, env = {}, platformKey = false, crossOrigin = false } = {}) {
+  if (crossOrigin && !identsphereUrl) throw new Error("startDemo: crossOrigin needs the identsphereUrl to call");
   // localhost, not 127.0.0.1: browsers run WebAuthn only for a domain name, and IdentSphere takes its RP ID
   // from the public base URL's host (on an IP address, passkeys are off).
   const url = `http://localhost:${port}`;
@@ -39,6 +44,7 @@ export async function startDemo({ port = 5173, identsphereUrl, env = {}, platfor
         { platformKey },
       );
   process.env.IDENTSPHERE_URL = identsphere.baseUrl;
+  process.env.IDENTSPHERE_DEMO_API = crossOrigin ? identsphere.baseUrl : "";
   // Read by the page (examples/demo/vite.config.ts): the names only, never a secret.
   process.env.IDENTSPHERE_DEMO_PROVIDERS = providerNames({ ...process.env, ...env }).join(",");
   try {
@@ -65,6 +71,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     port: Number(process.env.DEMO_PORT ?? 5173),
     identsphereUrl: process.env.IDENTSPHERE_URL,
     env: ttl ? { IDENTSPHERE_ACCESS_TOKEN_TTL: ttl } : {},
+    crossOrigin: process.env.DEMO_CROSS_ORIGIN === "1",
   });
   console.log(`demo: ${demo.url} (IdentSphere at ${demo.identsphereUrl}); Ctrl-C stops both`);
   const shutdown = () => void demo.stop().then(() => process.exit(0));

@@ -10,6 +10,6 @@ export interface RunningIdentSphere {
 }
 export function startIdentSphere(
   env?: Record<string, string>,
-  options?: { platformKey?: boolean },
+  options?: { platformKey?: boolean; port?: number },
 ): Promise<RunningIdentSphere>;
 export function metric(baseUrl: string, name: string, labels: Record<string, string>): Promise<number>;

@@ -42,10 +42,11 @@ export function freePort() {
  * Starts IdentSphere; `env` adds or overrides variables (IDENTSPHERE_ACCESS_TOKEN_TTL,
  * IDENTSPHERE_ALLOWED_ORIGINS, a sign-in provider's IDENTSPHERE_OAUTH_<NAME>_*, …). With `platformKey`, first
  * mints a platform API key with `identsphere admin create-key` on the data directory (the embedded store
- * refuses the command while a server holds it), returned as `platformKey`. Resolves once /readyz answers 200.
+ * refuses the command while a server holds it), returned as `platformKey`. `port` (default a free one) is
+ * for a caller whose `env` names it, such as an IDENTSPHERE_PUBLIC_BASE_URL. Resolves once /readyz answers 200.
  */
-export async function startIdentSphere(env = {}, { platformKey: withPlatformKey = false } = {}) {
-  const port = await freePort();
+export async function startIdentSphere(env = {}, { platformKey: withPlatformKey = false, port: chosenPort } = {}) {
+  const port = chosenPort ?? (await freePort());
   const baseUrl = `http://127.0.0.1:${port}`;
   const dataDir = mkdtempSync(join(tmpdir(), "identsphere-sdk-react-"));
   const serverEnv = {

@@ -19,6 +19,9 @@ import {
 declare const __IDENTSPHERE_PROVIDERS__: string;
 const PROVIDERS = __IDENTSPHERE_PROVIDERS__.split(",").filter(Boolean);
 
+/** IdentSphere's URL when the page calls it on another origin; "" through the dev server's proxy. */
+declare const __IDENTSPHERE_API__: string;
+
 /** `?mode=bearer` runs the page in bearer mode, the tokens in this tab's sessionStorage. */
 const BEARER = new URLSearchParams(window.location.search).get("mode") === "bearer";
 
@@ -230,7 +233,10 @@ function Status() {
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <IdentSphereProvider {...(BEARER ? { mode: "bearer", storage: sessionStorage } : { mode: "cookie" })}>
+    <IdentSphereProvider
+      baseUrl={__IDENTSPHERE_API__}
+      {...(BEARER ? { mode: "bearer", storage: sessionStorage } : { mode: "cookie" })}
+    >
       <h1>IdentSphere React demo</h1>
       <Status />
       <SignedOut>

@@ -2,9 +2,10 @@
 //! schedule. It reads no browser global at import or construction, so it is safe to create during SSR.
 //!
 //! Two modes:
-//! - `cookie` (the default): requests go with `credentials: "include"`, the server's `HttpOnly` cookies carry
-//!   the tokens, and the tokens in the JSON bodies are dropped on arrival, so no script on the page can read
-//!   them. The client only remembers *when* the access token expires, from `expires_in`.
+//! - `cookie` (the default): every request goes with `credentials: "include"`, so the server's `HttpOnly`
+//!   cookies carry the tokens on a `baseUrl` of another origin too (which must answer CORS for this page's);
+//!   the tokens in the JSON bodies are dropped on arrival, so no script on the page can read them. The
+//!   client only remembers *when* the access token expires, from `expires_in`.
 //! - `bearer`: the client keeps the pair in memory and sends `Authorization: Bearer`; an optional
 //!   `TokenStorage` keeps it across reloads. No cookie is sent or stored (`credentials: "omit"`), but for
 //!   the calls that start a provider flow (see `bindsBrowser`).
@@ -53,7 +54,11 @@ import {
 } from "./webauthn.js";
 
 export interface ClientOptions {
-  /** Where IdentSphere answers, without a trailing slash; `""` (the default) is this page's origin. */
+  /**
+   * Where IdentSphere answers, without a trailing slash; `""` (the default) is this page's origin. Another
+   * origin needs no other option: its server must list this page's origin in `IDENTSPHERE_ALLOWED_ORIGINS`
+   * (CORS and CSRF), and cookie mode on another site needs `IDENTSPHERE_COOKIE_SAMESITE=none`.
+   */
   baseUrl?: string;
   /** `cookie` (default) or `bearer`. */
   mode?: Mode;
@@ -612,11 +617,28 @@ export class IdentSphereClient {
     const info: SessionInfo =
       organization && organization.id === response.session.organization_id
         ? { user: response.user, session: response.session, organization }
-        : await this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true });
+        : await this.sessionAfterSignIn();
     this.setState(signedInState(info));
     this.tabs?.publish({ kind: "signed-in", info, expiresAt });
     this.schedule(expiresAt);
     return info;
+  }
+
+  /**
+   * The session of the token pair just received. In cookie mode the answer has just set the cookies, so a
+   * `token_missing` means the browser kept none or sends none to IdentSphere: the likely cause, named,
+   * rather than a code that reads like "sign in first" to a user who just did.
+   */
+  private async sessionAfterSignIn(): Promise<SessionInfo> {
+    try {
+      return await this.request<SessionInfo>("GET", "/v1/auth/session", { auth: true });
+    } catch (error) {
+      if (this.mode !== "cookie" || !(error instanceof IdentSphereError) || error.code !== "token_missing") throw error;
+      throw clientError(
+        CLIENT_ERROR_CODES.cookiesBlocked,
+        "signed in, but the browser did not send IdentSphere's session cookies back: on another site than this page, IdentSphere needs IDENTSPHERE_COOKIE_SAMESITE=none and the browser must allow third-party cookies; the bearer mode needs neither",
+      );
+    }
   }
 
   /** Runs `call`; if the access token had expired (or its cookie was dropped), refreshes once and retries. */
@@ -740,7 +762,7 @@ export class IdentSphereClient {
       throw new IdentSphereError({
         code: CLIENT_ERROR_CODES.network,
         type: "client_error",
-        message: `${method} ${path}: no response`,
+        message: `${method} ${path}: ${noResponse(this.baseUrl)}`,
         status: 0,
         cause,
       });
@@ -766,6 +788,25 @@ export class IdentSphereClient {
  */
 function signedInState({ user, session, organization }: SessionInfo): AuthState {
   return { status: "signed-in", user, session, organization };
+}
+
+/**
+ * What a request without a response may mean. To another origin, it may also be an answer the browser
+ * withheld for want of CORS headers naming this page's origin, which the page cannot tell from a network
+ * failure: the message says which setting to check rather than leave a misconfiguration to look like an
+ * outage.
+ */
+function noResponse(baseUrl: string): string {
+  const page = (globalThis as { location?: Location }).location?.origin;
+  // A relative or empty baseUrl is this page's origin; `URL.canParse` is younger than the browsers served.
+  let api: string;
+  try {
+    api = new URL(baseUrl).origin;
+  } catch {
+    return "no response";
+  }
+  if (!page || api === page) return "no response";
+  return `no response, or one the browser withheld: IdentSphere at ${api} answers CORS only for the origins in its IDENTSPHERE_ALLOWED_ORIGINS (is ${page} one?)`;
 }
 
 /** The browser's own navigation: the page is left for `url`. */

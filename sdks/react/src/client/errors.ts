@@ -31,6 +31,12 @@ export const CLIENT_ERROR_CODES = {
    * flow meanwhile: not during server rendering, nor in a tab whose storage is refused.
    */
   redirectUnsupported: "redirect_unsupported",
+  /**
+   * Cookie mode: a sign-in succeeded, but the browser did not send the session cookies it had just been given
+   * back to IdentSphere: an IdentSphere on another site whose cookies are not `SameSite=None`, or a browser
+   * that blocks third-party cookies. The bearer mode works there.
+   */
+  cookiesBlocked: "cookies_blocked",
 } as const;
 
 export class IdentSphereError extends Error {

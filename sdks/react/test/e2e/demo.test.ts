@@ -9,17 +9,23 @@
 // as the second factor of a password sign-in. Each test has a browser context (cookies, storage) of its own.
 import { randomUUID } from "node:crypto";
 
-import type { Browser, BrowserContext, Page, Request } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 
 import { startDemo, type RunningDemo } from "../../scripts/demo.mjs";
-import { freePort, metric } from "../../scripts/identsphere.mjs";
+import { freePort } from "../../scripts/identsphere.mjs";
 import { PASSWORD, totp } from "../integration/helpers.js";
-import { assurance, launchChromium, serverSession, sessionStatus, status, submitCredentials } from "./browser.js";
+import {
+  assurance,
+  launchChromium,
+  registeredAccount,
+  serverSession,
+  sessionStatus,
+  status,
+  submitCredentials,
+} from "./browser.js";
+import { TTL_SECONDS, watchRefreshCycles } from "./refresh-cycles.js";
 
-const TTL_SECONDS = 3;
-/** accessExpiry counts 2 s for a 3 s token; refreshDelay refreshes it at three quarters, after 1.5 s. */
-const CYCLE_MS = (TTL_SECONDS - 1) * 750;
 const WATCH_MS = 20_000;
 
 let demo: RunningDemo;
@@ -46,60 +52,7 @@ afterAll(async () => {
   await demo?.stop();
 });
 
-const refreshes = () => metric(demo.identsphereUrl, "identsphere_http_requests_total", { route: "/v1/auth/refresh" });
-const outcomes = async () => ({
-  rotated: await metric(demo.identsphereUrl, "identsphere_sessions_refreshes_total", { outcome: "rotated" }),
-  graceReplay: await metric(demo.identsphereUrl, "identsphere_sessions_refreshes_total", { outcome: "grace_replay" }),
-});
-
-/**
- * For `ms`, checks that every tab shows signed-in and that its cookies are accepted; asserts no two refreshes
- * sent within half a cycle of each other (when the browser sent them: a poll of the server's counter can
- * stall on a busy machine and see two cycles' refreshes at once), about one per cycle at the server, all
- * rotations (no grace replays, which would mean a second tab presented the same refresh token).
- */
-async function watchRefreshCycles(tabs: Page[], ms: number) {
-  const before = { requests: await refreshes(), ...(await outcomes()) };
-  const sent: number[] = [];
-  const onFinished = (request: Request) => {
-    if (new URL(request.url()).pathname === "/v1/auth/refresh") sent.push(request.timing().startTime);
-  };
-  context.on("requestfinished", onFinished);
-  const steps: number[] = [];
-  const stepTimes: number[] = [];
-  let last = before.requests;
-  const started = Date.now();
-  while (Date.now() - started < ms) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = await refreshes();
-    if (now !== last) {
-      steps.push(now - last);
-      stepTimes.push(Date.now() - started);
-      last = now;
-    }
-    for (const tab of tabs) {
-      expect(await status(tab)).toBe("signed-in");
-      expect(await sessionStatus(tab)).toBe(200);
-    }
-  }
-  context.off("requestfinished", onFinished);
-  const total = last - before.requests;
-  const cycles = ms / CYCLE_MS;
-  const gaps = sent
-    .sort((a, b) => a - b)
-    .slice(1)
-    .map((at, i) => Math.round(at - (sent[i] ?? at)));
-  console.log(
-    `e2e: ${tabs.length} tab(s), ${total} refresh requests in ${ms} ms (${cycles.toFixed(1)} cycles of ${CYCLE_MS} ms); seen in steps ${JSON.stringify(steps)} at ${JSON.stringify(stepTimes)} ms; sent ${JSON.stringify(gaps)} ms apart`,
-  );
-  expect(sent.length).toBeGreaterThanOrEqual(total - 1);
-  expect(Math.min(...gaps)).toBeGreaterThanOrEqual(CYCLE_MS / 2);
-  expect(total).toBeGreaterThanOrEqual(Math.floor(cycles) - 1);
-  expect(total).toBeLessThanOrEqual(Math.ceil(cycles) + 1);
-  const after = await outcomes();
-  expect(after.rotated - before.rotated).toBe(total);
-  expect(after.graceReplay - before.graceReplay).toBe(0);
-}
+const watched = () => ({ context, identsphereUrl: demo.identsphereUrl });
 
 async function openSignedIn() {
   const tab = await context.newPage();
@@ -117,11 +70,11 @@ it("two tabs stay signed in through many refreshes, one refresh per cycle, and s
 
   const second = await openSignedIn();
   expect(await second.getByTestId("user").textContent()).toBe(await first.getByTestId("user").textContent());
-  await watchRefreshCycles([first, second], WATCH_MS);
+  await watchRefreshCycles(watched(), [first, second], WATCH_MS);
 
   // The first tab holds the refresh lock; when it closes, the second takes over the cycles.
   await first.close();
-  await watchRefreshCycles([second], 6_000);
+  await watchRefreshCycles(watched(), [second], 6_000);
 
   // Sign out in a new tab: the second follows without a reload.
   const third = await openSignedIn();
@@ -132,13 +85,7 @@ it("two tabs stay signed in through many refreshes, one refresh per cycle, and s
 });
 
 it("the README's sign-in page signs in, reports a wrong password, and signs out", async () => {
-  const email = `readme-${randomUUID()}@example.com`;
-  const registered = await fetch(`${demo.identsphereUrl}/v1/auth/register`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ email, password: "correct horse battery staple" }),
-  });
-  expect(registered.status).toBe(201);
+  const email = await registeredAccount(demo.identsphereUrl, "readme");
 
   const page = await context.newPage();
   await page.goto(`${demo.url}/sign-in.html`);

@@ -61,6 +61,18 @@ describe("cookie mode", () => {
     expect(seen.every((init) => init.credentials === "include")).toBe(true);
   });
 
+  it("a sign-in whose cookies do not come back says why, and stays signed out", async () => {
+    const fetch = fakeFetch({
+      "POST /v1/auth/login": () => json(200, tokenResponse()),
+      "GET /v1/auth/session": () => envelope(401, "token_missing"),
+    });
+    const client = new IdentSphereClient({ baseUrl: "https://auth.example.com", fetch, syncTabs: false });
+    const error = await client.login({ email: "a@b.c", password: "x" }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "cookies_blocked", type: "client_error" });
+    expect((error as Error).message).toContain("IDENTSPHERE_COOKIE_SAMESITE=none");
+    expect(client.getState().status).not.toBe("signed-in");
+  });
+
   it("on load, an expired access cookie means one refresh", async () => {
     let refreshed = false;
     const fetch = fakeFetch({
@@ -132,6 +144,66 @@ describe("bearer mode", () => {
     await client.verifyMfa({ mfaToken: "mfa", code: "123456" });
     client.stop();
     expect(client.getState().status).toBe("signed-in");
+  });
+});
+
+describe("an IdentSphere on another origin", () => {
+  const baseUrl = "https://auth.example.com";
+  const session = () =>
+    fakeFetch({
+      "POST /v1/auth/login": () => json(200, tokenResponse()),
+      "GET /v1/auth/session": () => json(200, INFO),
+      "POST /v1/auth/refresh": () => json(200, tokenResponse()),
+      "POST /v1/auth/mfa/verify": () => json(200, tokenResponse()),
+      "POST /v1/auth/logout": () => json(204),
+    });
+  /** Sign-in, session read, refresh, step-up and logout: every kind of call a session makes. */
+  async function sessionCalls(client: IdentSphereClient) {
+    await client.login({ email: "a@b.c", password: "x" });
+    await client.getSession();
+    await client.refresh();
+    await client.verifyMfa({ code: "123456" });
+    await client.logout();
+    client.stop();
+  }
+
+  it("cookie mode sends the cookies with every call to it", async () => {
+    const fetch = session();
+    await sessionCalls(new IdentSphereClient({ baseUrl, fetch, syncTabs: false }));
+    expect(fetch.calls).toEqual([
+      "POST /v1/auth/login",
+      "GET /v1/auth/session",
+      "GET /v1/auth/session",
+      "POST /v1/auth/refresh",
+      "POST /v1/auth/mfa/verify",
+      "POST /v1/auth/logout",
+    ]);
+    for (const request of fetch.requests) {
+      expect(request).toMatchObject({ url: expect.stringMatching(/^https:\/\/auth\.example\.com\/v1\//), credentials: "include", authorization: null });
+    }
+  });
+
+  it("bearer mode sends no cookie, and the access token on every call past sign-in", async () => {
+    const fetch = session();
+    await sessionCalls(new IdentSphereClient({ baseUrl, mode: "bearer", fetch }));
+    expect(fetch.requests.every((r) => r.url.startsWith(`${baseUrl}/v1/`) && r.credentials === "omit")).toBe(true);
+    const unauthenticated = fetch.requests.filter((r) => r.authorization !== "Bearer at").map((r) => r.key);
+    // The refresh presents its refresh token in the body instead.
+    expect(unauthenticated).toEqual(["POST /v1/auth/login", "POST /v1/auth/refresh"]);
+  });
+
+  it("a request the browser withholds (no CORS for this page) names the setting to check", async () => {
+    const blocked = async () => Promise.reject(new TypeError("Failed to fetch"));
+    const error = await new IdentSphereClient({ baseUrl, fetch: blocked }).login({ email: "a@b.c", password: "x" }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: "network_error",
+      type: "client_error",
+      status: 0,
+      message: `POST /v1/auth/login: no response, or one the browser withheld: IdentSphere at ${baseUrl} answers CORS only for the origins in its IDENTSPHERE_ALLOWED_ORIGINS (is ${window.location.origin} one?)`,
+    });
+    // Same-origin, CORS plays no part: the plain message.
+    const sameOrigin = await new IdentSphereClient({ fetch: blocked }).login({ email: "a@b.c", password: "x" }).catch((e: unknown) => e);
+    expect(sameOrigin).toMatchObject({ code: "network_error", message: "POST /v1/auth/login: no response" });
   });
 });
 

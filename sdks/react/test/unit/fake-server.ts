@@ -39,6 +39,7 @@ export function envelope(status: number, code: string, type = "authentication_er
 /** A request as the fake server saw it. */
 export interface SeenRequest {
   key: string;
+  url: string;
   body: unknown;
   credentials: RequestCredentials | undefined;
   authorization: string | null;
@@ -57,6 +58,7 @@ export function fakeFetch(routes: Record<string, Handler>) {
     calls.push(key);
     requests.push({
       key,
+      url: String(input),
       body,
       credentials: init.credentials,
       authorization: new Headers(init.headers).get("Authorization"),
