@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use identsphere::app::Application;
 use identsphere::clock::Clock;
@@ -147,9 +148,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Migrate => match config::migration_target(&config::env) {
-            Ok(MigrationTarget::Postgres(url)) => {
-                run(&logging, async move { identsphere::store::postgres::migrate(&url).await })
-            }
+            Ok(MigrationTarget::Postgres(database)) => run(&logging, async move {
+                let variables = identsphere::store::tls::postgres_variables(&database);
+                identsphere::store::postgres::migrate(&database).await.with_context(|| format!("migrating {variables}"))
+            }),
             Ok(MigrationTarget::Embedded(dir)) => {
                 run(&logging, async move { identsphere::store::embedded::SqliteStore::open(&dir).map(drop) })
             }

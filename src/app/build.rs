@@ -31,6 +31,7 @@ use crate::store::Stores;
 use crate::store::embedded::{SqliteStore, embedded_kek};
 use crate::store::postgres::{PgStore, migrate};
 use crate::store::redis::RedisStore;
+use crate::store::tls::postgres_variables;
 
 /// How long a request waits for its organization's actor.
 const ACTOR_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
@@ -56,18 +57,31 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
     Ok(handle.clone())
 }
 
+/// What a failure to reach Redis names: the variables to look at.
+fn redis_variables(url: &str, ca_file: bool) -> &'static str {
+    if ca_file {
+        "connecting to IDENTSPHERE_REDIS_URL (certificate checked against IDENTSPHERE_REDIS_CA_FILE)"
+    } else if url.starts_with("rediss://") {
+        "connecting to IDENTSPHERE_REDIS_URL (certificate checked against the system's CAs: \
+         IDENTSPHERE_REDIS_CA_FILE names another)"
+    } else {
+        "connecting to IDENTSPHERE_REDIS_URL (plain TCP: a Redis that requires TLS needs a rediss:// URL)"
+    }
+}
+
 /// Opens (and migrates) the configured backend; returns it with the key-encryption key to use.
 pub(super) async fn open_stores(config: &Config, clock: &Clock) -> anyhow::Result<(Stores, KeyEncryptionKey)> {
     match &config.store {
-        StoreConfig::Postgres { database_url, pool_size, redis_url, redis_key_prefix } => {
-            migrate(database_url).await.context("applying migrations to IDENTSPHERE_DATABASE_URL")?;
-            let pg = PgStore::connect(database_url, *pool_size).context("IDENTSPHERE_DATABASE_URL")?;
+        StoreConfig::Postgres { database, pool_size, redis_url, redis_ca, redis_key_prefix } => {
+            let variables = postgres_variables(database);
+            migrate(database).await.with_context(|| format!("applying migrations to {variables}"))?;
+            let pg = PgStore::connect(database, *pool_size).context(variables)?;
             // The feed keeps entries for the longest lifetime any can have, not one entry's own: none covers
             // a token that outlives both settings.
             let feed_retention = config.access_token_ttl.max(config.refresh_token_ttl) + CLOCK_SKEW_ALLOWANCE;
-            let redis = RedisStore::connect(redis_url, redis_key_prefix.clone(), feed_retention)
+            let redis = RedisStore::connect(redis_url, redis_ca.as_ref(), redis_key_prefix.clone(), feed_retention)
                 .await
-                .context("connecting to IDENTSPHERE_REDIS_URL")?
+                .context(redis_variables(redis_url, redis_ca.is_some()))?
                 .rebuilt_from(Arc::new(pg.clone()), config.access_token_ttl);
             // A Redis that lost its data (restarted without persistence) gets the revocations back before this
             // replica serves; if that fails now, the first check tries again and refuses until it succeeds.

@@ -14,16 +14,18 @@ use base64::Engine as _;
 use time::Duration;
 
 mod oauth;
+mod stores;
 mod values;
 mod webauthn;
 
 pub(crate) use oauth::checked_url;
 pub use oauth::{ProviderConfig, ProviderKind};
+pub use stores::{CaCertificates, MigrationTarget, PostgresConfig, SslMode, StoreConfig, migration_target};
 pub use values::{
     ApiKey, Argon2Params, ClientIpHeader, ConfigError, CookieScope, EmailConfig, KeyEncryptionKey, LogFormat, Logging,
-    MigrationTarget, PublicUrl, RateLimits, StoreConfig, migration_target,
+    PublicUrl, RateLimits,
 };
-use values::{data_dir, parse_num, postgres_url, rate};
+use values::{data_dir, parse_num, rate};
 pub use webauthn::{Passkeys, WebauthnConfig};
 
 /// Everything the server needs to start.
@@ -156,7 +158,7 @@ impl Config {
             },
         };
 
-        let store = match (postgres_url(&get)?, get("IDENTSPHERE_REDIS_URL")) {
+        let store = match (stores::postgres(&get)?, get("IDENTSPHERE_REDIS_URL")) {
             (None, None) => StoreConfig::Embedded,
             (Some(_), None) => {
                 return Err(ConfigError {
@@ -174,17 +176,13 @@ impl Config {
                         .to_owned(),
                 });
             }
-            (Some(database_url), Some(redis_url)) => {
-                if !redis_url.starts_with("redis://") {
-                    return Err(ConfigError {
-                        var: "IDENTSPHERE_REDIS_URL".into(),
-                        problem: "must be a redis:// URL (TLS to Redis is not built in yet)".to_owned(),
-                    });
-                }
+            (Some(database), Some(redis_url)) => {
+                let redis_ca = stores::redis(&get, &redis_url)?;
                 StoreConfig::Postgres {
-                    database_url,
+                    database,
                     pool_size: count("IDENTSPHERE_DATABASE_POOL_SIZE", NonZeroUsize::new(16).unwrap_or(cores))?.get(),
                     redis_url,
+                    redis_ca,
                     redis_key_prefix: get("IDENTSPHERE_REDIS_KEY_PREFIX").unwrap_or_else(|| "identsphere:".to_owned()),
                 }
             }
@@ -504,7 +502,7 @@ mod tests {
             ("IDENTSPHERE_ARGON2_MEMORY_KIB", "1"),
             ("IDENTSPHERE_ARGON2_ITERATIONS", "0"),
             ("IDENTSPHERE_ARGON2_PARALLELISM", "0"),
-            ("IDENTSPHERE_REDIS_URL", "rediss://127.0.0.1:6379"),
+            ("IDENTSPHERE_REDIS_URL", "http://127.0.0.1:6379"),
             ("IDENTSPHERE_METRICS_BIND", "9090"),
             ("IDENTSPHERE_SHUTDOWN_TIMEOUT", "-1"),
             ("IDENTSPHERE_RATE_LIMIT_SIGNIN_IP", "30"),
@@ -549,10 +547,9 @@ mod tests {
         let env = |vars: &'static [(&'static str, &'static str)]| {
             move |v: &str| vars.iter().find(|(k, _)| *k == v).map(|(_, x)| (*x).to_owned())
         };
-        assert_eq!(
-            migration_target(&env(&[("IDENTSPHERE_DATABASE_URL", "postgres://h/db")])).unwrap(),
-            MigrationTarget::Postgres("postgres://h/db".into())
-        );
+        let target = migration_target(&env(&[("IDENTSPHERE_DATABASE_URL", "postgres://h/db?sslmode=require")]));
+        let MigrationTarget::Postgres(database) = target.unwrap() else { panic!("not Postgres") };
+        assert_eq!((database.url.as_str(), database.ssl_mode), ("postgres://h/db", SslMode::Require));
         assert_eq!(
             migration_target(&env(&[("IDENTSPHERE_DATA_DIR", "/d")])).unwrap(),
             MigrationTarget::Embedded("/d".into())

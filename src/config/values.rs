@@ -195,58 +195,8 @@ impl Logging {
     }
 }
 
-/// Where the server keeps its state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreConfig {
-    /// SQLite under the data directory: zero setup, a single node.
-    Embedded,
-    /// Postgres for everything durable, Redis for the denylist: any number of replicas.
-    Postgres {
-        /// Postgres connection string.
-        database_url: String,
-        /// Connections kept by the Postgres pool.
-        pool_size: usize,
-        /// Redis connection string.
-        redis_url: String,
-        /// Prefix of every Redis key, so deployments (and tests) can share one Redis.
-        redis_key_prefix: String,
-    },
-}
-
-/// What `identsphere migrate` migrates: Postgres when `IDENTSPHERE_DATABASE_URL` is set, else the
-/// embedded store in the data directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MigrationTarget {
-    /// A Postgres database.
-    Postgres(String),
-    /// The embedded store in this directory.
-    Embedded(PathBuf),
-}
-
-pub(super) fn postgres_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
-    let Some(url) = get("IDENTSPHERE_DATABASE_URL") else { return Ok(None) };
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(ConfigError {
-            var: "IDENTSPHERE_DATABASE_URL".into(),
-            problem: "must be a postgres:// URL".to_owned(),
-        });
-    }
-    Ok(Some(url))
-}
-
 pub(super) fn data_dir(get: &impl Fn(&str) -> Option<String>) -> PathBuf {
     PathBuf::from(get("IDENTSPHERE_DATA_DIR").unwrap_or_else(|| "./identsphere-data".to_owned()))
-}
-
-/// Reads what `identsphere migrate` needs, and nothing more.
-///
-/// # Errors
-/// A `IDENTSPHERE_DATABASE_URL` that is not a `postgres://` URL.
-pub fn migration_target(get: &impl Fn(&str) -> Option<String>) -> Result<MigrationTarget, ConfigError> {
-    Ok(match postgres_url(get)? {
-        Some(url) => MigrationTarget::Postgres(url),
-        None => MigrationTarget::Embedded(data_dir(get)),
-    })
 }
 
 /// The 32-byte key-encryption key. Its `Debug` shows nothing of it.

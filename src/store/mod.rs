@@ -8,6 +8,7 @@
 pub mod embedded;
 pub mod postgres;
 pub mod redis;
+pub mod tls;
 
 use std::sync::Arc;
 

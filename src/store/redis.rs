@@ -25,6 +25,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{CeremonyStore, Probe, RateLimiter, RevocationLog};
+use crate::config::CaCertificates;
 use crate::model::Rate;
 use identsphere_actors::{Revocation, RevocationPage, Revoked};
 
@@ -115,19 +116,33 @@ fn redis_error(err: &redis::RedisError) -> StoreError {
 }
 
 impl RedisStore {
-    /// Connects to `url`; every key gets `prefix`. Feed entries are kept `feed_retention` after they are
-    /// appended: at least the longest lifetime of any token an entry can cover.
+    /// Connects to `url`, a `rediss://` one checked against `ca` if given, else the system's CAs; every key
+    /// gets `prefix`. Feed entries are kept `feed_retention` after they are appended: at least the longest
+    /// lifetime of any token an entry can cover.
     ///
     /// # Errors
-    /// When the URL is invalid or Redis does not answer.
-    pub async fn connect(url: &str, prefix: String, feed_retention: time::Duration) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)?;
+    /// When the URL is invalid, Redis does not answer or its certificate does not verify.
+    pub async fn connect(
+        url: &str,
+        ca: Option<&CaCertificates>,
+        prefix: String,
+        feed_retention: time::Duration,
+    ) -> anyhow::Result<Self> {
+        let client = match ca {
+            Some(ca) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(ca.pem.clone()) },
+            )?,
+            None => redis::Client::open(url)?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_with_config(client, config).await?;
+        // redis-rs' message already ends with its cause's, which anyhow would print a second time.
+        let connection =
+            ConnectionManager::new_with_config(client, config).await.map_err(|err| anyhow::anyhow!("{err}"))?;
         Ok(Self {
             connection,
             prefix,

@@ -36,4 +36,5 @@ mod revocations;
 mod session_view;
 mod social;
 mod sso;
+mod store_tls;
 mod tokens;

@@ -134,7 +134,8 @@ async fn a_short_lived_revocation_does_not_trim_longer_lived_ones_from_the_feed(
             let resources = fresh_postgres().await;
             let Resources::Postgres { redis_prefix, .. } = resources.as_ref() else { unreachable!() };
             // What a server with the default lifetimes keeps entries for (the refresh-token lifetime).
-            let store = RedisStore::connect(&redis_url(), redis_prefix.clone(), Duration::days(30)).await.unwrap();
+            let store =
+                RedisStore::connect(&redis_url(), None, redis_prefix.clone(), Duration::days(30)).await.unwrap();
             (resources, Arc::new(store))
         }
         Backend::Embedded => {

@@ -9,15 +9,17 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use identsphere_actors::{
     Aal, AuthMethod, FamilyRecord, RefreshPointer, RevokeReason, SessionRules, Spent, StoreError, UserProfile,
 };
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::Probe;
+use super::tls::postgres_tls;
+use crate::config::PostgresConfig;
 use crate::model::{Audit, Credentials, OrgPolicy, Organization, SignupMode, session_rules};
 
 // Column lists are macros so that `concat!` makes each statement one literal. Macros are scoped by the text:
@@ -98,8 +100,9 @@ pub struct PgStore {
 ///
 /// # Errors
 /// When Postgres is unreachable or a migration fails.
-pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
-    let (mut client, connection) = tokio_postgres::connect(database_url, NoTls).await?;
+pub async fn migrate(database: &PostgresConfig) -> anyhow::Result<()> {
+    let (config, tls) = postgres_tls(database)?;
+    let (mut client, connection) = config.connect(tls).await?;
     let driver = tokio::spawn(connection);
     client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
     let report = pg_migrations::migrations::runner().run_async(&mut client).await;
@@ -132,26 +135,23 @@ macro_rules! pooled {
 }
 
 impl PgStore {
-    /// A pool of at most `size` connections to `database_url`.
+    /// A pool of at most `size` connections to `database`.
     ///
     /// # Errors
-    /// When the URL cannot be parsed.
-    pub fn connect(database_url: &str, size: usize) -> anyhow::Result<Self> {
-        let config = deadpool_postgres::Config {
-            url: Some(database_url.to_owned()),
-            manager: Some(ManagerConfig { recycling_method: RecyclingMethod::Fast }),
-            pool: Some(PoolConfig {
-                max_size: size,
-                timeouts: Timeouts {
-                    wait: Some(Duration::from_secs(5)),
-                    create: Some(Duration::from_secs(5)),
-                    recycle: Some(Duration::from_secs(5)),
-                },
-                ..PoolConfig::default()
-            }),
-            ..deadpool_postgres::Config::default()
-        };
-        Ok(Self { pool: config.create_pool(Some(Runtime::Tokio1), NoTls)? })
+    /// When the URL cannot be parsed or the TLS settings cannot be used.
+    pub fn connect(database: &PostgresConfig, size: usize) -> anyhow::Result<Self> {
+        let (config, tls) = postgres_tls(database)?;
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(size)
+            .timeouts(Timeouts {
+                wait: Some(Duration::from_secs(5)),
+                create: Some(Duration::from_secs(5)),
+                recycle: Some(Duration::from_secs(5)),
+            })
+            .runtime(Runtime::Tokio1)
+            .build()?;
+        Ok(Self { pool })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
