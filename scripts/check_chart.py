@@ -425,6 +425,24 @@ def check_pod(report: Report, where: str, pod: dict[str, Any]) -> None:
         report.check(bool(by_digest or by_tag), cw, f"image {image!r} is neither repository:tag nor repository@sha256:digest")
 
 
+def check_ca_files(report: Report, where: str, values: dict[str, Any], spec: dict[str, Any], container: dict[str, Any],
+                   stores: tuple[str, ...]) -> None:
+    """Each store whose ca.configMap is set: its IDENTSPHERE_<STORE>_CA_FILE names that ConfigMap's key, mounted."""
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts") or []}
+    for store in stores:
+        ca = (values.get(store) or {}).get("ca") or {}
+        var = f"IDENTSPHERE_{store.upper()}_CA_FILE"
+        path = (env_value(container, var) or {}).get("value")
+        if not ca.get("configMap"):
+            report.check(path is None, where, f"{var} set without {store}.ca.configMap")
+            continue
+        directory, _, file = (path or "").rpartition("/")
+        volume = volumes.get(mounts.get(directory, ""), {}).get("configMap") or {}
+        report.check(volume.get("name") == ca["configMap"] and file in [i["path"] for i in volume.get("items") or []],
+                     where, f"{var}={path!r} is not the key of the mounted ConfigMap {ca['configMap']!r}")
+
+
 def check_promises(report: Report, case: str, values: dict[str, Any], objects: list[dict[str, Any]]) -> None:
     w = lambda what: f"{case}: {what}"  # noqa: E731
     full = RELEASE
@@ -537,6 +555,8 @@ def check_promises(report: Report, case: str, values: dict[str, Any], objects: l
                 report.check(ref.get("key") in (hook_secret[0].get("data") or {}), w("migration Job"), "its Secret lacks the key it reads")
         for var in SECRET_VARS[1:]:
             report.check(env_value(jc, var) is None, w("migration Job"), f"needs only the database URL, not {var}")
+        check_ca_files(report, w("migration Job"), values, job["spec"]["template"]["spec"], jc, ("database",))
+    check_ca_files(report, w("Deployment"), values, spec, server, ("database", "redis"))
 
     # Service, and everything that points at it or at the pods.
     services = find(objects, "Service", full)

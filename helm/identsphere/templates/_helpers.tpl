@@ -110,7 +110,7 @@ Fails the render when the settings cannot make a working Postgres + Redis deploy
 {{- fail "database.url is required (a postgres:// URL), or set existingSecret: this chart runs only the Postgres + Redis mode" }}
 {{- end }}
 {{- if not .Values.redis.url }}
-{{- fail "redis.url is required (a redis:// URL), or set existingSecret: this chart runs only the Postgres + Redis mode" }}
+{{- fail "redis.url is required (a redis:// or rediss:// URL), or set existingSecret: this chart runs only the Postgres + Redis mode" }}
 {{- end }}
 {{- if not .Values.keyEncryptionKey }}
 {{- fail "keyEncryptionKey is required (`openssl rand -base64 32`), or set existingSecret" }}
@@ -240,4 +240,48 @@ Label matchers of the alert queries: job and namespace of this release unless pr
 {{- $parts = append $parts (printf "%s=%q" $k (index $m $k | toString)) }}
 {{- end }}
 {{- join "," $parts }}
+{{- end }}
+
+{{/*
+The stores' private CAs (database.ca, redis.ca): for each whose ConfigMap is set, the variable naming the file,
+the mount and the volume. Called with (dict "ctx" . "stores" (list "database" …)): the migration Job needs only
+the database's.
+*/}}
+{{- define "identsphere.caFiles" -}}
+{{- $vars := dict "database" "IDENTSPHERE_DATABASE_CA_FILE" "redis" "IDENTSPHERE_REDIS_CA_FILE" }}
+{{- range $store := .stores }}
+{{- $ca := default dict (index $.ctx.Values $store "ca") }}
+{{- if $ca.configMap }}
+- store: {{ $store }}
+  var: {{ index $vars $store }}
+  configMap: {{ $ca.configMap | quote }}
+  key: {{ $ca.key | default "ca.crt" | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "identsphere.caEnv" -}}
+{{- range (include "identsphere.caFiles" . | fromYamlArray) }}
+- name: {{ .var }}
+  value: {{ printf "/etc/identsphere/%s-ca/%s" .store .key | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "identsphere.caMounts" -}}
+{{- range (include "identsphere.caFiles" . | fromYamlArray) }}
+- name: {{ .store }}-ca
+  mountPath: /etc/identsphere/{{ .store }}-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "identsphere.caVolumes" -}}
+{{- range (include "identsphere.caFiles" . | fromYamlArray) }}
+- name: {{ .store }}-ca
+  configMap:
+    name: {{ .configMap }}
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
 {{- end }}
