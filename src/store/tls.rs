@@ -63,7 +63,7 @@ fn roots(database: &PostgresConfig) -> anyhow::Result<RootCertStore> {
     }
     anyhow::ensure!(
         !roots.is_empty(),
-        "the system has no CA certificates to check Postgres' with: set IDENTSPHERE_DATABASE_CA_FILE"
+        "the system has no CA certificates to check Postgres' certificate against: set IDENTSPHERE_DATABASE_CA_FILE"
     );
     Ok(roots)
 }
