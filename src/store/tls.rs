@@ -1,8 +1,9 @@
 //! TLS to Postgres with rustls on aws-lc-rs: tokio-postgres' `MakeTlsConnect` over tokio-rustls, and the
 //! certificate checks of libpq's `sslmode`s.
 //!
-//! Written here rather than taken from `tokio-postgres-rustls`: that crate's channel binding brings its own
-//! X.509 and digest crates, where this adapter is the few lines below over crates already in the tree.
+//! Written here rather than taken from `tokio-postgres-rustls`, which is not in the tree and brings its own
+//! digest crates: this adapter is the few lines below over crates already in it (aws-lc-rs for the channel
+//! binding's hash, x509-parser, which webauthn-rs-core uses, for the certificate's signature algorithm).
 
 use std::future::Future;
 use std::io;
@@ -183,11 +184,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> TlsConnect<S> for Rustl
 pub struct RustlsStream<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
-    /// None: SCRAM then authenticates without channel binding, which tokio-postgres' default
-    /// (`channel_binding=prefer`) accepts. Binding needs the hash the certificate is signed with, i.e. an
-    /// X.509 parser; against an impostor, `verify-full` is the guard.
+    /// `tls-server-end-point` (RFC 5929): the server certificate hashed with the hash of its signature, SHA-256
+    /// for any other than SHA-384 and SHA-512 (RFC 5929 for MD5 and SHA-1), as Postgres computes it. SCRAM then proves both ends see the same TLS
+    /// session, which keeps a relaying impostor out even where the certificate is not checked (`require`).
+    /// A certificate this cannot read gives none, and SCRAM runs unbound as tokio-postgres' default allows.
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        use aws_lc_rs::digest;
+        use x509_parser::oid_registry::{
+            OID_PKCS1_SHA384WITHRSA, OID_PKCS1_SHA512WITHRSA, OID_SIG_ECDSA_WITH_SHA384, OID_SIG_ECDSA_WITH_SHA512,
+        };
+        let Some(certificate) = self.0.get_ref().1.peer_certificates().and_then(<[_]>::first) else {
+            return ChannelBinding::none();
+        };
+        let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
+            return ChannelBinding::none();
+        };
+        let signature = &parsed.signature_algorithm.algorithm;
+        let hash = if [OID_PKCS1_SHA384WITHRSA, OID_SIG_ECDSA_WITH_SHA384].contains(signature) {
+            &digest::SHA384
+        } else if [OID_PKCS1_SHA512WITHRSA, OID_SIG_ECDSA_WITH_SHA512].contains(signature) {
+            &digest::SHA512
+        } else {
+            &digest::SHA256
+        };
+        ChannelBinding::tls_server_end_point(digest::digest(hash, certificate).as_ref().to_vec())
     }
 }
 

@@ -20,7 +20,7 @@ use crate::helpers::{PASSWORD, config_for, fresh_data_dir, start};
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const NEEDS: &str = "the store TLS tests need openssl, postgresql-15 (initdb, pg_ctl) and redis-server";
+const NEEDS: &str = "the store TLS tests need openssl, postgresql-15 (initdb, pg_ctl, psql) and redis-server";
 
 /// Runs a tool the test needs, failing loudly if it is missing or fails.
 fn tool(command: &mut Command) -> Output {
@@ -128,8 +128,9 @@ impl TlsStores {
         );
         let mut postgresql_conf = std::fs::OpenOptions::new().append(true).open(data.join("postgresql.conf")).unwrap();
         std::io::Write::write_all(&mut postgresql_conf, conf.as_bytes()).unwrap();
-        // TLS or nothing: a connection that succeeds below is encrypted.
-        std::fs::write(data.join("pg_hba.conf"), "hostssl all all 127.0.0.1/32 trust\n").unwrap();
+        // TLS or nothing: a connection that succeeds below is encrypted. `binder` signs in with SCRAM.
+        let hba = "hostssl all binder 127.0.0.1/32 scram-sha-256\nhostssl all all 127.0.0.1/32 trust\n";
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
         stores.pg_started = true;
         tool(
             as_postgres(&format!("{PG_BIN}/pg_ctl"))
@@ -139,6 +140,8 @@ impl TlsStores {
                 .arg(dir.join("pg.log"))
                 .args(["-w", "-t", "60", "start"]),
         );
+        let server = format!("host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=require", stores.pg_port);
+        tool(Command::new("psql").args([&server, "-qc", "CREATE ROLE binder LOGIN SUPERUSER PASSWORD 'secret'"]));
 
         let redis = Command::new("redis-server")
             .args([
@@ -297,6 +300,14 @@ fn postgres_only_sslmode_checks_what_libpq_checks_and_a_refusal_names_the_variab
     let plain = url("localhost", "sslmode=disable");
     let line = failure_line(&migrate(&[("IDENTSPHERE_DATABASE_URL", &plain), ("IDENTSPHERE_DATABASE_CA_FILE", "")]), 1);
     assert!(line.contains("IDENTSPHERE_DATABASE_URL") && line.contains("no encryption"), "{line}");
+
+    // SCRAM bound to the TLS session: the server checks the binding against its own certificate.
+    let bound = format!(
+        "postgres://binder:secret@localhost:{}/postgres?sslmode=require&channel_binding=require",
+        stores.pg_port
+    );
+    let output = migrate(&[("IDENTSPHERE_DATABASE_URL", &bound), ("IDENTSPHERE_DATABASE_CA_FILE", "")]);
+    assert!(output.status.success(), "channel binding: {}", String::from_utf8_lossy(&output.stderr));
 
     // What start-up refuses before connecting: exit code 2, "configuration error".
     let missing = stores.file("missing.pem");
