@@ -1,12 +1,14 @@
-//! The domain newtypes on any string a client can put in a field: `Email`, `Password`, `OrgRef`.
+//! The domain newtypes on any string a client can put in a field: `Email`, `Password`, `OrgRef`, and an
+//! imported password hash with a Firebase project's parameters (user import).
 //!
 //! None may panic; each refuses with its own code only, and what it accepts keeps its rules (an email is
 //! trimmed, at most 254 bytes, has a local part, holds no zero-width or bidirectional character and folds
 //! only ASCII case; a password has 8 characters and at most 256 bytes; a slug is 1 to 63 of `a-z`, `0-9`,
-//! `-`).
+//! `-`); an imported hash is stored as given (but for Django's `argon2` prefix) or refused.
 
 #![no_main]
 
+use identsphere::auth::imported::{self, FirebaseProject, ImportRules};
 use identsphere::model::{Email, OrgRef, Password};
 use identsphere_fuzz::assert_refusal;
 use libfuzzer_sys::fuzz_target;
@@ -46,4 +48,11 @@ fuzz_target!(|data: &[u8]| {
         }
         None => {}
     }
+    let rules = ImportRules { allow_weak: true, firebase: None };
+    if let Ok(stored) = imported::admit(&raw, &rules) {
+        let given = raw.trim();
+        assert!(stored == given || given.strip_prefix("argon2") == Some(stored.as_str()), "{given:?} -> {stored:?}");
+    }
+    // Refused with a reason or taken; never a panic.
+    let _ = FirebaseProject::parse(&raw);
 });
