@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{PASSWORD, TestApp, assert_error, ids, postgres_run, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, assert_error, ids, postgres_run, spawn_app, spawn_app_with};
 use crate::mfa::{code, raised_to_aal2};
 use crate::organizations::{call, create_key, create_org, json_of};
 
@@ -412,4 +412,33 @@ fn check_cli_output(output: &std::process::Output) {
     assert_eq!(statuses, ["created", "created", "invalid"], "{results:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("imported into acme: 2 created, 0 existing, 1 invalid"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn weak_hashes_only_where_the_operator_allows_them_and_no_check_answers_sooner_than_the_floor() {
+    let app = spawn_app_with(&[
+        ("IDENTSPHERE_IMPORT_ALLOW_WEAK_HASHES", "true"),
+        ("IDENTSPHERE_PASSWORD_CHECK_MIN_MS", "300"),
+    ])
+    .await;
+    let (_, key) = org_with_key(&app, "acme").await;
+    // MD5 of the password, bare and Django-salted (Python's hashlib).
+    let lines = [
+        user("bare@legacy.example", "9cc2ae8a1ba7a93da39b46fc1019c481"),
+        user("salted@legacy.example", "md5$seasalt$9aa4b8addefd43dbf9340b7540e4e49a"),
+    ];
+    let results = import(&app, "acme", &key, &lines, None).await;
+    assert!(results.iter().all(|r| r["status"] == "created"), "{results:?}");
+    // Every refusal takes the floor, whatever stood behind it: a weak hash, no account, an Argon2 one.
+    let argon2_user = app.signed_up_user().await;
+    for email in ["salted@legacy.example", "nobody@legacy.example", argon2_user.email.as_str()] {
+        let started = std::time::Instant::now();
+        assert_error(login(&app, email, "wrong password").await, 401, "invalid_credentials", "authentication_error")
+            .await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(300), "{email}: {:?}", started.elapsed());
+    }
+    assert_eq!(login(&app, "bare@legacy.example", PASSWORD).await.status(), StatusCode::OK);
+    let id: Uuid = results[0]["user_id"].as_str().unwrap().parse().unwrap();
+    assert!(app.db().await.password_hash(id).await.starts_with("$argon2id$"), "the MD5 is gone after one sign-in");
+    assert_eq!(login(&app, "salted@legacy.example", PASSWORD).await.status(), StatusCode::OK);
 }
