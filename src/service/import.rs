@@ -24,7 +24,8 @@ use crate::auth::keys::Sealer;
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::model::{
-    Audit, AuditActor, Email, ImportOutcome, ImportedUser, OrgRef, Organization, Role, display_text, parse_json,
+    Audit, AuditActor, Email, ImportOutcome, ImportedUser, OrgRef, Organization, Role, display_text, domain_of,
+    parse_json,
 };
 use crate::store::AdminStore;
 
@@ -119,6 +120,9 @@ pub struct ImportJob {
     rules: ImportRules,
     /// Lines and bytes one request may carry.
     limits: (u64, u64),
+    /// The domains whose addresses the importer may call verified: `None` for the platform (any); an
+    /// organization only those verified for its SSO connections.
+    vouched_domains: Option<Vec<String>>,
 }
 
 impl Importer {
@@ -144,7 +148,8 @@ impl Importer {
     ) -> ImportJob {
         let rules = ImportRules { allow_weak: self.allow_weak, firebase: None };
         let limits = (MAX_IMPORT_LINES, MAX_IMPORT_BYTES);
-        ImportJob { importer: self.clone(), org, actor, ip, may_make_owners, join_existing, rules, limits }
+        let importer = self.clone();
+        ImportJob { importer, org, actor, ip, may_make_owners, join_existing, rules, limits, vouched_domains: None }
     }
 }
 
@@ -284,8 +289,8 @@ impl ImportJob {
             .transpose()?;
         Ok(ImportedUser {
             user_id,
+            email_verified: line.email_verified && self.vouches_for(&email),
             email,
-            email_verified: line.email_verified,
             display_name: display_text("display_name", line.display_name)?,
             role,
             password_hash,
@@ -293,6 +298,17 @@ impl ImportJob {
             external_id,
             sealed_totp,
         })
+    }
+}
+
+impl ImportJob {
+    /// Whether the importer may call `email` verified. A verified address joins organizations that take its
+    /// domain and is linked to provider identities that prove it, so an organization vouches only for the
+    /// domains the platform verified for its SSO connections: otherwise its admin could plant a verified
+    /// `someone@bigcorp.com` with a password they know, and join BigCorp by domain, or be signed into by the
+    /// real owner's Google account.
+    fn vouches_for(&self, email: &Email) -> bool {
+        self.vouched_domains.as_ref().is_none_or(|domains| domains.contains(&domain_of(email.normalized())))
     }
 }
 
@@ -396,7 +412,15 @@ impl Service {
         let (org, role) = self.user_admin_org(caller, org).await?;
         let platform = matches!(caller, Caller::Key(key) if key.org_id.is_none());
         let rights = (role == Role::Owner && caller.user_id().is_some(), platform);
-        Ok(self.importer().job(org, caller.actor(), caller.ip().map(str::to_owned), rights))
+        let vouched_domains = if platform {
+            None
+        } else {
+            let connections = self.stores.sso.connections(org.id).await?;
+            let verified = connections.into_iter().flat_map(|c| c.domains).filter(|d| d.verified_at.is_some());
+            Some(verified.map(|d| d.domain).collect())
+        };
+        let job = self.importer().job(org, caller.actor(), caller.ip().map(str::to_owned), rights);
+        Ok(ImportJob { vouched_domains, ..job })
     }
 
     /// The organization's members in the import's format (hashes included): an owner at `aal2`, or a

@@ -97,6 +97,19 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn live_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
 }
 
+/// What `IdentityStore::take_over` runs (`?1` is the user; Postgres writes `$1`): everything the holder of an
+/// address that was never verified could have set up goes — the password, passkeys, the second factor and its
+/// recovery codes, other providers' identities — or they would keep a way back into the account its proven
+/// owner now holds (pre-account hijacking). The address becomes verified.
+pub(crate) const TAKE_OVER_SQL: [&str; 6] = [
+    "DELETE FROM password_credentials WHERE user_id = ?1",
+    "DELETE FROM passkeys WHERE user_id = ?1",
+    "DELETE FROM totp_factors WHERE user_id = ?1",
+    "DELETE FROM recovery_codes WHERE user_id = ?1",
+    "DELETE FROM identities WHERE user_id = ?1",
+    "UPDATE users SET email_verified = true WHERE id = ?1",
+];
+
 /// What `create_account` reports as its conflict when the invitation it was to spend no longer works.
 pub const INVITATION_SPENT: &str = "invitation_spent";
 
@@ -542,9 +555,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Unreachable store.
     async fn remove_identity(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
 
-    /// Hands an account whose address was never verified to the provider identity that proved it: the
-    /// password goes, the address becomes verified and `identity` is linked, in one transaction. The
-    /// caller ends the sessions.
+    /// Hands an account whose address was never verified to the provider identity that proved it: every
+    /// credential goes (`TAKE_OVER_SQL`), the address becomes verified and `identity` is linked, in one
+    /// transaction. The caller ends the sessions.
     ///
     /// # Errors
     /// `Conflict` when the identity is linked already.

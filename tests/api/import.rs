@@ -308,7 +308,9 @@ async fn an_export_imports_again_elsewhere_with_passwords_factors_and_ids() {
         json!({"email": "ada@x.example", "email_verified": true, "display_name": "Ada", "role": "admin", "password_hash": HASHES[0].1, "external_id": "u-1", "created_at": "2019-05-01T10:00:00Z", "totp_secret": secret}),
         user("bob@x.example", HASHES[3].1),
     ];
-    import(&app, "acme", &key, &lines, None).await;
+    // The platform's key: its `email_verified` is kept as the other system knew it.
+    let platform = app.db().await.platform_key(app.clock.now()).await;
+    import(&app, "acme", &platform, &lines, None).await;
     // Bob signs in here once: his hash is ours now; Ada's stays bcrypt.
     assert_eq!(login(&app, "bob@x.example", PASSWORD).await.status(), StatusCode::OK);
 
@@ -322,7 +324,6 @@ async fn an_export_imports_again_elsewhere_with_passwords_factors_and_ids() {
     assert_eq!(exported.status(), StatusCode::OK);
     assert_eq!(exported.headers()["cache-control"], "no-store");
     let exported = exported.text().await.unwrap();
-    let platform = app.db().await.platform_key(app.clock.now()).await;
     let by_platform = call(&app, Method::GET, export_path, &platform, None).await.text().await.unwrap();
     assert_eq!(by_platform.lines().count(), 3, "the owner, Ada and Bob: {by_platform}");
     let ada: Value = exported
@@ -441,4 +442,34 @@ async fn weak_hashes_only_where_the_operator_allows_them_and_no_check_answers_so
     let id: Uuid = results[0]["user_id"].as_str().unwrap().parse().unwrap();
     assert!(app.db().await.password_hash(id).await.starts_with("$argon2id$"), "the MD5 is gone after one sign-in");
     assert_eq!(login(&app, "salted@legacy.example", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn an_organization_vouches_only_for_addresses_of_the_domains_verified_for_it() {
+    let app = spawn_app().await;
+    let (owner, key) = org_with_key(&app, "acme").await;
+    // A domain the platform verified for Acme's SSO connection: Acme may call its addresses verified.
+    let connection = json!({"issuer": "https://idp.acme.example", "client_id": "app", "client_secret": "secret", "domains": ["acme.example"]});
+    let path = "/v1/organizations/acme/sso/connections";
+    let connection =
+        json_of(call(&app, Method::POST, path, owner.access(), Some(&connection)).await, StatusCode::CREATED).await;
+    let platform = app.db().await.platform_key(app.clock.now()).await;
+    let verify = format!("{path}/{}/verify-domain", connection["id"].as_str().unwrap());
+    let verified = call(&app, Method::POST, &verify, &platform, Some(&json!({"domain": "acme.example"}))).await;
+    assert_eq!(verified.status(), StatusCode::OK);
+
+    let lines = [user("staff@acme.example", HASHES[0].1), user("someone@bigcorp.example", HASHES[0].1)];
+    let results = import(&app, "acme", &key, &lines, None).await;
+    let db = app.db().await;
+    let mut members = Vec::new();
+    for result in &results {
+        let path = format!("/v1/organizations/acme/users/{}", result["user_id"].as_str().unwrap());
+        members.push(json_of(call(&app, Method::GET, &path, owner.access(), None).await, StatusCode::OK).await);
+    }
+    let (staff, someone) = (&members[0], &members[1]);
+    assert_eq!(staff["email_verified"], true, "{staff}");
+    // Not Acme's to vouch for: it starts unverified, so it joins no organization by domain and a provider
+    // identity proving it takes the account over, the importer's password gone.
+    assert_eq!(someone["email_verified"], false, "{someone}");
+    assert_eq!(db.count("users").await, 3);
 }

@@ -24,7 +24,7 @@ async fn body_of(response: reqwest::Response, status: StatusCode) -> Value {
 }
 
 /// Registers a passkey of `authenticator` for `user` (whose session just signed in): the passkey view.
-async fn register(app: &TestApp, user: &User, authenticator: &mut Authenticator) -> Value {
+pub(crate) async fn register(app: &TestApp, user: &User, authenticator: &mut Authenticator) -> Value {
     let options = post_bearer(app, "/v1/auth/passkeys/registration/options", user.access(), &json!({})).await;
     let options = body_of(options, StatusCode::OK).await;
     let credential = authenticator.register(&options, None);
@@ -38,7 +38,7 @@ async fn authentication_options(app: &TestApp, body: &Value) -> Value {
 }
 
 /// Signs in with `authenticator`'s passkey: the raw response.
-async fn sign_in(app: &TestApp, authenticator: &mut Authenticator) -> reqwest::Response {
+pub(crate) async fn sign_in(app: &TestApp, authenticator: &mut Authenticator) -> reqwest::Response {
     let options = authentication_options(app, &json!({})).await;
     let credential = authenticator.authenticate(&options);
     finish(app, &options, &credential).await

@@ -186,9 +186,14 @@ async fn a_verified_identity_takes_over_an_account_whose_address_was_never_verif
     let provider = MockProvider::start().await;
     provider.sign_in_as(alice());
     let app = app_with(&provider, None).await;
-    // Someone registered Alice's address first and set a password (pre-account hijack).
+    // Someone registered Alice's address first and set a password, a passkey and a second factor of theirs
+    // (pre-account hijack): each would let them back in after Alice signs in.
     let squatter = app.register(&json!({"email": "alice@example.com", "password": PASSWORD})).await;
     let squatter: Value = squatter.json().await.unwrap();
+    let squatter_user = crate::helpers::User { email: "alice@example.com".into(), tokens: squatter.clone() };
+    let mut authenticator = crate::authenticator::Authenticator::new(PUBLIC_BASE_URL);
+    crate::passkeys::register(&app, &squatter_user, &mut authenticator).await;
+    crate::mfa::raised_to_aal2(&app, &squatter).await;
     let browser = browser();
     through(&app, &browser, "mock", &app_query()).await;
     let session = session_of(&app, &browser).await;
@@ -199,6 +204,16 @@ async fn a_verified_identity_takes_over_an_account_whose_address_was_never_verif
     assert_error(login, 401, "invalid_credentials", "authentication_error").await;
     let old = app.session(squatter["access_token"].as_str().unwrap()).await;
     assert_error(old, 401, "token_revoked", "authentication_error").await;
+    // So are their passkey and their second factor: Alice's sign-in asks for no factor she never set.
+    let passkey = crate::passkeys::sign_in(&app, &mut authenticator).await;
+    assert_error(passkey, 401, "passkey_invalid", "authentication_error").await;
+    let again = self::browser();
+    let done = through(&app, &again, "mock", &app_query()).await;
+    assert_eq!(location(&done), APP, "signed in, no second factor due: {done:?}");
+    let db = app.db().await;
+    for table in ["passkeys", "totp_factors", "recovery_codes"] {
+        assert_eq!(db.count(table).await, 0, "{table}");
+    }
 }
 
 #[actix_web::test]

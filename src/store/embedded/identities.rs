@@ -92,8 +92,9 @@ impl IdentityStore for SqliteStore {
         self.run(move |c| {
             let tx = c.transaction()?;
             let user = identity.user_id.as_bytes().as_slice();
-            tx.prepare_cached("DELETE FROM password_credentials WHERE user_id = ?1")?.execute([user])?;
-            tx.prepare_cached("UPDATE users SET email_verified = 1 WHERE id = ?1")?.execute([user])?;
+            for sql in crate::store::TAKE_OVER_SQL {
+                tx.prepare_cached(sql)?.execute([user])?;
+            }
             link(&tx, &identity)?;
             tx.commit()
         })

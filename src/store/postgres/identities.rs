@@ -65,8 +65,9 @@ impl IdentityStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
         let user = [&identity.user_id as &(dyn tokio_postgres::types::ToSql + Sync)];
-        tx_execute(&tx, "DELETE FROM password_credentials WHERE user_id = $1", &user).await?;
-        tx_execute(&tx, "UPDATE users SET email_verified = true WHERE id = $1", &user).await?;
+        for sql in super::super::TAKE_OVER_SQL {
+            tx_execute(&tx, &sql.replace('?', "$"), &user).await?;
+        }
         tx_link(&tx, identity).await?;
         tx.commit().await.map_err(|e| pg_error(&e))
     }
