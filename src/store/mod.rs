@@ -97,16 +97,17 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn live_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
 }
 
-/// What `IdentityStore::take_over` runs (`?1` is the user; Postgres writes `$1`): everything the holder of an
-/// address that was never verified could have set up goes — the password, passkeys, the second factor and its
-/// recovery codes, other providers' identities — or they would keep a way back into the account its proven
-/// owner now holds (pre-account hijacking). The address becomes verified.
-pub(crate) const TAKE_OVER_SQL: [&str; 6] = [
-    "DELETE FROM password_credentials WHERE user_id = ?1",
-    "DELETE FROM passkeys WHERE user_id = ?1",
-    "DELETE FROM totp_factors WHERE user_id = ?1",
-    "DELETE FROM recovery_codes WHERE user_id = ?1",
-    "DELETE FROM identities WHERE user_id = ?1",
+/// What proving an address whose account never had it verified runs (`?1` is the user; Postgres writes `$1`),
+/// after `take_over` removed the password or a reset link replaced it: everything else the account's former
+/// holder could have set up goes — passkeys, the second factor and its recovery codes, other providers'
+/// identities — or they would keep a way into the account its proven owner now holds (pre-account hijacking).
+/// An account whose address was verified before keeps them (its holder set them up). The address becomes
+/// verified last, so the conditions see the state before.
+pub(crate) const PROVEN_ADDRESS_SQL: [&str; 5] = [
+    "DELETE FROM passkeys WHERE user_id = ?1 AND ?1 IN (SELECT id FROM users WHERE NOT email_verified)",
+    "DELETE FROM totp_factors WHERE user_id = ?1 AND ?1 IN (SELECT id FROM users WHERE NOT email_verified)",
+    "DELETE FROM recovery_codes WHERE user_id = ?1 AND ?1 IN (SELECT id FROM users WHERE NOT email_verified)",
+    "DELETE FROM identities WHERE user_id = ?1 AND ?1 IN (SELECT id FROM users WHERE NOT email_verified)",
     "UPDATE users SET email_verified = true WHERE id = ?1",
 ];
 
@@ -223,7 +224,8 @@ pub trait LifecycleStore: Send + Sync + 'static {
     async fn verify_email(&self, token_hash: &SecretHash, now: OffsetDateTime) -> Result<Option<Uuid>, StoreError>;
 
     /// Spends an unexpired, unused password-reset link, sets the new password hash and spends the user's
-    /// other reset links, in one transaction. Returns the user, or `None` when the link does not work.
+    /// other reset links, in one transaction; the link proved the address (`PROVEN_ADDRESS_SQL`). Returns the
+    /// user, or `None` when the link does not work.
     ///
     /// # Errors
     /// `StoreError` when the store fails.
@@ -555,9 +557,9 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Unreachable store.
     async fn remove_identity(&self, user_id: Uuid, id: Uuid) -> Result<bool, StoreError>;
 
-    /// Hands an account whose address was never verified to the provider identity that proved it: every
-    /// credential goes (`TAKE_OVER_SQL`), the address becomes verified and `identity` is linked, in one
-    /// transaction. The caller ends the sessions.
+    /// Hands an account whose address was never verified to the provider identity that proved it: the
+    /// password and every other credential go (`PROVEN_ADDRESS_SQL`), the address becomes verified and
+    /// `identity` is linked, in one transaction. The caller ends the sessions.
     ///
     /// # Errors
     /// `Conflict` when the identity is linked already.

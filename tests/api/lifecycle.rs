@@ -186,6 +186,43 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
 }
 
 #[actix_web::test]
+async fn a_reset_link_proves_the_address_and_removes_what_its_former_holder_set_up() {
+    let (app, mailbox) = app_with_mail(&[]).await;
+    // Someone registered the address before its owner and added a passkey and a second factor of theirs
+    // (pre-account hijacking): after the owner resets the password, neither may let them back in.
+    let squatter = app.signed_up_user().await;
+    let mut authenticator = crate::authenticator::Authenticator::new(crate::helpers::PUBLIC_BASE_URL);
+    crate::passkeys::register(&app, &squatter, &mut authenticator).await;
+    crate::mfa::raised_to_aal2(&app, &squatter.tokens).await;
+    let response = app.post("/v1/auth/password/forgot", &json!({"email": squatter.email})).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let token = mailbox.link_token(&squatter.email, "reset-password", 0).await;
+    let new_password = "the owner's own passphrase";
+    let response = app.post("/v1/auth/password/reset", &json!({"token": token, "password": new_password})).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let passkey = crate::passkeys::sign_in(&app, &mut authenticator).await;
+    assert_error(passkey, 401, "passkey_invalid", "authentication_error").await;
+    let owner: Value =
+        app.login(&json!({"email": squatter.email, "password": new_password})).await.json().await.unwrap();
+    assert!(owner.get("access_token").is_some(), "no second factor the owner never set: {owner}");
+    let session: Value = app.session(owner["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(session["user"]["email_verified"], true, "the link proved the address");
+
+    // An address proven before keeps its factors through a reset: its holder set them up.
+    let verified = app.signed_up_user().await;
+    let link = mailbox.link_token(&verified.email, "verify-email", 0).await;
+    assert_eq!(app.post("/v1/auth/email/verify", &json!({"token": link})).await.status(), StatusCode::NO_CONTENT);
+    crate::mfa::raised_to_aal2(&app, &verified.tokens).await;
+    app.post("/v1/auth/password/forgot", &json!({"email": verified.email})).await;
+    let token = mailbox.link_token(&verified.email, "reset-password", 0).await;
+    app.post("/v1/auth/password/reset", &json!({"token": token, "password": new_password})).await;
+    let login: Value =
+        app.login(&json!({"email": verified.email, "password": new_password})).await.json().await.unwrap();
+    assert_eq!(login["mfa_required"], true, "{login}");
+}
+
+#[actix_web::test]
 async fn a_reset_link_expires_after_an_hour() {
     let (app, mailbox) = app_with_mail(&[]).await;
     let user = app.signed_up_user().await;

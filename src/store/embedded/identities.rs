@@ -92,9 +92,8 @@ impl IdentityStore for SqliteStore {
         self.run(move |c| {
             let tx = c.transaction()?;
             let user = identity.user_id.as_bytes().as_slice();
-            for sql in crate::store::TAKE_OVER_SQL {
-                tx.prepare_cached(sql)?.execute([user])?;
-            }
+            tx.prepare_cached("DELETE FROM password_credentials WHERE user_id = ?1")?.execute([user])?;
+            super::prove_address(&tx, identity.user_id)?;
             link(&tx, &identity)?;
             tx.commit()
         })

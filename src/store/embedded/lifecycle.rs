@@ -91,6 +91,7 @@ impl LifecycleStore for SqliteStore {
                 let id = user.as_bytes().as_slice();
                 tx.prepare_cached(SET_PASSWORD)?.execute(params![id, password_hash, ms(now)])?;
                 tx.prepare_cached(SPEND_RESET_LINKS)?.execute(params![id, ms(now), purpose])?;
+                super::prove_address(&tx, user)?;
             }
             tx.commit()?;
             Ok(user)

@@ -234,6 +234,14 @@ const SET_PASSWORD: &str = "INSERT INTO password_credentials (user_id, hash, upd
 
 /// Records `audit` for `org_id`, on `target`, inside the transaction of the change. Its id is a UUIDv7:
 /// entries of one process at the same millisecond still list in the order they happened.
+/// `PROVEN_ADDRESS_SQL` for `user_id`, inside a transaction.
+fn prove_address(connection: &Connection, user_id: Uuid) -> rusqlite::Result<()> {
+    for sql in crate::store::PROVEN_ADDRESS_SQL {
+        connection.prepare_cached(sql)?.execute([user_id.as_bytes().as_slice()])?;
+    }
+    Ok(())
+}
+
 fn audit_row(connection: &Connection, org_id: Uuid, audit: &Audit, target: Option<&str>) -> rusqlite::Result<()> {
     connection
         .prepare_cached(

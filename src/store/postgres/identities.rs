@@ -65,9 +65,8 @@ impl IdentityStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| pg_error(&e))?;
         let user = [&identity.user_id as &(dyn tokio_postgres::types::ToSql + Sync)];
-        for sql in super::super::TAKE_OVER_SQL {
-            tx_execute(&tx, &sql.replace('?', "$"), &user).await?;
-        }
+        tx_execute(&tx, "DELETE FROM password_credentials WHERE user_id = $1", &user).await?;
+        super::tx_prove_address(&tx, identity.user_id).await?;
         tx_link(&tx, identity).await?;
         tx.commit().await.map_err(|e| pg_error(&e))
     }

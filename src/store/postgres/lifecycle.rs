@@ -66,6 +66,7 @@ impl LifecycleStore for PgStore {
         let user_id: Uuid = get(&row, "user_id")?;
         tx_execute(&tx, SET_PASSWORD, &[&user_id, &password_hash, &now]).await?;
         tx_execute(&tx, SPEND_RESET_LINKS, &[&user_id, &now, &purpose]).await?;
+        super::tx_prove_address(&tx, user_id).await?;
         tx.commit().await.map_err(|e| pg_error(&e))?;
         Ok(Some(user_id))
     }

@@ -284,6 +284,14 @@ async fn tx_audit(
     tx_execute(tx, sql, &params).await.map(drop)
 }
 
+/// `PROVEN_ADDRESS_SQL` for `user_id`, inside a transaction.
+async fn tx_prove_address(tx: &deadpool_postgres::Transaction<'_>, user_id: Uuid) -> Result<(), StoreError> {
+    for sql in crate::store::PROVEN_ADDRESS_SQL {
+        tx_execute(tx, &sql.replace("?1", "$1"), &[&user_id]).await?;
+    }
+    Ok(())
+}
+
 /// Runs one statement inside a transaction; returns its row count.
 async fn tx_execute(
     tx: &deadpool_postgres::Transaction<'_>,
