@@ -97,12 +97,9 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn live_families(&self, user_id: Uuid, now: OffsetDateTime) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
 }
 
-/// What proving an address whose account never had it verified runs (`?1` is the user; Postgres writes `$1`),
-/// after `take_over` removed the password or a reset link replaced it: everything else the account's former
-/// holder could have set up goes — passkeys, the second factor and its recovery codes, other providers'
-/// identities — or they would keep a way into the account its proven owner now holds (pre-account hijacking).
-/// An account whose address was verified before keeps them (its holder set them up). The address becomes
-/// verified last, so the conditions see the state before.
+/// Proving an address its account never had verified (`?1`: the user), after a take-over removed the password
+/// or a reset replaced it: whatever else its former holder set up goes, or they would keep a way into the account
+/// of its proven owner (pre-account hijacking). A verified account keeps them; the address is verified last.
 pub(crate) const PROVEN_ADDRESS_SQL: [&str; 5] = [
     "DELETE FROM passkeys WHERE user_id = ?1 AND ?1 IN (SELECT id FROM users WHERE NOT email_verified)",
     "DELETE FROM totp_factors WHERE user_id = ?1 AND ?1 IN (SELECT id FROM users WHERE NOT email_verified)",
