@@ -33,6 +33,9 @@ use crate::store::postgres::{PgStore, migrate};
 use crate::store::redis::RedisStore;
 use crate::store::tls::postgres_variables;
 
+/// How long an idle client connection is kept open (`keep_alive` below).
+const KEEP_ALIVE_SECS: u64 = 75;
+
 /// How long a request waits for its organization's actor.
 const ACTOR_ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -281,6 +284,11 @@ impl Application {
                 })
         })
         .workers(config.workers.get())
+        // Longer than the idle timeout of the clients and load balancers in front (60 s for most; HTTP
+        // clients often 5 s, actix's default too): the side that closes an idle connection must be the client,
+        // or a request sent on it as it closes is lost (the 30-minute fault run saw one such
+        // `RemoteProtocolError`).
+        .keep_alive(std::time::Duration::from_secs(KEEP_ALIVE_SECS))
         .shutdown_timeout(config.shutdown_timeout.as_secs())
         .disable_signals()
         .listen(listener)?

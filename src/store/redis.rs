@@ -289,6 +289,21 @@ impl RedisStore {
     }
 }
 
+/// One stream entry of the feed.
+fn feed_entry(id: &str, fields: &[String]) -> Result<Revocation, StoreError> {
+    let field = |name: &str| fields.chunks(2).find(|kv| kv.first().is_some_and(|k| k == name)).and_then(|kv| kv.get(1));
+    let (Some(kind), Some(subject), Some(exp)) = (field("kind"), field("id"), field("exp")) else {
+        return Err(StoreError::Internal(format!("malformed feed entry {id}")));
+    };
+    let exp_ms: i128 = exp.parse().map_err(|_| StoreError::Internal(format!("feed entry {id}: exp")))?;
+    Ok(Revocation {
+        kind: Revoked::parse(kind).ok_or_else(|| StoreError::Internal(format!("feed entry {id}: kind")))?,
+        id: subject.parse().map_err(|_| StoreError::Internal(format!("feed entry {id}: id")))?,
+        expires_at: OffsetDateTime::from_unix_timestamp_nanos(exp_ms * 1_000_000)
+            .map_err(|e| StoreError::Internal(e.to_string()))?,
+    })
+}
+
 #[async_trait]
 impl Denylist for RedisStore {
     // Redis expires the keys itself (`PXAT`): `now` is not needed.
@@ -316,37 +331,51 @@ impl Denylist for RedisStore {
     ) -> Result<RevocationPage, StoreError> {
         // A page read from a Redis that lost the feed would be empty or short: rebuild it first.
         self.restore_if_lost(now).await?;
-        let start = cursor.map_or_else(|| "-".to_owned(), |c| format!("({c}"));
-        let mut connection = self.connection.clone();
-        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-            .arg(self.feed_key())
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit)
-            .query_async(&mut connection)
-            .await
-            .map_err(|e| redis_error(&e))?;
         let now_ms = i128::from(now.unix_timestamp()) * 1000;
-        let mut page = RevocationPage { revocations: Vec::new(), cursor: cursor.unwrap_or("0-0").to_owned() };
-        for (id, fields) in entries {
-            let field =
-                |name: &str| fields.chunks(2).find(|kv| kv.first().is_some_and(|k| k == name)).and_then(|kv| kv.get(1));
-            let (Some(kind), Some(subject), Some(exp)) = (field("kind"), field("id"), field("exp")) else {
-                return Err(StoreError::Internal(format!("malformed feed entry {id}")));
-            };
-            let exp_ms: i128 = exp.parse().map_err(|_| StoreError::Internal(format!("feed entry {id}: exp")))?;
-            if exp_ms > now_ms {
-                page.revocations.push(Revocation {
-                    kind: Revoked::parse(kind).ok_or_else(|| StoreError::Internal(format!("feed entry {id}: kind")))?,
-                    id: subject.parse().map_err(|_| StoreError::Internal(format!("feed entry {id}: id")))?,
-                    expires_at: OffsetDateTime::from_unix_timestamp_nanos(exp_ms * 1_000_000)
-                        .map_err(|e| StoreError::Internal(e.to_string()))?,
-                });
+        let mut connection = self.connection.clone();
+        // A fresh read starts where entries can still be live: each expires within the access lifetime and the
+        // clock-skew allowance of its append, and stream ids are Redis' milliseconds, so Redis' clock says where
+        // (with another allowance). Older entries stay for readers with a cursor.
+        let first = match (cursor, &self.durable) {
+            (Some(cursor), _) => cursor.to_owned(),
+            (None, None) => "0-0".to_owned(),
+            (None, Some(durable)) => {
+                let (seconds, _): (i64, i64) =
+                    redis::cmd("TIME").query_async(&mut connection).await.map_err(|e| redis_error(&e))?;
+                let horizon = durable.access_ttl + CLOCK_SKEW_ALLOWANCE + CLOCK_SKEW_ALLOWANCE;
+                format!("{}-0", (seconds - horizon.whole_seconds()).max(0) * 1000)
             }
-            page.cursor = id;
+        };
+        let mut page = RevocationPage { revocations: Vec::new(), cursor: first };
+        // Expired entries are skipped, reading on, until the page is full or the stream ends: a page is short only
+        // at the end of the feed, where every SDK stops (the fault harness's 30-minute run found pages of expired
+        // entries coming back empty, and the live entries after them never read).
+        loop {
+            let start = format!("({}", page.cursor);
+            let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+                .arg(self.feed_key())
+                .arg(start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(limit)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| redis_error(&e))?;
+            let read = entries.len();
+            for (id, fields) in entries {
+                let revocation = feed_entry(&id, &fields)?;
+                page.cursor = id;
+                if revocation.expires_at.unix_timestamp_nanos() / 1_000_000 > now_ms {
+                    page.revocations.push(revocation);
+                    if page.revocations.len() == limit {
+                        return Ok(page);
+                    }
+                }
+            }
+            if read < limit {
+                return Ok(page);
+            }
         }
-        Ok(page)
     }
 
     async fn check(&self, token: TokenRef, now: OffsetDateTime) -> Result<Check, StoreError> {

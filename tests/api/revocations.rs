@@ -94,6 +94,27 @@ async fn logouts_and_reuse_appear_in_order_and_drop_out_when_their_tokens_expire
     assert_eq!(page(&app, None).await["revocations"], json!([]), "expired entries drop out");
 }
 
+/// Found by the 30-minute fault run: a page of only expired entries came back empty (or short) though live
+/// ones followed, and a reader that stops at a short page, as every SDK does, missed them all.
+#[actix_web::test]
+async fn a_page_is_short_only_at_the_end_of_the_feed_however_many_expired_entries_come_first() {
+    let app = spawn_app_with(&[("IDENTSPHERE_PLATFORM_API_KEY", KEY)]).await;
+    for _ in 0..3 {
+        let user = app.signed_up_user().await;
+        assert_eq!(app.logout(user.access(), "others").await.status(), StatusCode::NO_CONTENT);
+        assert_eq!(app.logout(user.access(), "local").await.status(), StatusCode::NO_CONTENT);
+    }
+    // Those have expired (access lifetime and the clock-skew allowance); one more logout is live.
+    app.clock.advance(Duration::minutes(20));
+    let live = app.signed_up_user().await;
+    assert_eq!(app.logout(live.access(), "local").await.status(), StatusCode::NO_CONTENT);
+    let first = feed(&app, "?limit=2").await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(ids(&first, "sid"), [claim(live.access(), "sid")], "the live entry on the first page: {first}");
+    assert_eq!(ids(&first, "jti"), [claim(live.access(), "jti")], "{first}");
+}
+
 #[actix_web::test]
 async fn bad_cursors_and_limits_are_invalid_requests() {
     let app = spawn_app_with(&[("IDENTSPHERE_PLATFORM_API_KEY", KEY)]).await;

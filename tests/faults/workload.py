@@ -135,6 +135,8 @@ class User:
         if entry["status"] != 200:
             return
         if data.get("mfa_required"):
+            if self.totp is None:
+                return  # a factor this client never saw confirmed: nothing to answer with
             step = int(time.time()) // 30
             if step <= self.last_step:
                 return  # a code is accepted once per time step: try again in the next
@@ -291,6 +293,10 @@ class User:
             entry["succ"] = claims(data["refresh_token"])["jti"]
             self.totp, self.last_step = secret, step
             s.set(data)
+        elif entry["status"] is None or entry["status"] >= 500:
+            # The answer was lost: the factor may be confirmed. Keep its secret for the next sign-in (found by
+            # the 30-minute run: a user loop died on a second factor it had no secret for).
+            self.totp, self.last_step = secret, step
 
     async def probe_revoked(self):
         """Uses a revoked family's tokens again, on any replica: every one must be refused."""

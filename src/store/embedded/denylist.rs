@@ -60,10 +60,13 @@ impl Denylist for SqliteStore {
         // Cursors are `<seq>-0`, the shape of the Redis backend's stream ids.
         let after: i64 = cursor.and_then(|c| c.split('-').next()).and_then(|seq| seq.parse().ok()).unwrap_or(0);
         self.run(move |c| {
+            // Expired entries are skipped before the limit: a page is short only at the end of the feed.
             let mut statement = c.prepare_cached(
-                "SELECT seq, kind, id, expires_at FROM revocation_feed WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, kind, id, expires_at FROM revocation_feed WHERE seq > ?1 AND expires_at > ?3 \
+                 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = statement.query_map(params![after, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = statement.query_map(params![after, limit, ms(now)], |row| {
                 Ok((
                     row.get::<_, i64>("seq")?,
                     row.get::<_, String>("kind")?,
@@ -74,10 +77,8 @@ impl Denylist for SqliteStore {
             let mut page = RevocationPage { revocations: Vec::new(), cursor: format!("{after}-0") };
             for row in rows {
                 let (seq, kind, id, expires_at) = row?;
-                if expires_at > ms(now) {
-                    let kind = Revoked::parse(&kind).ok_or_else(|| unknown("kind"))?;
-                    page.revocations.push(Revocation { kind, id, expires_at: at(expires_at)? });
-                }
+                let kind = Revoked::parse(&kind).ok_or_else(|| unknown("kind"))?;
+                page.revocations.push(Revocation { kind, id, expires_at: at(expires_at)? });
                 page.cursor = format!("{seq}-0");
             }
             Ok(page)
