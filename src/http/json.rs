@@ -27,12 +27,13 @@ pub struct ApiJson<T>(pub T);
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
 
-fn is_json(req: &HttpRequest) -> bool {
+/// Whether the request's `Content-Type` is `mime` (parameters such as `charset` aside).
+pub fn has_media_type(req: &HttpRequest, mime: &str) -> bool {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+        .is_some_and(|given| given.trim().eq_ignore_ascii_case(mime))
 }
 
 /// Reads and parses the body; with `empty_is_none`, an empty (or blank) body of any type is `None`.
@@ -41,7 +42,7 @@ fn extract<T: DeserializeOwned + 'static>(
     payload: &mut Payload,
     empty_is_none: bool,
 ) -> LocalBoxFuture<'static, Result<Option<T>, ApiError>> {
-    let json = is_json(req);
+    let json = has_media_type(req, "application/json");
     let body = Bytes::from_request(req, payload);
     Box::pin(async move {
         let body = body.await.map_err(|err| match err.as_error::<PayloadError>() {

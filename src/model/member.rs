@@ -115,4 +115,13 @@ impl Role {
             _ => None,
         }
     }
+
+    /// The role a client names in `role` (a body field, or an import line's).
+    ///
+    /// # Errors
+    /// `invalid_request` naming `role`.
+    pub fn from_field(raw: &str) -> Result<Self, crate::error::ApiError> {
+        Self::parse(raw)
+            .ok_or_else(|| crate::error::ApiError::invalid_field("role", "role must be owner, admin or member"))
+    }
 }

@@ -368,7 +368,7 @@ pub(crate) async fn create_user(
         email: Email::parse(&email)?,
         password: Password::parse(password)?,
         display_name: display_text("display_name", display_name)?,
-        role: raw_role.as_deref().map(role).transpose()?.unwrap_or(Role::Member),
+        role: raw_role.as_deref().map(Role::from_field).transpose()?.unwrap_or(Role::Member),
     };
     let user = state.service.create_user(&caller, &path_org(&path)?, new).await?;
     Ok(HttpResponse::Created().json(OrgUserJson::from(&user)))

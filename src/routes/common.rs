@@ -329,10 +329,6 @@ pub(crate) fn required_name_schema() -> utoipa::openapi::Object {
     display_text_schema(false)
 }
 
-pub(crate) fn role(raw: &str) -> Result<Role, ApiError> {
-    Role::parse(raw).ok_or_else(|| ApiError::invalid_field("role", "role must be owner, admin or member"))
-}
-
 pub(crate) fn path_org(raw: &str) -> Result<OrgRef, ApiError> {
     OrgRef::parse(raw).ok_or(ApiError::OrganizationNotFound)
 }

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::app::AppState;
 use crate::auth::imported::FirebaseProject;
 use crate::error::ApiError;
+use crate::http::json::has_media_type;
 use crate::routes::common::*;
 use crate::routes::errors;
 use crate::service::{Caller, MAX_IMPORT_BYTES};
@@ -68,14 +69,10 @@ pub(crate) async fn import_users(
 ) -> Result<HttpResponse, ApiError> {
     // Who may import comes first: nothing about the body is looked at for anyone else.
     let job = state.service.import_job(&caller, &path_org(&path)?).await?;
-    let header_text = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let ndjson = header_text(header::CONTENT_TYPE)
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case(NDJSON));
-    if !ndjson {
+    if !has_media_type(&req, NDJSON) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let length = header_text(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let length = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if length.is_some_and(|length| length > MAX_IMPORT_BYTES) {
         return Err(ApiError::PayloadTooLarge { limit: usize::try_from(MAX_IMPORT_BYTES).unwrap_or(usize::MAX) });
     }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::model::{Email, Invitation};
+use crate::model::{Email, Invitation, Role};
 use crate::routes::common::*;
 use crate::routes::errors;
 use crate::service::*;
@@ -106,7 +106,7 @@ pub(crate) async fn create_invitation(
     body: ApiJson<InviteBody>,
 ) -> Result<HttpResponse, ApiError> {
     let InviteBody { email, role: raw_role } = body.0;
-    let (email, role) = (Email::parse(&email)?, role(&raw_role)?);
+    let (email, role) = (Email::parse(&email)?, Role::from_field(&raw_role)?);
     let invitation = state.service.invite(&caller, &path_org(&path)?, &email, role).await?;
     Ok(HttpResponse::Created().json(InvitationJson::from(&invitation)))
 }

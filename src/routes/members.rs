@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::model::MembershipChange;
+use crate::model::{MembershipChange, Role};
 use crate::routes::common::*;
 use crate::routes::errors;
 use crate::service::*;
@@ -100,7 +100,7 @@ pub(crate) async fn change_member(
     body: ApiJson<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (org, user) = path.into_inner();
-    let role = role(&body.0.role)?;
+    let role = Role::from_field(&body.0.role)?;
     let user = path_uuid(&user, ApiError::MemberNotFound)?;
     state.service.change_member(&caller, &path_org(&org)?, user, MembershipChange::Role(role)).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -168,8 +168,16 @@ impl ImportJob {
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin + 'static,
     {
-        let reader =
-            Lines { body, buf: Vec::new(), ended: false, bytes: 0, lines: 0, skipping: false, limits: self.limits };
+        let reader = Lines {
+            body,
+            buf: Vec::new(),
+            start: 0,
+            ended: false,
+            bytes: 0,
+            lines: 0,
+            skipping: false,
+            limits: self.limits,
+        };
         futures_util::stream::unfold(Some((self, reader)), |state| async move {
             let (job, mut reader) = state?;
             let (out, more) = job.batch(&mut reader).await;
@@ -248,11 +256,7 @@ impl ImportJob {
     fn user(&self, raw: &[u8], now: OffsetDateTime) -> Result<ImportedUser, ApiError> {
         let line: Line = parse_json(raw)?;
         let email = Email::parse(&line.email)?;
-        let role = match line.role.as_deref() {
-            None => Role::Member,
-            Some(raw) => Role::parse(raw)
-                .ok_or_else(|| ApiError::invalid_field("role", "role must be owner, admin or member"))?,
-        };
+        let role = line.role.as_deref().map(Role::from_field).transpose()?.unwrap_or(Role::Member);
         if role == Role::Owner && !self.may_make_owners {
             return Err(ApiError::InsufficientRole);
         }
@@ -299,9 +303,7 @@ impl ImportJob {
             sealed_totp,
         })
     }
-}
 
-impl ImportJob {
     /// Whether the importer may call `email` verified. A verified address joins organizations that take its
     /// domain and is linked to provider identities that prove it, so an organization vouches only for the
     /// domains the platform verified for its SSO connections: otherwise its admin could plant a verified
@@ -323,6 +325,8 @@ fn write(out: &mut Vec<u8>, value: &impl Serialize) {
 struct Lines<S> {
     body: S,
     buf: Vec<u8>,
+    /// Where the unread part of `buf` starts: lines are taken from it without moving the rest each time.
+    start: usize,
     ended: bool,
     bytes: u64,
     lines: u64,
@@ -347,9 +351,18 @@ where
 {
     async fn next(&mut self) -> Next {
         loop {
-            let line = match self.buf.iter().position(|b| *b == b'\n') {
-                Some(end) => Some(self.buf.drain(..=end).collect::<Vec<u8>>()),
-                None if self.ended && !self.buf.is_empty() => Some(std::mem::take(&mut self.buf)),
+            let unread = &self.buf[self.start..];
+            let line = match unread.iter().position(|b| *b == b'\n') {
+                Some(end) => {
+                    let line = unread[..=end].to_vec();
+                    self.start += end + 1;
+                    Some(line)
+                }
+                None if self.ended && !unread.is_empty() => {
+                    let line = unread.to_vec();
+                    self.start = self.buf.len();
+                    Some(line)
+                }
                 None => None,
             };
             if let Some(line) = line {
@@ -369,6 +382,9 @@ where
                 }
                 return Next::Line(self.lines, Ok(line));
             }
+            // No whole line is left: what was read goes, and the partial line moves to the front once.
+            self.buf.drain(..self.start);
+            self.start = 0;
             // A line this long is refused without waiting for its end, which need not come.
             if self.buf.len() > MAX_IMPORT_LINE_BYTES {
                 self.buf.clear();

@@ -183,18 +183,11 @@ impl AdminStore for PgStore {
             outcomes.push(if member || join_existing { ImportOutcome::Exists(id) } else { ImportOutcome::Taken });
         }
         joining.extend(joined_existing.iter().map(|(_, u)| *u));
-        let member_ids: Vec<Uuid> =
-            new.iter().map(|u| u.user_id).chain(joined_existing.iter().map(|(id, _)| *id)).collect();
+        let new_ids: Vec<Uuid> = new.iter().map(|u| u.user_id).collect();
+        let member_ids: Vec<Uuid> = new_ids.iter().copied().chain(joined_existing.iter().map(|(id, _)| *id)).collect();
         let roles: Vec<&str> = joining.iter().map(|u| u.role.as_str()).collect();
         let external: Vec<Option<&str>> = joining.iter().map(|u| u.external_id.as_deref()).collect();
         let now = audit.at;
-        let statements: [(&str, Vec<&(dyn tokio_postgres::types::ToSql + Sync)>); 1] = [(
-            "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at, external_id) \
-             SELECT u, $2, r, $3, $3, e FROM UNNEST($1::uuid[], $4::text[], $5::text[]) AS t(u, r, e) \
-             ON CONFLICT DO NOTHING",
-            vec![&member_ids, &org_id, &now, &roles, &external],
-        )];
-        let new_ids: Vec<Uuid> = new.iter().map(|u| u.user_id).collect();
         let hashes: Vec<Option<&str>> = new.iter().map(|u| u.password_hash.as_deref()).collect();
         let totps: Vec<Option<&[u8]>> = new.iter().map(|u| u.sealed_totp.as_deref()).collect();
         let created_actions = vec!["user.imported"; new.len()];
@@ -203,7 +196,13 @@ impl AdminStore for PgStore {
         let targets: Vec<String> = member_ids.iter().map(Uuid::to_string).collect();
         let audit_ids: Vec<Uuid> = member_ids.iter().map(|_| Uuid::now_v7()).collect();
         let (actor_user, actor_key) = audit.actor.columns();
-        let more: [(&str, Vec<&(dyn tokio_postgres::types::ToSql + Sync)>); 3] = [
+        let statements: [(&str, Vec<&(dyn tokio_postgres::types::ToSql + Sync)>); 4] = [
+            (
+                "INSERT INTO memberships (user_id, org_id, role, created_at, last_used_at, external_id) \
+                 SELECT u, $2, r, $3, $3, e FROM UNNEST($1::uuid[], $4::text[], $5::text[]) AS t(u, r, e) \
+                 ON CONFLICT DO NOTHING",
+                vec![&member_ids, &org_id, &now, &roles, &external],
+            ),
             (
                 "INSERT INTO password_credentials (user_id, hash, updated_at) \
                  SELECT u, h, $3 FROM UNNEST($1::uuid[], $2::text[]) AS t(u, h) WHERE h IS NOT NULL",
@@ -220,7 +219,7 @@ impl AdminStore for PgStore {
                 vec![&audit_ids, &org_id, &now, &actor_user, &actor_key, &audit.ip, &actions, &targets],
             ),
         ];
-        for (sql, params) in statements.into_iter().chain(more) {
+        for (sql, params) in statements {
             tx_execute(&tx, sql, &params).await?;
         }
         tx.commit().await.map_err(|e| pg_error(&e))?;
