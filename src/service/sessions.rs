@@ -229,9 +229,8 @@ impl Service {
             context.family.user_id == principal.claims.sub && context.family.org_id == principal.claims.org
         };
         // A view that disagrees with a token we signed is read again before the token is refused: a switch is
-        // durable before its version is bumped, so a replica killed between the two leaves views that may be
-        // stale. (Defensive: the fault harness saw a token of a switched family refused once after a `kill9`
-        // mid-switch; this path is not yet shown to be the cause.)
+        // durable before its family gets a new version, so a replica that dies between the two (the fault
+        // harness's `kill9`), or a Redis failure then, leaves views of the family in the organization it left.
         let context = match self.sessions.get(sid, principal.stamp, now) {
             Some(context) if ours(&context) => context,
             _ => {

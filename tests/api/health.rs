@@ -19,6 +19,24 @@ async fn liveness_and_readiness_answer_when_stores_are_up() {
     assert_eq!(body["checks"], expected);
 }
 
+/// Idle connections are kept longer than clients and load balancers keep theirs (httpx 5 s, an ALB 60 s), so
+/// the client is the side that closes one: a request sent just as the server closed it would be lost (the
+/// fault harness's 30-minute run saw it once, with actix's default of 5 s).
+#[actix_web::test]
+async fn an_idle_connection_is_kept_past_a_clients_idle_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    for idle in [0, 7] {
+        tokio::time::sleep(std::time::Duration::from_secs(idle)).await;
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+        let mut answer = [0; 1024];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer)).await;
+        let read = read.expect("an answer within 5 s").expect("the connection still open");
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"), "after {idle} s idle: {:?}", &answer[..read]);
+    }
+}
+
 #[actix_web::test]
 async fn jwks_publishes_public_rsa_keys_only_with_a_cache_header() {
     let app = spawn_app().await;

@@ -555,13 +555,18 @@ impl Resources {
     /// Loses every Redis key of these resources, as a Redis restarted without persistence would (only this
     /// test's prefix: the machine's Redis is shared).
     pub async fn lose_redis_data(&self) {
-        let Resources::Postgres { redis_prefix, .. } = self else { panic!("only the Postgres backend has Redis") };
-        let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-        let keys: Vec<String> =
-            redis::cmd("KEYS").arg(format!("{redis_prefix}*")).query_async(&mut redis).await.unwrap();
+        let (mut redis, prefix) = self.redis().await;
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut redis).await.unwrap();
         if !keys.is_empty() {
             redis::cmd("DEL").arg(keys).query_async::<()>(&mut redis).await.unwrap();
         }
+    }
+
+    /// A connection to Redis and this test's key prefix, to leave what a fault would leave there.
+    pub async fn redis(&self) -> (redis::aio::MultiplexedConnection, &str) {
+        let Resources::Postgres { redis_prefix, .. } = self else { panic!("only the Postgres backend has Redis") };
+        let client = redis::Client::open(redis_url()).unwrap();
+        (client.get_multiplexed_async_connection().await.unwrap(), redis_prefix)
     }
 }
 

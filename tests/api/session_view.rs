@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, assert_error, backend, ids, outbox_token, spawn_app};
+use crate::helpers::{Backend, TestApp, User, assert_error, backend, ids, outbox_token, spawn_app};
 use crate::mfa::{code, enroll, post_bearer};
 use crate::organizations::{access, call, create_org, join, json_of, switch};
 
@@ -109,6 +109,25 @@ async fn every_change_shows_at_once_on_every_replica() {
     }
 }
 
+/// Two replicas; Ada owns Acme, Bob is a member signed in there with `tokens`.
+struct Acme {
+    a: TestApp,
+    b: TestApp,
+    ada: User,
+    bob: User,
+    tokens: Value,
+}
+
+async fn acme_on_two_replicas() -> Acme {
+    let a = spawn_app().await;
+    let b = a.spawn_replica().await;
+    let mut ada = a.signed_up_user().await;
+    let acme = create_org(&a, &mut ada, "Acme", Some("acme")).await;
+    let bob = a.signed_up_user().await;
+    let tokens = join(&a, &bob, &acme, "member").await;
+    Acme { a, b, ada, bob, tokens }
+}
+
 /// A Redis restarted without persistence loses the versions: every one reads as absent again, as it did
 /// before the change that set it, so a view a replica cached back then must not come back (found by the
 /// fault harness: a switch, then Redis lost its data, and the session read on another replica answered from
@@ -118,13 +137,8 @@ async fn postgres_only_a_view_cached_before_a_redis_data_loss_is_not_served_afte
     if !crate::helpers::postgres_run() {
         return;
     }
-    let a = spawn_app().await;
-    let b = a.spawn_replica().await;
-    let mut ada = a.signed_up_user().await;
-    let acme = create_org(&a, &mut ada, "Acme", Some("acme")).await;
-    let bob = a.signed_up_user().await;
+    let Acme { a, b, ada, bob, tokens } = acme_on_two_replicas().await;
     let (bob_id, _, _) = ids(&bob.tokens);
-    let tokens = join(&a, &bob, &acme, "member").await;
     let bob_access = access(&tokens).to_owned();
 
     // Every version is lost: b caches bob's view under versions that all read as absent.
@@ -137,4 +151,39 @@ async fn postgres_only_a_view_cached_before_a_redis_data_loss_is_not_served_afte
     // The promotion's new version is lost too.
     a.resources.lose_redis_data().await;
     assert_eq!(read(&b, &bob_access).await["organization"]["role"], "admin", "b served the view from before");
+}
+
+/// A switch is durable before its family gets a new version, so a replica killed between the two (the fault
+/// harness's `kill9` during a switch) leaves views of the family cached under the version it still has, in
+/// the organization it left. The switch's tokens must not be refused for disagreeing with such a view (found
+/// by the fault harness: `401 token_invalid` on another replica for a token refreshed after the switch).
+#[actix_web::test]
+async fn postgres_only_a_switch_whose_new_version_was_lost_does_not_refuse_its_tokens() {
+    if !crate::helpers::postgres_run() {
+        return;
+    }
+    let Acme { a, b, bob, tokens, .. } = acme_on_two_replicas().await;
+    let (_, bob_home, _) = ids(&bob.tokens);
+    let (_, _, sid) = ids(&tokens);
+    assert_eq!(read(&b, access(&tokens)).await["organization"]["name"], "Acme", "b keeps the view in Acme");
+
+    let (mut redis, prefix) = a.resources.redis().await;
+    let key = format!("{prefix}version:family:{sid}");
+    let version: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut redis).await.unwrap();
+    let switched =
+        json_of(switch(&a, tokens["refresh_token"].as_str().unwrap(), &json!(bob_home)).await, StatusCode::OK).await;
+    // The switch's new version is lost, as if `a` had died between its commit and the version write.
+    match version {
+        Some(version) => redis::cmd("SET").arg(&key).arg(version).query_async::<()>(&mut redis).await.unwrap(),
+        None => redis::cmd("DEL").arg(&key).query_async::<()>(&mut redis).await.unwrap(),
+    }
+
+    let refreshed = b.post("/v1/auth/refresh", &json!({"refresh_token": switched["refresh_token"]})).await;
+    let refreshed = json_of(refreshed, StatusCode::OK).await;
+    for tokens in [&switched, &refreshed] {
+        let seen = read(&b, access(tokens)).await;
+        assert_eq!(seen["organization"]["id"], json!(bob_home), "{seen}");
+    }
+    // The view b read again is the durable one: the token of the organization left no longer matches it.
+    assert_error(b.session(access(&tokens)).await, 401, "token_invalid", "authentication_error").await;
 }

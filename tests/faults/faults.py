@@ -349,9 +349,18 @@ async def main():
         rss = []
 
         async def sample():
-            while not w.stopping:
-                rss.append({"t": rec.now(), "kib": cluster.rss_kib()})
-                await asyncio.sleep(args.rss_every)
+            # With replica 0's count of cached session views, so that growth can be told from a cache filling.
+            async with httpx.AsyncClient(timeout=5) as client:
+                while not w.stopping:
+                    entry = {"t": rec.now(), "kib": cluster.rss_kib()}
+                    try:
+                        metrics = (await client.get(f"http://127.0.0.1:{cluster.ports[0]}/metrics")).text
+                        entry["views_r0"] = next(int(float(line.split()[-1])) for line in metrics.splitlines()
+                                                 if line.startswith("identsphere_session_views "))
+                    except (httpx.HTTPError, StopIteration):
+                        pass
+                    rss.append(entry)
+                    await asyncio.sleep(args.rss_every)
 
         tasks.append(asyncio.create_task(sample()))
         await asyncio.sleep(5)  # warm up before the first fault
@@ -396,6 +405,9 @@ async def main():
     }
     steady = str(cluster.replicas[0].pid)
     summary["rss"]["steady_replica_growth_pct"] = (summary["rss"]["processes"].get(steady) or {}).get("growth_pct")
+    views = [sample["views_r0"] for sample in rss if "views_r0" in sample]
+    if views:
+        summary["rss"]["session_views_r0"] = {"from": views[len(views) // 2], "to": views[-1], "max": max(views)}
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print(json.dumps({k: v for k, v in summary.items() if k != "invariants"}))
