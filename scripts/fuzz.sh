@@ -4,6 +4,7 @@
 #
 #   ./scripts/fuzz.sh                          # every target, 30 s each
 #   FUZZ_SECONDS=3600 ./scripts/fuzz.sh tokens  # one target, an hour
+#   ./scripts/fuzz.sh --build                  # only build them (CI builds early, in the background)
 #
 # `--sanitizer none` is what makes stable enough: cargo-fuzz then passes no `-Z` flag, and the build is
 # still instrumented for libFuzzer's coverage feedback (panics are what we look for: the crate forbids
@@ -18,6 +19,8 @@ seconds=${FUZZ_SECONDS:-30}
 cache=${IDENTSPHERE_CACHE_DIR:-$HOME/.cache/identsphere}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/fuzz-target}
 corpora=${FUZZ_CORPUS_DIR:-$cache/fuzz-corpus}
+build_only=
+if [ "${1:-}" = --build ]; then build_only=1; shift; fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(tokens json_bodies headers domain queries)
 
@@ -29,6 +32,7 @@ fi
 build_started=$(date +%s)
 for target in "${targets[@]}"; do cargo fuzz build --sanitizer none "$target"; done
 echo "fuzz: built in $(( $(date +%s) - build_started ))s"
+[ -z "$build_only" ] || exit 0
 
 crashed=()
 for target in "${targets[@]}"; do
